@@ -1,0 +1,1 @@
+"""The `sage-rapids` command line (installed as `sage_rapids.cli`)."""

@@ -1,0 +1,373 @@
+"""Run configuration: frozen dataclasses mirrored 1:1 by YAML.
+
+`load_config` reads YAML with `safe_load`, applies `a.b=value` overrides, and checks
+every field. All problems are collected and raised together in one `ConfigError`,
+each line starting with its dotted key, so a user fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """One or more configuration problems; `problems` holds one line per key."""
+
+    def __init__(self, problems: list[str], source: str = "config"):
+        self.problems = problems
+        self.source = source
+        super().__init__(f"{source}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "glue/sst2"  # glue/<task>, or "local" with train_file / dev_file
+    path: Optional[str] = None  # explicit folder holding <split>.tsv for a glue task
+    train_file: Optional[str] = None  # local file: .tsv .csv .jsonl .parquet
+    dev_file: Optional[str] = None
+    text_column: Optional[str] = None  # defaults per glue task; required for local
+    text_pair_column: Optional[str] = None  # second text of a sentence pair
+    label_column: Optional[str] = None
+    label_names: Optional[list[str]] = None  # fixes the label order; inferred if unset
+    train_limit: Optional[int] = None  # seeded stratified subset of train
+    dev_limit: Optional[int] = None
+    train_from_dev_split: Optional[float] = None  # fraction of dev to train on (no train split)
+    max_length: int = 128
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    model: str = "bert-base-uncased"  # hub name, local dir, or alias (minilm-l6)
+    finetune: bool = False  # fine-tune the model on the task first (cached)
+    finetune_limit: Optional[int] = None  # stratified subset used for fine-tuning
+    finetune_epochs: float = 1.0
+    finetune_lr: float = 5.0e-5
+    finetune_batch_size: int = 32
+    cache_dir: Optional[str] = None  # default $SAGE_CACHE_DIR or ~/.cache/sage-rapids
+    trust_remote_code: bool = False
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    layers: Optional[list[int]] = dataclasses.field(default_factory=lambda: [0, 2, 4])
+    model: Optional[str] = None  # a named model instead of teacher layers
+    config: Optional[dict] = None  # HF config overrides: a randomly initialised student
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    temperature: float = 2.0
+    alpha: float = 0.5  # weight of the KD term; 1 - alpha weighs gold-label CE
+    cosine: float = 0.0  # weight of 1 - cos(pooled student, pooled teacher)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    lr: float = 1.0e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    bucket_batches: int = 50  # batches drawn from one length bucket
+    eval_batch_size: int = 128
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    strategy: str = "sage"  # sage | random | none
+    start_epoch: int = 1  # first epoch after which a round runs
+    space: str = "student"  # student (refit each round) | input (fit once)
+    umap_fit_max: int = 50000
+    umap_n_neighbors: int = 15
+    umap_min_dist: float = 0.1
+    umap_metric: str = "cosine"
+    umap_epochs: Optional[int] = None  # None: umap's own default
+    q: float = 0.9  # anchors: top 1 - q of the loss
+    anchor_loss: str = "kd"  # kd | total
+    k: int = 10
+    ratio: float = 0.2  # synthetic points per real point each round
+    lam_max: float = 0.5
+    synthesis: str = "pair"  # pair | barycentric
+    pool: str = "replace"  # replace | accumulate
+    pool_max: Optional[int] = None
+    label_batch_size: int = 256
+    plots: bool = True
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    batch_size: int = 128
+    metrics: Optional[list[str]] = None  # default per task: accuracy (+ f1, mcc)
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+CHOICES = {
+    "device": {"auto", "cpu", "cuda"},
+    "augment.strategy": {"sage", "random", "none"},
+    "augment.space": {"student", "input"},
+    "augment.anchor_loss": {"kd", "total"},
+    "augment.synthesis": {"pair", "barycentric"},
+    "augment.pool": {"replace", "accumulate"},
+    "augment.umap_metric": {"cosine", "euclidean"},
+}
+# (low, high, low_open, high_open); None means unbounded.
+RANGES = {
+    "data.train_limit": (1, None, False, False),
+    "data.dev_limit": (1, None, False, False),
+    "data.train_from_dev_split": (0.0, 1.0, True, True),
+    "data.max_length": (2, 8192, False, False),
+    "teacher.finetune_limit": (1, None, False, False),
+    "teacher.finetune_epochs": (0.0, None, True, False),
+    "teacher.finetune_lr": (0.0, 1.0, True, False),
+    "teacher.finetune_batch_size": (1, None, False, False),
+    "loss.temperature": (0.0, None, True, False),
+    "loss.alpha": (0.0, 1.0, False, False),
+    "loss.cosine": (0.0, None, False, False),
+    "train.epochs": (1, None, False, False),
+    "train.batch_size": (1, None, False, False),
+    "train.lr": (0.0, 1.0, True, False),
+    "train.weight_decay": (0.0, None, False, False),
+    "train.warmup_ratio": (0.0, 1.0, False, True),
+    "train.max_grad_norm": (0.0, None, True, False),
+    "train.bucket_batches": (1, None, False, False),
+    "train.eval_batch_size": (1, None, False, False),
+    "augment.start_epoch": (1, None, False, False),
+    "augment.umap_fit_max": (10, None, False, False),
+    "augment.umap_n_neighbors": (2, None, False, False),
+    "augment.umap_min_dist": (0.0, None, False, False),
+    "augment.umap_epochs": (1, None, False, False),
+    "augment.q": (0.0, 1.0, True, True),
+    "augment.k": (1, None, False, False),
+    "augment.ratio": (0.0, None, False, False),
+    "augment.lam_max": (0.0, 1.0, False, False),
+    "augment.pool_max": (1, None, False, False),
+    "augment.label_batch_size": (1, None, False, False),
+    "eval.batch_size": (1, None, False, False),
+}
+
+
+def default_config_path() -> Path:
+    """Path of the embedded default config shipped inside the package."""
+    return Path(str(resources.files("sage_rapids.configs").joinpath("default.yaml")))
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    """Load a YAML config (or the embedded default), apply overrides, validate.
+
+    Args:
+        path: YAML file; None loads the embedded default.
+        overrides: strings `a.b=value`; the value is parsed as YAML (`1e-4`, `[0, 2]`).
+
+    Returns:
+        The validated, frozen `Config`.
+
+    Raises:
+        ConfigError: listing every problem, each starting with its dotted key.
+    """
+    path = Path(path) if path is not None else default_config_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError([f"file not found: {path}"], str(path)) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError([f"not valid YAML: {err}"], str(path)) from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(["top level must be a mapping of sections"], str(path))
+    problems: list[str] = []
+    for item in overrides:
+        _apply_override(raw, item, problems)
+    _resolve_relative_paths(raw, path.parent)
+    config = _build(Config, raw, "", problems)
+    problems += _check_values(config)
+    if problems:
+        raise ConfigError(problems, str(path))
+    return config
+
+
+def config_from_dict(raw: dict, source: str = "config") -> Config:
+    """Validate a plain dict as a config (used by tests and by `--resume`)."""
+    problems: list[str] = []
+    config = _build(Config, raw, "", problems)
+    problems += _check_values(config)
+    if problems:
+        raise ConfigError(problems, source)
+    return config
+
+
+def config_to_dict(config: Config) -> dict:
+    """The resolved config as plain data, ready for `yaml.safe_dump`."""
+    return dataclasses.asdict(config)
+
+
+def _apply_override(raw: dict, item: str, problems: list[str]) -> None:
+    key, sep, text = item.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        problems.append(f"{item}: override must look like section.key=value")
+        return
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            problems.append(f"{key}: {part} is not a section")
+            return
+    node[parts[-1]] = value
+
+
+def _resolve_relative_paths(raw: dict, base: Path) -> None:
+    """Relative file paths in a config resolve against the config file's folder."""
+    data = raw.get("data")
+    if isinstance(data, dict):
+        for key in ("path", "train_file", "dev_file"):
+            value = data.get(key)
+            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+                data[key] = str((base / value).resolve())
+    teacher = raw.get("teacher")
+    if isinstance(teacher, dict):
+        model = teacher.get("model")
+        if isinstance(model, str) and model.startswith((".", "..")):
+            teacher["model"] = str((base / model).resolve())
+
+
+def _build(cls: type, raw: Any, prefix: str, problems: list[str]):
+    if not isinstance(raw, dict):
+        problems.append(f"{prefix.rstrip('.') or 'config'}: must be a mapping, got {raw!r}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in raw:
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            problems.append(f"{prefix}{key}: unknown key{hint}")
+    values = {}
+    for name in names:
+        if name not in raw:
+            continue
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, raw[name], f"{prefix}{name}.", problems)
+        else:
+            ok, value = _coerce(raw[name], hint)
+            if ok:
+                values[name] = value
+            else:
+                problems.append(
+                    f"{prefix}{name}: expected {_type_name(hint)}, got {raw[name]!r}"
+                )
+    return cls(**values)
+
+
+def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union:  # Optional[X]
+        if value is None:
+            return True, None
+        return _coerce(value, next(a for a in args if a is not type(None)))
+    if origin is list:
+        if not isinstance(value, list):
+            return False, None
+        items = [_coerce(v, args[0]) if args else (True, v) for v in value]
+        return all(ok for ok, _ in items), [v for _, v in items]
+    if hint is bool:
+        return isinstance(value, bool), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else None
+    if hint is str:
+        return isinstance(value, str), value
+    if hint is dict:
+        return isinstance(value, dict), value
+    return True, value
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union:
+        inner = next(a for a in args if a is not type(None))
+        return f"{_type_name(inner)} or null"
+    if origin is list:
+        return f"a list of {_type_name(args[0])}" if args else "a list"
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string",
+            dict: "a mapping"}.get(hint, str(hint))
+
+
+def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            out.update(_flatten(value, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = value
+    return out
+
+
+def flat_config(config: Config) -> dict[str, Any]:
+    """Dotted key -> value for every leaf of the config."""
+    return _flatten(config)
+
+
+def _check_values(config: Config) -> list[str]:
+    problems = []
+    flat = _flatten(config)
+    for key, allowed in CHOICES.items():
+        if flat[key] not in allowed:
+            problems.append(f"{key}: must be one of {sorted(allowed)}, got {flat[key]!r}")
+    for key, (low, high, low_open, high_open) in RANGES.items():
+        value = flat[key]
+        if value is None:
+            continue
+        bad = (low is not None and (value < low or (low_open and value == low))) or (
+            high is not None and (value > high or (high_open and value == high)))
+        if bad:
+            lo = "(" if low_open else "["
+            hi = ")" if high_open else "]"
+            span = f"{lo}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{hi}"
+            problems.append(f"{key}: must be in {span}, got {value!r}")
+    data = config.data
+    if data.name == "local" and not data.train_file:
+        problems.append("data.train_file: required when data.name is 'local'")
+    if data.name == "local" and not data.text_column:
+        problems.append("data.text_column: required when data.name is 'local'")
+    if data.name != "local" and not data.name.startswith("glue/"):
+        problems.append(f"data.name: must be glue/<task> or 'local', got {data.name!r}")
+    s = config.student
+    if s.model is None and s.config is None and not s.layers:
+        problems.append("student.layers: give layers, student.model or student.config")
+    if s.layers is not None and any(i < 0 for i in s.layers):
+        problems.append(f"student.layers: layer indices must be >= 0, got {s.layers}")
+    if config.augment.pool == "accumulate" and config.augment.pool_max is None:
+        problems.append("augment.pool_max: required when augment.pool is 'accumulate'")
+    return problems

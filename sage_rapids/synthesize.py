@@ -1,0 +1,71 @@
+"""Stage 3.4: synthetic recipes from anchors and their map neighbours.
+
+A recipe is k source indices and k weights summing to 1 (column 0 is the anchor).
+The vectors are never built here: they are materialised per batch from token ids
+as the token-wise weighted mix of the sources' `E_T[x]` (see `table`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .regions import Anchors, Neighbours
+
+
+@dataclass(frozen=True)
+class Recipes:
+    sources: np.ndarray  # (m, k) int32 real-example indices, column 0 the anchor
+    weights: np.ndarray  # (m, k) float32, rows sum to 1
+
+
+def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max: float,
+                       synthesis: str, rng: np.random.Generator) -> Recipes:
+    """Draw `m` synthetic recipes.
+
+    `pair`: anchor a (drawn by `anchors.probability`), one of its neighbours b
+    uniformly, lam ~ U(0, lam_max); weights (1 - lam, lam). The 2-D map picked
+    *where*; the source vectors give the high-dimensional point.
+    `barycentric`: the anchor keeps 1 - lam and its k neighbours share lam with
+    inverse-distance weights from the map.
+
+    Args:
+        anchors: anchor indices and draw probabilities.
+        neighbours: (a, k) neighbours of each anchor, aligned with `anchors.index`.
+        m: number of recipes.
+        lam_max: upper end of the mixing weight.
+        synthesis: `pair` or `barycentric`.
+        rng: seeded generator.
+
+    Returns:
+        `Recipes` with (m, 2) or (m, k + 1) arrays.
+    """
+    pick = rng.choice(len(anchors.index), size=m, p=anchors.probability)  # (m,)
+    lam = rng.uniform(0.0, lam_max, size=m).astype(np.float32)  # (m,)
+    anchor = anchors.index[pick]  # (m,)
+    if synthesis == "pair":
+        col = rng.integers(0, neighbours.index.shape[1], size=m)
+        partner = neighbours.index[pick, col]  # (m,)
+        sources = np.stack([anchor, partner], axis=1)  # (m, 2)
+        weights = np.stack([1.0 - lam, lam], axis=1)  # (m, 2)
+    elif synthesis == "barycentric":
+        inv = 1.0 / np.maximum(neighbours.distance[pick], 1e-6)  # (m, k)
+        inv /= inv.sum(1, keepdims=True)
+        sources = np.concatenate([anchor[:, None], neighbours.index[pick]], axis=1)  # (m, k+1)
+        weights = np.concatenate([1.0 - lam[:, None], lam[:, None] * inv], axis=1)
+    else:
+        raise ValueError(f"augment.synthesis: must be pair or barycentric, got {synthesis!r}")
+    return Recipes(sources.astype(np.int32), weights.astype(np.float32))
+
+
+def recipe_coords(coords: np.ndarray, recipes: Recipes) -> np.ndarray:
+    """Where each recipe sits on the 2-D map: the same mix of its sources' points.
+
+    Args:
+        coords: (n, 2) map of real examples.
+
+    Returns:
+        (m, 2) positions.
+    """
+    return (recipes.weights[:, :, None] * coords[recipes.sources]).sum(1)

@@ -1,0 +1,210 @@
+"""The example table: real examples as token ids, synthetic ones as recipes.
+
+Real examples are never stored as vectors: `E_T[x]` is an exact, cheap lookup done
+per batch on the device. A synthetic example is a recipe, k source indices and k
+weights (k = 2 for a pair mix), plus its teacher logits: tens of bytes each. Its
+vectors are materialised per batch, so no (m, L, H) synthetic tensor ever exists.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from .backend import Backend
+from .data import TextDataset
+from .models import lookup
+
+
+@dataclass(frozen=True)
+class ExampleTable:
+    """Real examples on the backend's device.
+
+    Attributes:
+        ids: (n, L) int32 token ids, right-padded with the pad id.
+        type_ids: (n, L) int8 segment ids for sentence pairs, or None.
+        lengths: (n,) int32 number of real tokens.
+        labels: (n,) int64 gold labels.
+        teacher_logits: (n, C) float32, filled by stage 1.
+        teacher_pooled: (n, H) float16 pooled teacher states (only for `loss.cosine`).
+        host_lengths: (n,) NumPy copy of `lengths`, used to plan batches.
+    """
+
+    ids: Any
+    type_ids: Any
+    lengths: Any
+    labels: Any
+    host_lengths: np.ndarray
+    teacher_logits: Any = None
+    teacher_pooled: Any = None
+
+    def __len__(self) -> int:
+        return len(self.host_lengths)
+
+    def with_targets(self, logits: Any, pooled: Any = None) -> "ExampleTable":
+        return replace(self, teacher_logits=logits, teacher_pooled=pooled)
+
+
+@dataclass(frozen=True)
+class SyntheticPool:
+    """Synthetic examples as recipes.
+
+    Attributes:
+        sources: (m, k) int32 indices of real examples; column 0 is the anchor.
+        weights: (m, k) float32 mixing weights, each row summing to 1.
+        logits: (m, C) float32 teacher logits of the materialised mix.
+    """
+
+    sources: Any
+    weights: Any
+    logits: Any
+
+    def __len__(self) -> int:
+        return int(self.sources.shape[0])
+
+    def nbytes_per_example(self) -> float:
+        """Bytes held per synthetic example, measured from the arrays."""
+        if len(self) == 0:
+            return 0.0
+        total = self.sources.nbytes + self.weights.nbytes + self.logits.nbytes
+        return total / len(self)
+
+
+def empty_pool(backend: Backend, k: int = 2, num_labels: int = 2) -> SyntheticPool:
+    xp = backend.xp
+    return SyntheticPool(xp.zeros((0, k), dtype=xp.int32), xp.zeros((0, k), dtype=xp.float32),
+                         xp.zeros((0, num_labels), dtype=xp.float32))
+
+
+def encode_dataset(dataset: TextDataset, tokenizer, max_length: int,
+                   backend: Backend) -> tuple[ExampleTable, int]:
+    """Stage 0: tokenize every example once with the teacher's tokenizer.
+
+    Args:
+        dataset: texts (and pairs) with labels.
+        tokenizer: the teacher's (fast) tokenizer.
+        max_length: longer inputs are truncated.
+        backend: where the arrays live.
+
+    Returns:
+        (table, number of truncated examples); a warning is issued once if any.
+    """
+    args = (dataset.texts, dataset.pairs) if dataset.pairs is not None else (dataset.texts,)
+    full = tokenizer(*args, truncation=False, verbose=False)["input_ids"]
+    too_long = [i for i, ids in enumerate(full) if len(ids) > max_length]
+    enc = tokenizer(*args, truncation=True, max_length=max_length)
+    n = len(dataset)
+    lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int32, count=n)
+    width = int(lengths.max())
+    ids = np.full((n, width), tokenizer.pad_token_id or 0, dtype=np.int32)  # (n, L)
+    type_ids = np.zeros((n, width), dtype=np.int8) if dataset.pairs is not None else None
+    for i, row in enumerate(enc["input_ids"]):
+        ids[i, : len(row)] = row
+        if type_ids is not None and "token_type_ids" in enc:
+            type_ids[i, : len(row)] = enc["token_type_ids"][i]
+    if too_long:
+        warnings.warn(f"{dataset.source}: {len(too_long)} of {n} examples are longer than "
+                      f"data.max_length={max_length} tokens and were truncated", stacklevel=2)
+    table = ExampleTable(
+        ids=backend.asarray(ids), lengths=backend.asarray(lengths),
+        type_ids=None if type_ids is None else backend.asarray(type_ids),
+        labels=backend.asarray(dataset.labels.astype(np.int64)), host_lengths=lengths)
+    return table, len(too_long)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch, materialised on the device."""
+
+    vectors: torch.Tensor  # (B, L, H_T)
+    mask: torch.Tensor  # (B, L)
+    type_ids: torch.Tensor | None  # (B, L)
+    labels: torch.Tensor  # (B,) gold labels; -1 for synthetic
+    teacher_logits: torch.Tensor | None  # (B, C)
+    teacher_pooled: torch.Tensor | None  # (B, H)
+    real_index: torch.Tensor  # (B,) table index of real rows, -1 for synthetic
+
+
+def _gather(table: ExampleTable, embeddings: torch.Tensor, idx: torch.Tensor, width: int,
+            backend: Backend):
+    ids = backend.to_torch(table.ids)[idx, :width]  # (b, L)
+    lengths = backend.to_torch(table.lengths)[idx]  # (b,)
+    mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
+    types = None if table.type_ids is None else backend.to_torch(table.type_ids)[idx, :width]
+    return lookup(embeddings, ids), mask, types
+
+
+def real_batch(table: ExampleTable, embeddings: torch.Tensor, index: np.ndarray,
+               backend: Backend) -> Batch:
+    """Materialise real examples `index` as `E_T[x]`, trimmed to the longest."""
+    width = int(table.host_lengths[index].max())
+    idx = torch.as_tensor(index, device=backend.device)
+    vectors, mask, types = _gather(table, embeddings, idx, width, backend)
+    pooled = None if table.teacher_pooled is None else backend.to_torch(
+        table.teacher_pooled)[idx].float()
+    logits = None if table.teacher_logits is None else backend.to_torch(table.teacher_logits)[idx]
+    return Batch(vectors, mask, types, backend.to_torch(table.labels)[idx], logits, pooled, idx)
+
+
+def synthetic_batch(table: ExampleTable, pool: SyntheticPool, embeddings: torch.Tensor,
+                    index: np.ndarray, backend: Backend, host_sources: np.ndarray) -> Batch:
+    """Materialise synthetic examples `index` of `pool` from their recipes.
+
+    The vectors are the token-wise weighted mix of the sources' padded vectors;
+    the mask is the union of the sources' masks; segment ids come from the anchor.
+    """
+    width = int(table.host_lengths[host_sources[index]].max())
+    idx = torch.as_tensor(index, device=backend.device)
+    sources = backend.to_torch(pool.sources)[idx].long()  # (b, k)
+    weights = backend.to_torch(pool.weights)[idx]  # (b, k)
+    b, k = sources.shape
+    vecs, mask, types = _gather(table, embeddings, sources.reshape(-1), width, backend)
+    vecs = vecs.reshape(b, k, width, -1)  # (b, k, L, H)
+    vectors = (weights[:, :, None, None] * vecs).sum(1)  # (b, L, H)
+    mask = mask.reshape(b, k, width).amax(1)  # (b, L) union
+    if types is not None:
+        types = types.reshape(b, k, width)[:, 0]
+    logits = backend.to_torch(pool.logits)[idx]
+    minus = torch.full((b,), -1, dtype=torch.long, device=backend.device)
+    return Batch(vectors, mask, types, minus, logits, None, minus)
+
+
+def synthetic_lengths(table: ExampleTable, host_sources: np.ndarray) -> np.ndarray:
+    """(m,) length of each synthetic example: the longest of its sources."""
+    if len(host_sources) == 0:
+        return np.zeros(0, dtype=np.int32)
+    return table.host_lengths[host_sources].max(axis=1)
+
+
+def bucketed_batches(lengths: np.ndarray, batch_size: int, bucket_batches: int,
+                     rng: np.random.Generator) -> list[np.ndarray]:
+    """Length-bucketed batches so short texts do not pay for long ones' padding.
+
+    Indices are shuffled, cut into buckets of `batch_size * bucket_batches`, sorted
+    by length inside each bucket, cut into batches, and the batches shuffled.
+
+    Args:
+        lengths: (n,) token counts.
+
+    Returns:
+        A list of int64 index arrays covering 0..n-1 once.
+    """
+    order = rng.permutation(len(lengths))
+    span = batch_size * bucket_batches
+    batches = []
+    for start in range(0, len(order), span):
+        bucket = order[start:start + span]
+        bucket = bucket[np.argsort(lengths[bucket], kind="stable")]
+        batches += [bucket[i:i + batch_size] for i in range(0, len(bucket), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Deterministic batches sorted by length, for inference."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]

@@ -1,0 +1,114 @@
+"""Teacher fine-tuning: ordinary token-level training of a base model on the task,
+cached on disk keyed by every setting that changes the result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .backend import Backend
+from .config import DataConfig, TeacherConfig, TrainConfig
+from .data import TextDataset, stratified_subset
+from .models import load_classifier, resolve_model_path
+from .progress import progress_bar
+from .table import bucketed_batches, encode_dataset
+from .train import make_optimizer
+
+
+def cache_root(cfg: TeacherConfig) -> Path:
+    """`teacher.cache_dir`, else `$SAGE_CACHE_DIR`, else `~/.cache/sage-rapids`."""
+    root = cfg.cache_dir or os.environ.get("SAGE_CACHE_DIR") or "~/.cache/sage-rapids"
+    return Path(root).expanduser()
+
+
+def teacher_cache_key(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
+                      seed: int) -> str:
+    """A short hash of the base model, the data and every fine-tuning setting."""
+    payload = {
+        "model": cfg.model, "model_path": resolve_model_path(cfg.model),
+        "limit": cfg.finetune_limit, "epochs": cfg.finetune_epochs, "lr": cfg.finetune_lr,
+        "batch_size": cfg.finetune_batch_size, "data": data.name, "source": train.source,
+        "n": len(train), "labels": train.label_names, "max_length": data.max_length,
+        "seed": seed,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
+                     backend: Backend, seed: int, quiet: bool = True,
+                     log=print) -> Path:
+    """Fine-tune `cfg.model` on `train` (or reuse the cached result).
+
+    Args:
+        cfg: `teacher` section (model, finetune_* settings, cache_dir).
+        data: `data` section (for max_length and the cache key).
+        train: the task's training set; a stratified `finetune_limit` subset is used.
+        backend: where to train.
+        seed: seeds the subset, the head's initialisation and the batch order.
+
+    Returns:
+        The folder of the fine-tuned model (save_pretrained layout plus meta.json).
+    """
+    key = teacher_cache_key(cfg, data, train, seed)
+    out = cache_root(cfg) / "teachers" / key
+    if (out / "meta.json").is_file():
+        log(f"teacher: using cached fine-tuned model {out}")
+        return out
+    torch.manual_seed(seed)
+    model, tokenizer = load_classifier(cfg.model, len(train.label_names), cfg.trust_remote_code)
+    subset = train
+    if cfg.finetune_limit is not None and cfg.finetune_limit < len(train):
+        subset = train.subset(stratified_subset(train.labels, cfg.finetune_limit, seed))
+    table, _ = encode_dataset(subset, tokenizer, data.max_length, backend)
+    model.to(backend.device).train()
+    rng = np.random.default_rng(seed)
+    steps_per_epoch = math.ceil(len(subset) / cfg.finetune_batch_size)
+    total = max(1, int(round(cfg.finetune_epochs * steps_per_epoch)))
+    train_cfg = TrainConfig(lr=cfg.finetune_lr, batch_size=cfg.finetune_batch_size)
+    optimizer, scheduler = make_optimizer(model, train_cfg, total)
+    ids_all, types_all = backend.to_torch(table.ids), table.type_ids
+    labels_all, lengths = backend.to_torch(table.labels), table.host_lengths
+    batches = []
+    while len(batches) < total:
+        batches += bucketed_batches(lengths, cfg.finetune_batch_size, 50, rng)
+    log(f"teacher: fine-tuning {cfg.model} on {len(subset)} examples, {total} steps")
+    for index in progress_bar(batches[:total], "fine-tune teacher", quiet):
+        width = int(lengths[index].max())
+        idx = torch.as_tensor(index, device=backend.device)
+        ids = ids_all[idx, :width].long()  # (B, L)
+        mask = (torch.arange(width, device=ids.device)[None] < backend.to_torch(
+            table.lengths)[idx, None]).long()
+        kwargs = {}
+        if types_all is not None:
+            kwargs["token_type_ids"] = backend.to_torch(types_all)[idx, :width].long()
+        loss = model(input_ids=ids, attention_mask=mask, labels=labels_all[idx], **kwargs).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+    _save_atomic(model.eval().cpu(), tokenizer, out, {
+        "base_model": cfg.model, "examples": len(subset), "steps": total,
+        "settings": asdict(cfg), "data": data.name, "seed": seed})
+    return out
+
+
+def _save_atomic(model, tokenizer, out: Path, meta: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)

@@ -1,0 +1,145 @@
+"""Stage 2: one training epoch in vector space, recording the error profile.
+
+The loop is one visible function. Real batches are `E_T[x]` lookups, synthetic
+batches are materialised from their recipes; both train on cached teacher logits,
+so the teacher never runs here. The per-sample loss and the student's mean-pooled
+last hidden state of every real example are recorded from the forward pass the
+step already makes: the error profile costs no extra forward.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .backend import Backend
+from .config import LossConfig, TrainConfig
+from .losses import per_sample_loss
+from .models import Student
+from .progress import progress_bar
+from .table import ExampleTable, SyntheticPool, bucketed_batches, real_batch
+from .table import synthetic_batch, synthetic_lengths
+
+
+class NumericalError(RuntimeError):
+    """A non-finite loss; the message names the epoch and step."""
+
+
+@dataclass(frozen=True)
+class ErrorProfile:
+    """Per real example, from the epoch's own forward passes.
+
+    Attributes:
+        kd_loss: (n,) float32 distillation term.
+        total_loss: (n,) float32 full loss (with the gold-label term).
+        embeddings: (n, H) float16 mean-pooled last hidden state of the student.
+    """
+
+    kd_loss: Any
+    total_loss: Any
+    embeddings: Any
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    train_loss: float  # mean per-sample loss over real and synthetic samples
+    steps: int
+    n_real: int
+    n_synthetic: int
+    profile: ErrorProfile
+
+
+def make_optimizer(student: Student, cfg: TrainConfig, total_steps: int):
+    """AdamW with linear warmup then linear decay to zero over `total_steps`.
+
+    Returns:
+        (optimizer, scheduler).
+    """
+    decay, no_decay = [], []
+    for name, param in student.named_parameters():
+        if param.requires_grad:
+            (no_decay if param.ndim < 2 else decay).append(param)  # no decay on norms, biases
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay},
+         {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    warmup = max(1, int(cfg.warmup_ratio * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def planned_steps(n_real: int, n_synthetic: list[int], batch_size: int) -> int:
+    """Optimiser steps over all epochs, given the synthetic count of each epoch."""
+    return sum(math.ceil(n_real / batch_size) + math.ceil(m / batch_size) for m in n_synthetic)
+
+
+def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
+                embeddings: torch.Tensor, optimizer, scheduler, loss_cfg: LossConfig,
+                train_cfg: TrainConfig, backend: Backend, rng: np.random.Generator,
+                epoch: int = 1, quiet: bool = True) -> EpochResult:
+    """Train one epoch over all real examples and the synthetic pool.
+
+    Args:
+        student: trained in place.
+        table: real examples with teacher logits.
+        pool: synthetic recipes with teacher logits (may be empty).
+        embeddings: (V, H_T) teacher word-embedding table (frozen).
+        rng: drives the batch order; seeded by the caller.
+
+    Returns:
+        `EpochResult` with the mean loss and the error profile.
+
+    Raises:
+        NumericalError: a NaN or infinite loss.
+    """
+    n, device = len(table), backend.device
+    host_sources = backend.to_host(pool.sources)
+    plan = [(False, b) for b in bucketed_batches(table.host_lengths, train_cfg.batch_size,
+                                                 train_cfg.bucket_batches, rng)]
+    plan += [(True, b) for b in bucketed_batches(synthetic_lengths(table, host_sources),
+                                                 train_cfg.batch_size,
+                                                 train_cfg.bucket_batches, rng)]
+    order = rng.permutation(len(plan))
+    kd_loss = torch.zeros(n, dtype=torch.float32, device=device)
+    total_loss = torch.zeros(n, dtype=torch.float32, device=device)
+    pooled = None
+    loss_sum, count = torch.zeros((), device=device), 0
+    student.train()
+    for step, i in enumerate(progress_bar(order, f"epoch {epoch}", quiet)):
+        synthetic, index = plan[i]
+        batch = (synthetic_batch(table, pool, embeddings, index, backend, host_sources)
+                 if synthetic else real_batch(table, embeddings, index, backend))
+        out = student(batch.vectors, batch.mask, batch.type_ids, pooled=True)
+        losses = per_sample_loss(out.logits, batch.teacher_logits, batch.labels,
+                                 loss_cfg.temperature, loss_cfg.alpha, loss_cfg.cosine,
+                                 out.pooled, batch.teacher_pooled)
+        loss = losses.total.mean()
+        if not torch.isfinite(loss):
+            raise NumericalError(
+                f"epoch {epoch}, step {step}: loss is {loss.item()}; try a lower train.lr "
+                "or float32 inputs")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), train_cfg.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        loss_sum += losses.total.detach().sum()
+        count += len(index)
+        if not synthetic:
+            if pooled is None:
+                pooled = torch.zeros((n, out.pooled.shape[1]), dtype=torch.float16,
+                                     device=device)
+            kd_loss[batch.real_index] = losses.kd.detach()
+            total_loss[batch.real_index] = losses.total.detach()
+            pooled[batch.real_index] = out.pooled.detach().half()
+    profile = ErrorProfile(backend.from_torch(kd_loss), backend.from_torch(total_loss),
+                           backend.from_torch(pooled))
+    return EpochResult(float(loss_sum) / max(count, 1), len(plan), n, len(pool), profile)
