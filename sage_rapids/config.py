@@ -302,6 +302,11 @@ def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool), value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 3e-5 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                return False, None
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         return ok, float(value) if ok else None
     if hint is str:

@@ -1,0 +1,92 @@
+"""Shared fixtures: a tiny vocabulary, tiny random BERT teachers, tiny datasets.
+
+Nothing here downloads: models are built from configs, the tokenizer from
+`tests/assets/vocab.txt`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ASSETS = Path(__file__).parent / "assets"
+POSITIVE = ["good", "great", "fun", "funny", "charming", "moving", "brilliant", "best", "love",
+            "lovely", "wonderful", "delight", "beautiful"]
+NEGATIVE = ["bad", "awful", "boring", "dull", "worst", "hate", "terrible", "mess", "tedious",
+            "flat", "stupid", "weak"]
+FILLER = ["the", "movie", "film", "story", "plot", "acting", "is", "was", "very", "too",
+          "really", "quite", "a", "script", "and", "this"]
+
+
+def make_sentences(n: int, seed: int = 0) -> tuple[list[str], list[int]]:
+    """Toy sentiment data: a label-bearing word among filler, lengths 3 to 14."""
+    rng = np.random.default_rng(seed)
+    texts, labels = [], []
+    for _ in range(n):
+        label = int(rng.integers(2))
+        words = list(rng.choice(FILLER, size=int(rng.integers(2, 14))))
+        words.insert(int(rng.integers(len(words) + 1)), rng.choice(POSITIVE if label else NEGATIVE))
+        texts.append(" ".join(words))
+        labels.append(label)
+    return texts, labels
+
+
+def write_tsv(path: Path, texts, labels, header=("sentence", "label")) -> Path:
+    lines = ["\t".join(header)] + [f"{t} \t{y}" for t, y in zip(texts, labels)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def tiny_tokenizer():
+    from transformers import BertTokenizerFast
+
+    words = (ASSETS / "vocab.txt").read_text(encoding="utf-8").split()
+    return BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True)
+
+
+def tiny_bert(num_labels: int = 2, layers: int = 4, hidden: int = 32, seed: int = 0):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len((ASSETS / "vocab.txt").read_text().split()),
+                        hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
+                        intermediate_size=2 * hidden, max_position_embeddings=64,
+                        num_labels=num_labels, hidden_dropout_prob=0.0,
+                        attention_probs_dropout_prob=0.0)
+    return BertForSequenceClassification(config).eval()
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(tmp_path_factory) -> Path:
+    """A saved tiny random BERT classifier with its tokenizer."""
+    path = tmp_path_factory.mktemp("teacher")
+    tiny_bert().save_pretrained(path, safe_serialization=True)
+    tiny_tokenizer().save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def sst_like_dir(tmp_path_factory) -> Path:
+    """A folder in GLUE layout: glue/sst2/{train,dev}.tsv of toy sentences."""
+    root = tmp_path_factory.mktemp("data")
+    folder = root / "glue" / "sst2"
+    folder.mkdir(parents=True)
+    write_tsv(folder / "train.tsv", *make_sentences(240, seed=1))
+    write_tsv(folder / "dev.tsv", *make_sentences(60, seed=2))
+    return root
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One cache for the session, so numba compiles umap once for all tests."""
+    return Path(os.environ.get("SAGE_TEST_CACHE") or tmp_path_factory.mktemp("cache"))
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch, cache_dir):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("SAGE_CACHE_DIR", str(cache_dir))

@@ -1,0 +1,113 @@
+"""End to end through the installed `sage-rapids` command, on tiny random models."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent / "sage-rapids"
+
+
+def cli(*args, env_extra=None, check=True):
+    env = {**os.environ, **(env_extra or {})}
+    proc = subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, env=env,
+                          timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def tiny_config(tmp_path, teacher_dir, **sections) -> Path:
+    import yaml
+
+    config = {
+        "seed": 0, "device": "cpu",
+        "data": {"name": "glue/sst2", "max_length": 32},
+        "teacher": {"model": str(teacher_dir), "finetune": True, "finetune_limit": 200,
+                    "finetune_lr": 3e-3, "finetune_epochs": 12.0,
+                    "finetune_batch_size": 16},
+        "student": {"layers": [0, 2]},
+        "train": {"epochs": 3, "batch_size": 16, "lr": 5e-4},
+        "augment": {"strategy": "sage", "space": "student", "umap_epochs": 30, "k": 5,
+                    "umap_n_neighbors": 8},
+    }
+    for section, values in sections.items():
+        config[section].update(values)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_entry_point_is_installed():
+    assert BIN.exists()
+    assert "distil" in cli("--help").stdout.lower()
+
+
+@pytest.mark.slow
+def test_sage_run_end_to_end(tmp_path, tiny_teacher_dir, sst_like_dir):
+    env = {"SAGE_DATA_DIR": str(sst_like_dir)}
+    out = tmp_path / "run"
+    proc = cli("run", "--config", tiny_config(tmp_path, tiny_teacher_dir), "--out", out,
+               "--quiet", env_extra=env)
+    assert "student dev accuracy" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["teacher_dev_accuracy"] >= 0.9  # the fine-tuned tiny teacher learnt the toy task
+    assert summary["student_dev_accuracy"] >= 0.8
+    for key in ("teacher_dev_accuracy", "student_dev_accuracy", "best_epoch",
+                "student_parameters", "total_seconds"):
+        assert key in summary
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[0]["n_synthetic"] == 0
+    assert rows[1]["n_synthetic"] == rows[2]["n_synthetic"] == 48  # ratio 0.2 of 240
+    assert rows[0]["anchor_mean_loss"] > rows[0]["overall_mean_loss"]
+    profile = json.loads((out / "profile.json").read_text())
+    for stage in ("train", "reduce", "anchors", "neighbours", "synthesize", "label"):
+        assert profile["total"][stage] > 0
+    assert 0 < profile["augmentation_overhead"] and 0 < profile["labelling_overhead"]
+    for name in ("region_map_epoch1.png", "region_map_epoch2.png", "training_curves.png"):
+        assert (out / "plots" / name).read_bytes()[:4] == b"\x89PNG"
+    assert "augment:" in (out / "config.yaml").read_text()
+    # the exported student, scored from raw text by plain transformers, matches the run
+    scored = cli("evaluate", out / "student", "--data", "glue/sst2", env_extra=env).stdout
+    accuracy = float(scored.split("accuracy:")[1].split()[0])
+    best = rows[summary["best_epoch"] - 1]["dev_accuracy"]
+    assert accuracy == pytest.approx(best, abs=6e-5)  # printed with 4 decimals
+    # a second run into the same folder is refused, nothing overwritten
+    again = cli("run", "--config", tiny_config(tmp_path, tiny_teacher_dir), "--out", out,
+                "--quiet", env_extra=env, check=False)
+    assert again.returncode == 2 and "already holds a run" in again.stderr
+
+
+@pytest.mark.slow
+def test_none_strategy_runs_without_synthetic(tmp_path, tiny_teacher_dir, sst_like_dir):
+    out = tmp_path / "none"
+    cli("run", "--config", tiny_config(tmp_path, tiny_teacher_dir), "-o", "train.epochs=2",
+        "-o", "augment.strategy=none", "--out", out, "--quiet",
+        env_extra={"SAGE_DATA_DIR": str(sst_like_dir)})
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["n_synthetic"] for r in rows] == [0, 0]
+    assert not (out / "plots" / "region_map_epoch1.png").exists()
+
+
+def test_config_commands(tmp_path):
+    shown = cli("config", "show").stdout
+    assert "strategy: sage" in shown
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train:\n  epochs: 0\n  batchsize: 8\n")
+    proc = cli("config", "validate", bad, check=False)
+    assert proc.returncode == 2
+    assert "train.epochs: must be in [1, inf], got 0" in proc.stderr
+    assert "did you mean 'train.batch_size'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_missing_data_is_a_clear_runtime_error(tmp_path, tiny_teacher_dir):
+    proc = cli("run", "--config", tiny_config(tmp_path, tiny_teacher_dir), "-o",
+               f"data.path={tmp_path / 'nowhere'}", "--out", tmp_path / "r", "--quiet",
+               check=False, env_extra={"SAGE_DATA_DIR": ""})
+    assert proc.returncode == 1
+    assert "no dev.tsv" in proc.stderr and "Traceback" not in proc.stderr

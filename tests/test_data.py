@@ -1,0 +1,102 @@
+import json
+
+import numpy as np
+import pytest
+
+from sage_rapids.config import DataConfig
+from sage_rapids.data import DataError, load_split, load_task, read_rows, stratified_subset
+
+
+def local(path, **kw):
+    kw.setdefault("text_column", "sentence")
+    return DataConfig(name="local", train_file=str(path), dev_file=str(path), **kw)
+
+
+def test_tsv_with_quotes_and_trailing_space(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text('sentence\tlabel\nsays "hi" there \t1\nno \t0\n', encoding="utf-8")
+    ds = load_split(local(path), "train")
+    assert ds.texts == ['says "hi" there', "no"]
+    assert ds.labels.tolist() == [1, 0]
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "parquet"])
+def test_other_formats_with_pairs_and_label_names(tmp_path, kind):
+    rows = [{"q": "who", "s": "the city", "y": "yes"}, {"q": "why", "s": "a river", "y": "no"}]
+    path = tmp_path / f"d.{kind}"
+    if kind == "csv":
+        path.write_text("q,s,y\n" + "".join(f'{r["q"]},"{r["s"]}",{r["y"]}\n' for r in rows))
+    elif kind == "jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    ds = load_split(local(path, text_column="q", text_pair_column="s", label_column="y",
+                          label_names=["no", "yes"]), "train")
+    assert ds.pairs == ["the city", "a river"]
+    assert ds.labels.tolist() == [1, 0]
+    assert ds.label_names == ["no", "yes"]
+
+
+def test_wrong_field_count_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.tsv"
+    path.write_text("sentence\tlabel\nok\t1\nbroken row\n")
+    with pytest.raises(DataError, match=r"bad.tsv:3: expected 2 fields"):
+        load_split(local(path), "train")
+
+
+def test_missing_column_lists_columns_found(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("text\tlabel\nok\t1\n")
+    with pytest.raises(DataError, match="no text column 'sentence'; columns found: text, label"):
+        load_split(local(path), "train")
+
+
+def test_unknown_label_lists_known_ones(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_text("sentence\tlabel\nok\t1\nmeh\t7\n")
+    with pytest.raises(DataError, match=r"t.tsv:3: unknown label '7'; known labels: 0, 1"):
+        load_split(local(path, label_names=["0", "1"]), "train")
+
+
+def test_non_utf8_and_missing_file(tmp_path):
+    path = tmp_path / "t.tsv"
+    path.write_bytes(b"sentence\tlabel\nok\t1\ncaf\xe9\t0\n")
+    with pytest.raises(DataError, match=r"t.tsv:3: not valid UTF-8"):
+        read_rows(path)
+    with pytest.raises(DataError, match="file not found"):
+        read_rows(tmp_path / "missing.tsv")
+
+
+def test_stratified_subset_keeps_shares_and_is_seeded():
+    labels = np.array([0] * 300 + [1] * 100)
+    a = stratified_subset(labels, 40, seed=3)
+    assert len(a) == 40 and (labels[a] == 1).sum() == 10
+    assert np.array_equal(a, stratified_subset(labels, 40, seed=3))
+    assert not np.array_equal(a, stratified_subset(labels, 40, seed=4))
+
+
+def test_glue_task_from_data_dir_with_limits(sst_like_dir, monkeypatch):
+    monkeypatch.setenv("SAGE_DATA_DIR", str(sst_like_dir))
+    task = load_task(DataConfig(name="glue/sst2", train_limit=100), seed=0)
+    assert len(task.train) == 100 and len(task.dev) == 60
+    assert task.metrics == ["accuracy"] and task.notes == []
+
+
+def test_train_from_dev_split_is_stratified_disjoint_and_noted(tmp_path, monkeypatch):
+    folder = tmp_path / "glue" / "qnli"
+    folder.mkdir(parents=True)
+    lines = ["index\tquestion\tsentence\tlabel"] + [
+        f"{i}\tq {i}?\ts \"{i}\"\t{'entailment' if i % 2 else 'not_entailment'}"
+        for i in range(50)]
+    (folder / "dev.tsv").write_text("\n".join(lines) + "\n")
+    monkeypatch.setenv("SAGE_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataError, match="train_from_dev_split"):
+        load_task(DataConfig(name="glue/qnli"), seed=0)
+    task = load_task(DataConfig(name="glue/qnli", train_from_dev_split=0.6), seed=0)
+    assert len(task.train) == 30 and len(task.dev) == 20
+    assert set(task.train.texts).isdisjoint(task.dev.texts)
+    assert task.train.pairs[0].startswith('s "')
+    assert "split of dev" in task.notes[0]

@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+from conftest import make_sentences, tiny_bert, tiny_tokenizer
+
+from sage_rapids.backend import resolve_backend
+from sage_rapids.data import TextDataset
+from sage_rapids.models import input_embeddings, vector_forward
+from sage_rapids.table import (SyntheticPool, bucketed_batches, encode_dataset, real_batch,
+                               synthetic_batch)
+from sage_rapids.targets import label_synthetic
+
+CPU = resolve_backend("cpu")
+
+
+def table_of(n=20, max_length=64, pairs=False):
+    texts, labels = make_sentences(n)
+    ds = TextDataset(texts, texts[::-1] if pairs else None, np.array(labels), ["0", "1"], "toy")
+    return encode_dataset(ds, tiny_tokenizer(), max_length, CPU)
+
+
+def test_encode_keeps_ids_lengths_and_counts_truncation():
+    table, truncated = table_of(max_length=64)
+    assert truncated == 0 and table.ids.dtype == np.int32
+    assert (table.lengths == (table.ids != 0).sum(1)).all()
+    with pytest.warns(UserWarning, match="longer than data.max_length=6"):
+        short, truncated = table_of(max_length=6)
+    assert truncated > 0 and short.host_lengths.max() == 6
+
+
+def test_materialised_synthetic_vector_equals_hand_mix():
+    table, _ = table_of(pairs=True)
+    E = input_embeddings(tiny_bert()).detach()
+    sources = np.array([[3, 7], [5, 1]], dtype=np.int32)
+    weights = np.array([[0.7, 0.3], [0.9, 0.1]], dtype=np.float32)
+    pool = SyntheticPool(sources, weights, np.zeros((2, 2), np.float32))
+    batch = synthetic_batch(table, pool, E, np.array([0, 1]), CPU, sources)
+    width = int(table.host_lengths[sources].max())
+    for row in range(2):
+        a, b = sources[row]
+        va, vb = E[table.ids[a, :width].astype(np.int64)], E[table.ids[b, :width].astype(np.int64)]
+        expected = weights[row, 0] * va + weights[row, 1] * vb
+        torch.testing.assert_close(batch.vectors[row], expected)
+        union = (np.arange(width) < max(table.lengths[a], table.lengths[b])).astype(np.int64)
+        assert batch.mask[row].tolist() == union.tolist()
+        assert batch.type_ids[row].tolist() == table.type_ids[a, :width].tolist()
+    assert batch.labels.tolist() == [-1, -1]
+
+
+def test_teacher_labels_synthetic_points_through_inputs_embeds():
+    table, _ = table_of()
+    teacher = tiny_bert()
+    E = input_embeddings(teacher).detach()
+    sources = np.array([[0, 1], [2, 3], [4, 4]], dtype=np.int32)
+    weights = np.array([[0.6, 0.4], [0.8, 0.2], [0.5, 0.5]], dtype=np.float32)
+    pool = label_synthetic(teacher, table, sources, weights, E, CPU, batch_size=2)
+    batch = synthetic_batch(table, pool, E, np.arange(3), CPU, sources)
+    with torch.no_grad():
+        direct = vector_forward(teacher, batch.vectors, batch.mask).logits
+    np.testing.assert_allclose(pool.logits, direct.numpy(), rtol=1e-5, atol=1e-6)
+    # a 50/50 mix of an example with itself is that example
+    real = real_batch(table, E, np.array([4]), CPU)
+    with torch.no_grad():
+        alone = vector_forward(teacher, real.vectors, real.mask).logits
+    np.testing.assert_allclose(pool.logits[2], alone[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_bucketed_batches_cover_every_index_once_and_group_lengths():
+    lengths = np.random.default_rng(0).integers(3, 60, size=1000)
+    batches = bucketed_batches(lengths, 32, 10, np.random.default_rng(1))
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 0.5 * np.ptp(lengths)  # bucketing keeps a batch's lengths close
+
+
+def test_synthetic_memory_is_tens_of_bytes_plus_logits():
+    m, c = 1000, 2
+    pool = SyntheticPool(np.zeros((m, 2), np.int32), np.zeros((m, 2), np.float32),
+                         np.zeros((m, c), np.float32))
+    assert pool.nbytes_per_example() == 16 + 4 * c
