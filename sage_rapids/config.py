@@ -168,8 +168,15 @@ RANGES = {
 
 
 def default_config_path() -> Path:
-    """Path of the embedded default config shipped inside the package."""
-    return Path(str(resources.files("sage_rapids.configs").joinpath("default.yaml")))
+    """Path of the embedded default config shipped inside the package.
+
+    Installed, `configs/` is the subpackage `sage_rapids.configs`; in a source tree that
+    shadows an installed copy it is the `configs/` folder beside the package.
+    """
+    try:
+        return Path(str(resources.files("sage_rapids.configs").joinpath("default.yaml")))
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:

@@ -36,7 +36,8 @@ def format_profile(report: dict) -> str:
     """Per-stage seconds per epoch and in total, with the overhead ratios."""
     epochs = report["epochs"]
     stages = list(dict.fromkeys(s for e in epochs.values() for s in e))
-    header = f"{'stage':<16}" + "".join(f"{'epoch ' + e:>10}" for e in epochs) + f"{'total':>10}"
+    names = ["setup" if e == "0" else f"epoch {e}" for e in epochs]
+    header = f"{'stage':<16}" + "".join(f"{n:>10}" for n in names) + f"{'total':>10}"
     lines = [header, "-" * len(header)]
     for stage in stages:
         cells = "".join(f"{epochs[e].get(stage, 0.0):>10.2f}" for e in epochs)
@@ -56,27 +57,34 @@ def _save_figure(fig, path: Path) -> None:
 
 
 def plot_region_map(picture, epoch: int, path: Path, loss_name: str) -> None:
-    """The 2-D map coloured by loss, anchors and synthetic points overlaid."""
+    """Two panels of the 2-D map: real points coloured by loss (clipped at the 99th
+    percentile so a few outliers do not wash the scale out), and the round's anchors
+    and synthetic points over the real points in grey."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 7))
-    order = np.argsort(picture.loss)  # draw high-loss points on top
-    sc = ax.scatter(picture.coords[order, 0], picture.coords[order, 1], c=picture.loss[order],
-                    s=4, cmap="viridis", alpha=0.7, linewidths=0)
-    fig.colorbar(sc, ax=ax, label=f"per-sample {loss_name} loss")
-    ax.scatter(picture.synthetic[:, 0], picture.synthetic[:, 1], s=3, c="tab:orange",
-               alpha=0.35, linewidths=0, label=f"synthetic ({len(picture.synthetic):,})")
-    a = picture.coords[picture.anchors]
-    ax.scatter(a[:, 0], a[:, 1], s=14, facecolors="none", edgecolors="red", linewidths=0.6,
-               label=f"anchors ({len(picture.anchors):,})")
-    ax.set_title(f"Region map after epoch {epoch}: {len(picture.coords):,} real, "
+    xy, loss = picture.coords, picture.loss
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6.2), sharex=True, sharey=True)
+    order = np.argsort(loss)  # high-loss points drawn on top
+    sc = left.scatter(xy[order, 0], xy[order, 1], c=loss[order], s=4, cmap="inferno_r",
+                      vmin=0.0, vmax=float(np.quantile(loss, 0.99)) or None, linewidths=0)
+    fig.colorbar(sc, ax=left, label=f"per-sample {loss_name} loss (clipped at p99)")
+    left.set_title("where the student struggles")
+    right.scatter(xy[:, 0], xy[:, 1], s=3, c="lightgray", linewidths=0, label="real")
+    right.scatter(picture.synthetic[:, 0], picture.synthetic[:, 1], s=5, c="tab:blue",
+                  alpha=0.6, linewidths=0, label=f"synthetic ({len(picture.synthetic):,})")
+    a = xy[picture.anchors]
+    right.scatter(a[:, 0], a[:, 1], s=10, facecolors="none", edgecolors="tab:red",
+                  linewidths=0.6, label=f"anchors ({len(picture.anchors):,})")
+    right.set_title("anchors and synthetic points")
+    right.legend(loc="best", markerscale=2.5, fontsize=8)
+    for ax in (left, right):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Region map after epoch {epoch}: {len(xy):,} real, "
                  f"{len(picture.anchors):,} anchors, {len(picture.synthetic):,} synthetic")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.legend(loc="best", markerscale=3, fontsize=8)
     _save_figure(fig, path)
     plt.close(fig)
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 BIN = Path(sys.executable).parent / "sage-rapids"
 
@@ -46,12 +47,17 @@ def test_entry_point_is_installed():
     assert "distil" in cli("--help").stdout.lower()
 
 
+DEVICES = [pytest.param("cpu"), pytest.param("cuda", marks=[pytest.mark.gpu, pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs CUDA")])]
+
+
 @pytest.mark.slow
-def test_sage_run_end_to_end(tmp_path, tiny_teacher_dir, sst_like_dir):
+@pytest.mark.parametrize("device", DEVICES)
+def test_sage_run_end_to_end(tmp_path, tiny_teacher_dir, sst_like_dir, device):
     env = {"SAGE_DATA_DIR": str(sst_like_dir)}
     out = tmp_path / "run"
     proc = cli("run", "--config", tiny_config(tmp_path, tiny_teacher_dir), "--out", out,
-               "--quiet", env_extra=env)
+               "--quiet", "--device", device, env_extra=env)
     assert "student dev accuracy" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["teacher_dev_accuracy"] >= 0.9  # the fine-tuned tiny teacher learnt the toy task
@@ -72,7 +78,8 @@ def test_sage_run_end_to_end(tmp_path, tiny_teacher_dir, sst_like_dir):
         assert (out / "plots" / name).read_bytes()[:4] == b"\x89PNG"
     assert "augment:" in (out / "config.yaml").read_text()
     # the exported student, scored from raw text by plain transformers, matches the run
-    scored = cli("evaluate", out / "student", "--data", "glue/sst2", env_extra=env).stdout
+    scored = cli("evaluate", out / "student", "--data", "glue/sst2", "--device", device,
+                 env_extra=env).stdout
     accuracy = float(scored.split("accuracy:")[1].split()[0])
     best = rows[summary["best_epoch"] - 1]["dev_accuracy"]
     assert accuracy == pytest.approx(best, abs=6e-5)  # printed with 4 decimals
