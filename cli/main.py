@@ -63,14 +63,9 @@ quiet_option = click.option("--quiet", is_flag=True, help="No progress bars or e
 @click.version_option(package_name="sage-rapids")
 def main():
     """SAGE knowledge distillation in vector space (CPU, or GPU with RAPIDS)."""
-    import warnings
+    from sage_rapids.progress import quiet_libraries
 
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()  # load reports and shard bars drown our output
-    hf_logging.disable_progress_bar()
-    warnings.showwarning = lambda message, category, *_: click.echo(
-        f"warning: {message}", err=True)
+    quiet_libraries()
 
 
 @main.command()

@@ -14,3 +14,16 @@ def progress_bar(items: Iterable[T], desc: str, quiet: bool = False, **kwargs) -
     """Wrap `items` in a tqdm bar unless quiet or stderr is not a terminal."""
     disable = quiet or not sys.stderr.isatty()
     return tqdm(items, desc=desc, disable=disable, leave=False, dynamic_ncols=True, **kwargs)
+
+
+def quiet_libraries() -> None:
+    """Silence transformers' load reports and shard bars, and print warnings as one
+    line each: for command-line front ends, which own the process's output."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    warnings.showwarning = lambda message, category, *_: print(f"warning: {message}",
+                                                               file=sys.stderr)
