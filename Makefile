@@ -35,7 +35,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/overhead.py
+	$(BIN)/python bench/vs_online_kd.py
+	$(BIN)/python bench/accuracy.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from sage_rapids import artifacts
-from sage_rapids.augment import augment_round, expected_synthetic, pooled_input_vectors
+from sage_rapids.augment import augment_round, expected_synthetic
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
 from sage_rapids.data import load_task
@@ -59,10 +59,8 @@ def measure(config, backend, n: int | None, quiet: bool) -> dict:
     with profiler.stage("train"):
         result = train_epoch(student, table, empty_pool(backend), E, opt, sched, config.loss,
                              config.train, backend, rng, 1, quiet)
-    map_input = (pooled_input_vectors(table, E, backend)
-                 if config.augment.space == "input" else None)
     round_, _ = augment_round(teacher, table, result.profile, empty_pool(backend), E,
-                              config.augment, backend, profiler, rng, None, map_input, quiet)
+                              config.augment, backend, profiler, rng, None, quiet)
     seconds = profiler.totals()
     return {"n": len(table), "n_synthetic": len(round_.pool),
             "teacher_targets_seconds": target_seconds,

@@ -24,19 +24,31 @@ def _friendly_errors(func):
     def wrapper(*args, **kwargs):
         from sage_rapids.artifacts import RunDirError
         from sage_rapids.backend import BackendError
+        from sage_rapids.checkpoint import CheckpointError
         from sage_rapids.config import ConfigError
         from sage_rapids.data import DataError
         from sage_rapids.models import ModelError
+        from sage_rapids.pipeline import RunInterrupted
         from sage_rapids.train import NumericalError
 
         try:
             return func(*args, **kwargs)
-        except (ConfigError, BackendError, RunDirError) as err:
+        except (ConfigError, BackendError, RunDirError, CheckpointError) as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
-        except (DataError, ModelError, NumericalError) as err:
+        except (DataError, ModelError) as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(1)
+        except NumericalError as err:
+            click.echo(f"error: {err}. The checkpoint of the last good epoch is kept.", err=True)
+            sys.exit(1)
+        except RunInterrupted as err:
+            click.echo(f"stopped: {err}\nresume with: sage-rapids run --resume {err.run_dir}",
+                       err=True)
+            sys.exit(130)
+        except KeyboardInterrupt:
+            click.echo("stopped before training started; nothing to resume", err=True)
+            sys.exit(130)
 
     return wrapper
 
@@ -74,22 +86,49 @@ def main():
 @device_option
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Run directory (default runs/<timestamp>).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
+              help="Continue RUN_DIR from its last complete checkpoint.")
 @quiet_option
 @_friendly_errors
-def run(config_path, overrides, device, out, quiet):
+def run(config_path, overrides, device, out, resume_dir, quiet):
     """Distil a teacher into a student with SAGE augmentation."""
     from sage_rapids import pipeline, report
     from sage_rapids.artifacts import default_run_dir
     from sage_rapids.backend import resolve_backend
 
-    config = _load(config_path, overrides, device)
+    if resume_dir:
+        config, out = _resume_config(Path(resume_dir), config_path, overrides, device), \
+            Path(resume_dir)
+    else:
+        config = _load(config_path, overrides, device)
+        out = Path(out) if out else default_run_dir()
     backend = resolve_backend(config.device)
-    out = Path(out) if out else default_run_dir()
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     log(f"sage-rapids: {config.data.name}, device {backend.name}, run directory {out}")
-    summary = pipeline.run(config, backend, out, quiet=quiet, log=log)
+    summary = pipeline.run(config, backend, out, quiet=quiet, log=log,
+                           resume=resume_dir is not None)
     click.echo(report.format_summary(summary))
     click.echo(f"run directory: {out}")
+
+
+def _resume_config(run_dir: Path, config_path, overrides, device):
+    """The run's own config; a --config / -o that changes it is refused, by key."""
+    from sage_rapids.checkpoint import CheckpointError
+    from sage_rapids.config import ConfigError, flat_config, load_config
+
+    saved_path = run_dir / "config.yaml"
+    if not saved_path.is_file():
+        raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
+    saved = load_config(saved_path)
+    if config_path is None and not overrides:
+        return saved if device is None else _load(saved_path, [], device)
+    asked = _load(config_path or saved_path, overrides, None)
+    a, b = flat_config(saved), flat_config(asked)
+    changed = [f"{k}: run has {a[k]!r}, asked for {b[k]!r}" for k in a
+               if a[k] != b[k] and k != "device"]
+    if changed:
+        raise ConfigError(["cannot resume with a different config"] + changed, str(saved_path))
+    return saved if device is None else _load(saved_path, [], device)
 
 
 @main.command()
@@ -154,6 +193,7 @@ def teacher(config_path, overrides, device, quiet):
     """Fine-tune the config's teacher on its task (cached) and report dev accuracy."""
     from sage_rapids.backend import resolve_backend
     from sage_rapids.data import load_task
+    from sage_rapids.evaluate import score_classifier
     from sage_rapids.teacher import finetune_teacher
 
     config = _load(config_path, [*overrides, "teacher.finetune=true"], device)
@@ -161,8 +201,8 @@ def teacher(config_path, overrides, device, quiet):
     task = load_task(config.data, config.seed)
     path = finetune_teacher(config.teacher, config.data, task.train, backend, config.seed,
                             quiet, log=lambda m: click.echo(m, err=True))
-    accuracy = _score(path, task.dev, config.data.max_length, backend,
-                      config.eval.batch_size, quiet)
+    accuracy = score_classifier(path, task.dev, config.data.max_length, backend,
+                                config.eval.batch_size)
     click.echo(f"teacher: {path}\ndev accuracy: {accuracy['accuracy']:.4f}")
 
 
@@ -181,6 +221,7 @@ def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_c
     from sage_rapids.backend import resolve_backend
     from sage_rapids.config import DataConfig
     from sage_rapids.data import DataError, load_split
+    from sage_rapids.evaluate import score_classifier
 
     if data_name.startswith("glue/"):
         cfg = DataConfig(name=data_name, text_column=text_column,
@@ -193,36 +234,10 @@ def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_c
     if dataset is None:
         raise DataError(f"{data_name}: no {split} split")
     backend = resolve_backend(device or "auto")
-    scores = _score(model_dir, dataset, cfg.max_length, backend, 128, True)
+    scores = score_classifier(model_dir, dataset, cfg.max_length, backend, 128)
     for name, value in scores.items():
         click.echo(f"{name}: {value:.4f}")
     click.echo(f"examples: {len(dataset)}")
-
-
-def _score(model_dir, dataset, max_length, backend, batch_size, quiet) -> dict:
-    """Token-level accuracy of a saved classifier: what a plain transformers user sees."""
-    import torch
-
-    from sage_rapids.evaluate import classification_metrics
-    from sage_rapids.models import load_classifier
-    from sage_rapids.table import encode_dataset, sorted_batches
-
-    model, tokenizer = load_classifier(str(model_dir))
-    model.to(backend.device)
-    table, _ = encode_dataset(dataset, tokenizer, max_length, backend)
-    ids, lengths = backend.to_torch(table.ids), backend.to_torch(table.lengths)
-    preds = torch.empty(len(table), dtype=torch.long, device=backend.device)
-    with torch.no_grad():
-        for index in sorted_batches(table.host_lengths, batch_size):
-            width = int(table.host_lengths[index].max())
-            idx = torch.as_tensor(index, device=backend.device)
-            mask = (torch.arange(width, device=backend.device)[None] < lengths[idx, None]).long()
-            kwargs = {}
-            if table.type_ids is not None:
-                kwargs["token_type_ids"] = backend.to_torch(table.type_ids)[idx, :width].long()
-            logits = model(input_ids=ids[idx, :width].long(), attention_mask=mask, **kwargs).logits
-            preds[idx] = logits.argmax(-1)
-    return classification_metrics(backend.to_host(preds), dataset.labels, ["accuracy"])
 
 
 if __name__ == "__main__":

@@ -44,6 +44,11 @@ class RoundResult:
     overall_mean_loss: float
     picture: RoundPicture
 
+    def stats(self) -> dict:
+        """The round's numbers for `metrics.jsonl`."""
+        return {"n_anchors": self.n_anchors, "anchor_mean_loss": self.anchor_mean_loss,
+                "overall_mean_loss": self.overall_mean_loss, "pool_size": len(self.pool)}
+
 
 def synthetic_budget(cfg: AugmentConfig, n_real: int) -> int:
     """Synthetic points made per round: `ratio * N`."""
@@ -95,7 +100,7 @@ def merge_pools(old: SyntheticPool, new: SyntheticPool, cfg: AugmentConfig,
 def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile,
                   pool: SyntheticPool, embeddings: torch.Tensor, cfg: AugmentConfig,
                   backend: Backend, profiler: Profiler, rng: np.random.Generator,
-                  reducer: UmapReducer | None = None, map_input: Any = None,
+                  reducer: UmapReducer | None = None,
                   quiet: bool = True) -> tuple[RoundResult, UmapReducer]:
     """Run one round and return the next synthetic pool.
 
@@ -106,14 +111,14 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
         pool: the current pool (kept or extended per `cfg.pool`).
         embeddings: (V, H_T) teacher word-embedding table.
         reducer: a fitted reducer to reuse (`space: input`), or None to fit.
-        map_input: (n, H) pooled input vectors for `space: input`.
 
     Returns:
         (`RoundResult`, the reducer used) so the caller can reuse an input-space map.
     """
     with profiler.stage("reduce"):
         if reducer is None or cfg.space == "student":
-            source = profile.embeddings if cfg.space == "student" else map_input
+            source = (profile.embeddings if cfg.space == "student"
+                      else pooled_input_vectors(table, embeddings, backend))
             reducer = UmapReducer(cfg, backend, seed=int(rng.integers(2**31))).fit(source)
         coords = reducer.coords_  # (n, 2)
     with profiler.stage("anchors"):

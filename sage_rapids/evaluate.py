@@ -60,3 +60,36 @@ def classification_metrics(preds: np.ndarray, labels: np.ndarray,
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Fraction of examples where two models predict the same label."""
     return float((a == b).mean())
+
+
+@torch.no_grad()
+def score_classifier(model_dir, dataset, max_length: int, backend: Backend,
+                     batch_size: int = 128, metrics: list[str] | None = None) -> dict[str, float]:
+    """Token-level metrics of a saved classifier: what a plain transformers user sees.
+
+    Args:
+        model_dir: a `save_pretrained` folder with its tokenizer (e.g. an exported student).
+        dataset: a `TextDataset` whose label order matches the model's.
+        max_length: tokens per example.
+
+    Returns:
+        {metric: value}.
+    """
+    from .models import load_classifier
+    from .table import encode_dataset
+
+    model, tokenizer = load_classifier(str(model_dir))
+    model.to(backend.device)
+    table, _ = encode_dataset(dataset, tokenizer, max_length, backend)
+    ids, lengths = backend.to_torch(table.ids), backend.to_torch(table.lengths)
+    preds = np.empty(len(table), dtype=np.int64)
+    for index in sorted_batches(table.host_lengths, batch_size):
+        width = int(table.host_lengths[index].max())
+        idx = torch.as_tensor(index, device=backend.device)
+        mask = (torch.arange(width, device=backend.device)[None] < lengths[idx, None]).long()
+        kwargs = {}
+        if table.type_ids is not None:
+            kwargs["token_type_ids"] = backend.to_torch(table.type_ids)[idx, :width].long()
+        logits = model(input_ids=ids[idx, :width].long(), attention_mask=mask, **kwargs).logits
+        preds[index] = backend.to_host(logits.argmax(-1))
+    return classification_metrics(preds, dataset.labels, metrics or ["accuracy"])

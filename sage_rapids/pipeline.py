@@ -4,8 +4,12 @@ train / augment / evaluate, and export of the best student.
 
 from __future__ import annotations
 
+import json
 import random
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -14,14 +18,16 @@ import numpy as np
 import torch
 
 from . import artifacts, report
-from .augment import augment_round, expected_synthetic, pooled_input_vectors
+from .augment import augment_round, expected_synthetic
 from .backend import Backend
+from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config
 from .data import TaskData, load_task
 from .evaluate import agreement, classification_metrics, predict
 from .models import ModelError, Student, build_student, count_parameters, export_student
 from .models import input_embeddings, load_classifier, vector_forward
 from .profiling import Profiler
+from .reduce import UmapReducer
 from .table import ExampleTable, empty_pool, encode_dataset
 from .targets import teacher_targets
 from .teacher import finetune_teacher
@@ -83,12 +89,48 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
                  train.with_targets(targets.logits, targets.pooled), dev, dev_preds)
 
 
+class RunInterrupted(RuntimeError):
+    """SIGINT or SIGTERM stopped the run; the last complete checkpoint is kept."""
+
+    def __init__(self, run_dir: Path, epoch: int):
+        self.run_dir, self.epoch = run_dir, epoch
+        super().__init__(f"interrupted during epoch {epoch}; the checkpoint of epoch "
+                         f"{epoch - 1} in {run_dir} is kept")
+
+
+@contextmanager
+def stop_on_signals():
+    """Turn SIGINT / SIGTERM into a flag the training loop checks after each step."""
+    flag = {"stop": False}
+
+    def handler(signum, frame):
+        flag["stop"] = True
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: flag["stop"]
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bool = False,
-        log: Callable[[str], None] = print) -> dict:
-    """Distil the configured teacher into the student with SAGE; returns the summary."""
+        log: Callable[[str], None] = print, resume: bool = False) -> dict:
+    """Distil the configured teacher into the student with SAGE; returns the summary.
+
+    With `resume`, `out_dir` is an existing run: training continues after its last
+    complete checkpoint and ends exactly as an uninterrupted run would.
+
+    Raises:
+        RunInterrupted: a signal stopped the run (checkpoint kept).
+        NumericalError: a non-finite loss (checkpoint of the last good epoch kept).
+    """
     start = time.perf_counter()
     rng = seed_everything(config.seed)
-    run_dir = artifacts.prepare_run_dir(out_dir, config)
+    run_dir = Path(out_dir) if resume else artifacts.prepare_run_dir(out_dir, config)
     profiler = Profiler(backend.synchronize)
     s = prepare(config, backend, profiler, quiet, log)
     artifacts.save_arrays(run_dir / "teacher_targets.safetensors",
@@ -98,43 +140,60 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     sizes = expected_synthetic(config.augment, len(s.train), config.train.epochs)
     optimizer, scheduler = make_optimizer(student, config.train, planned_steps(
         len(s.train), sizes, config.train.batch_size))
-    pool, reducer, metrics, best = empty_pool(backend), None, [], None
-    map_input = (pooled_input_vectors(s.train, s.embeddings, backend)
-                 if config.augment.space == "input" else None)
-    for epoch in range(1, config.train.epochs + 1):
-        profiler.epoch, t0 = epoch, time.perf_counter()
-        with profiler.stage("train"):
-            result = train_epoch(student, s.train, pool, s.embeddings, optimizer, scheduler,
-                                 config.loss, config.train, backend, rng, epoch, quiet)
-        with profiler.stage("evaluate"):
-            row = evaluate_epoch(student, s, config, backend)
-        row.update(epoch=epoch, train_loss=result.train_loss, n_synthetic=result.n_synthetic)
-        if config.augment.strategy != "none" and config.augment.start_epoch <= epoch < \
-                config.train.epochs:
-            round_, reducer = augment_round(s.teacher, s.train, result.profile, pool,
-                                            s.embeddings, config.augment, backend, profiler,
-                                            rng, reducer, map_input, quiet)
-            pool = round_.pool
-            row.update(n_anchors=round_.n_anchors, anchor_mean_loss=round_.anchor_mean_loss,
-                       overall_mean_loss=round_.overall_mean_loss, pool_size=len(pool))
-            if config.augment.plots:
-                report.plot_region_map(round_.picture, epoch, run_dir / "plots" /
-                                       f"region_map_epoch{epoch}.png", config.augment.anchor_loss)
-        row["seconds"] = time.perf_counter() - t0
-        row["stage_seconds"] = profiler.epoch_seconds(epoch)
-        metrics.append(row)
-        artifacts.append_jsonl(run_dir / "metrics.jsonl", row)
-        log(f"epoch {epoch}: dev accuracy {row['dev_accuracy']:.4f}, train loss "
-            f"{row['train_loss']:.4f}, {row['n_synthetic']} synthetic, {row['seconds']:.1f} s")
-        if best is None or row["dev_accuracy"] > best["dev_accuracy"]:
-            best = row
-            export_student(student, s.embeddings, s.tokenizer, run_dir / "student",
-                           s.task.train.label_names)
-    summary = summarize(config, s, student, metrics, best, time.perf_counter() - start)
+    state = TrainingState(0, [], None, empty_pool(backend), None)
+    if resume:
+        state = load_checkpoint(latest_checkpoint(run_dir), student, optimizer, scheduler,
+                                rng, backend)
+        artifacts.write_atomic(run_dir / "metrics.jsonl", "".join(
+            json.dumps(m) + "\n" for m in state.metrics).encode())
+        log(f"resuming {run_dir} after epoch {state.epoch}")
+    reducer = None if state.map_coords is None else UmapReducer.from_coords(
+        state.map_coords, config.augment, backend)
+    augmenting = config.augment.strategy != "none"
+    with stop_on_signals() as should_stop:
+        for epoch in range(state.epoch + 1, config.train.epochs + 1):
+            profiler.epoch, t0 = epoch, time.perf_counter()
+            with profiler.stage("train"):
+                result = train_epoch(student, s.train, state.pool, s.embeddings, optimizer,
+                                     scheduler, config.loss, config.train, backend, rng, epoch,
+                                     quiet, should_stop)
+            if result is None:
+                raise RunInterrupted(run_dir, epoch)
+            with profiler.stage("evaluate"):
+                row = evaluate_epoch(student, s, config, backend)
+            row.update(epoch=epoch, train_loss=result.train_loss, n_synthetic=result.n_synthetic)
+            pool = state.pool
+            if augmenting and config.augment.start_epoch <= epoch < config.train.epochs:
+                round_, reducer = augment_round(s.teacher, s.train, result.profile, pool,
+                                                s.embeddings, config.augment, backend, profiler,
+                                                rng, reducer, quiet)
+                pool = round_.pool
+                row.update(round_.stats())
+                if config.augment.plots:
+                    report.plot_region_map(round_.picture, epoch, run_dir / "plots" /
+                                           f"region_map_epoch{epoch}.png",
+                                           config.augment.anchor_loss)
+            row["seconds"] = time.perf_counter() - t0
+            row["stage_seconds"] = profiler.epoch_seconds(epoch)
+            artifacts.append_jsonl(run_dir / "metrics.jsonl", row)
+            log(f"epoch {epoch}: dev accuracy {row['dev_accuracy']:.4f}, train loss "
+                f"{row['train_loss']:.4f}, {row['n_synthetic']} synthetic, "
+                f"{row['seconds']:.1f} s")
+            best = state.best
+            if best is None or row["dev_accuracy"] > best["dev_accuracy"]:
+                best = row
+                export_student(student, s.embeddings, s.tokenizer, run_dir / "student",
+                               s.task.train.label_names)
+            keep_map = reducer is not None and config.augment.space == "input"
+            state = TrainingState(epoch, [*state.metrics, row], best, pool,
+                                  backend.to_host(reducer.coords_) if keep_map else None)
+            save_checkpoint(run_dir, state, student, optimizer, scheduler, rng, backend)
+    summary = summarize(config, s, student, state.metrics, state.best,
+                        time.perf_counter() - start)
     artifacts.write_json(run_dir / "summary.json", summary)
     artifacts.write_json(run_dir / "profile.json", profiler.report())
     if config.augment.plots:
-        report.plot_training_curves(metrics, run_dir / "plots" / "training_curves.png")
+        report.plot_training_curves(state.metrics, run_dir / "plots" / "training_curves.png")
     return summary
 
 

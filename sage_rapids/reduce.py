@@ -111,6 +111,14 @@ class UmapReducer:
         warnings.filterwarnings("ignore", message="n_jobs value", module="umap")
         return import_umap().UMAP(**kwargs, low_memory=True, transform_seed=self.seed), False
 
+    @classmethod
+    def from_coords(cls, coords: np.ndarray, cfg: AugmentConfig,
+                    backend: Backend) -> "UmapReducer":
+        """A reducer holding a map restored from a checkpoint (reused, not refitted)."""
+        reducer = cls(cfg, backend)
+        reducer.coords_ = backend.asarray(coords)
+        return reducer
+
     def fit(self, embeddings: Any) -> "UmapReducer":
         """Fit the map on `embeddings` (n, H), or on a seeded subsample of them.
 

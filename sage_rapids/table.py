@@ -108,7 +108,7 @@ def encode_dataset(dataset: TextDataset, tokenizer, max_length: int,
             type_ids[i, : len(row)] = enc["token_type_ids"][i]
     if too_long:
         warnings.warn(f"{dataset.source}: {len(too_long)} of {n} examples are longer than "
-                      f"data.max_length={max_length} tokens and were truncated", stacklevel=2)
+                      f"data.max_length={max_length} tokens and were truncated", stacklevel=1)
     table = ExampleTable(
         ids=backend.asarray(ids), lengths=backend.asarray(lengths),
         type_ids=None if type_ids is None else backend.asarray(type_ids),

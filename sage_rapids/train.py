@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -53,14 +53,16 @@ class EpochResult:
     profile: ErrorProfile
 
 
-def make_optimizer(student: Student, cfg: TrainConfig, total_steps: int):
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int):
     """AdamW with linear warmup then linear decay to zero over `total_steps`.
+
+    Biases and norm weights (1-D parameters) get no weight decay; frozen ones are skipped.
 
     Returns:
         (optimizer, scheduler).
     """
     decay, no_decay = [], []
-    for name, param in student.named_parameters():
+    for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.ndim < 2 else decay).append(param)  # no decay on norms, biases
     optimizer = torch.optim.AdamW(
@@ -84,7 +86,8 @@ def planned_steps(n_real: int, n_synthetic: list[int], batch_size: int) -> int:
 def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
                 embeddings: torch.Tensor, optimizer, scheduler, loss_cfg: LossConfig,
                 train_cfg: TrainConfig, backend: Backend, rng: np.random.Generator,
-                epoch: int = 1, quiet: bool = True) -> EpochResult:
+                epoch: int = 1, quiet: bool = True,
+                should_stop: Callable[[], bool] = lambda: False) -> EpochResult | None:
     """Train one epoch over all real examples and the synthetic pool.
 
     Args:
@@ -93,9 +96,10 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
         pool: synthetic recipes with teacher logits (may be empty).
         embeddings: (V, H_T) teacher word-embedding table (frozen).
         rng: drives the batch order; seeded by the caller.
+        should_stop: checked after every step; True abandons the epoch cleanly.
 
     Returns:
-        `EpochResult` with the mean loss and the error profile.
+        `EpochResult` with the mean loss and the error profile, or None if stopped.
 
     Raises:
         NumericalError: a NaN or infinite loss.
@@ -131,6 +135,8 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
         torch.nn.utils.clip_grad_norm_(student.parameters(), train_cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
+        if should_stop():
+            return None
         loss_sum += losses.total.detach().sum()
         count += len(index)
         if not synthetic:

@@ -34,3 +34,43 @@ def test_overhead_quick(tmp_path):
         assert row["n_synthetic"] == round(0.2 * row["n"])
     assert [r["ratio"] for r in result["ratio_sweep"]] == [0.1, 0.5]
     assert (tmp_path / "overhead_quick.png").stat().st_size > 0
+
+
+def run_quick(script, tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_memory_quick(tmp_path):
+    needs_real_assets()
+    run_quick("memory.py", tmp_path)
+    result = json.loads((tmp_path / "memory_quick.json").read_text())
+    assert result["synthetic"]["pair"]["bytes"] == 16 + 4 * result["classes"]
+    assert result["real_bytes"] > result["synthetic"]["pair"]["bytes"]
+
+
+@pytest.mark.slow
+def test_vs_online_kd_quick(tmp_path):
+    needs_real_assets()
+    out = run_quick("vs_online_kd.py", tmp_path)
+    assert "online / vector epoch time" in out
+    result = json.loads((tmp_path / "vs_online_kd_quick.json").read_text())
+    assert len(result["epochs_detail"]) == 2
+    for row in result["epochs_detail"]:
+        assert 0 < row["online_teacher_seconds"] < row["online_seconds"]
+    assert result["ideal_ratio"] > 1 and result["median_ratio"] > 0
+
+
+@pytest.mark.slow
+def test_accuracy_quick(tmp_path):
+    needs_real_assets()
+    out = run_quick("accuracy.py", tmp_path)
+    assert "accuracy by strategy" in out
+    result = json.loads((tmp_path / "accuracy_quick.json").read_text())
+    assert set(result["summary"]) == {"none", "random", "sage"}
+    for strategy in result["summary"].values():
+        assert len(strategy["dev_by_epoch_mean"]) == 2
+        assert 0.0 <= strategy["heldout_mean"] <= 1.0

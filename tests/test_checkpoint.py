@@ -1,0 +1,134 @@
+"""Checkpoints, resume after SIGKILL, interrupts, and write failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_sentences, write_tsv
+from safetensors.numpy import load_file
+from test_cli import BIN, cli, tiny_config
+
+from sage_rapids.backend import resolve_backend
+from sage_rapids.checkpoint import TrainingState, latest_checkpoint, save_checkpoint
+from sage_rapids.table import empty_pool
+
+STABLE = ("epoch", "dev_accuracy", "train_loss", "n_synthetic", "anchor_mean_loss",
+          "overall_mean_loss", "agreement")
+
+
+@pytest.fixture(scope="module")
+def bigger_data(tmp_path_factory) -> Path:
+    """Enough toy data that an epoch lasts long enough to be killed in."""
+    root = tmp_path_factory.mktemp("bigger")
+    folder = root / "glue" / "sst2"
+    folder.mkdir(parents=True)
+    write_tsv(folder / "train.tsv", *make_sentences(3000, seed=5))
+    write_tsv(folder / "dev.tsv", *make_sentences(80, seed=6))
+    return root
+
+
+def stable(run: Path) -> list[dict]:
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{k: r.get(k) for k in STABLE} for r in rows]
+
+
+def config_for(tmp_path, teacher_dir):
+    return tiny_config(tmp_path, teacher_dir, train={"epochs": 3, "batch_size": 8},
+                       augment={"space": "input", "umap_fit_max": 500})
+
+
+@pytest.mark.slow
+def test_sigkill_in_epoch_two_then_resume_matches_uninterrupted(tmp_path, tiny_teacher_dir,
+                                                                bigger_data):
+    env = {**os.environ, "SAGE_DATA_DIR": str(bigger_data)}
+    config = config_for(tmp_path, tiny_teacher_dir)
+    whole = tmp_path / "whole"
+    cli("run", "--config", config, "--out", whole, "--quiet", env_extra=env)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([str(BIN), "run", "--config", str(config), "--out", str(killed),
+                             "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    meta = killed / "checkpoint" / "meta.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if meta.is_file() and json.loads(meta.read_text())["epoch"] >= 1:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = json.loads(latest_checkpoint(killed).joinpath("meta.json").read_text())["epoch"]
+    assert 1 <= done < 3, "the kill must land before the last epoch ends"
+    assert not (killed / "summary.json").exists()
+    cli("run", "--resume", killed, "--quiet", env_extra=env)
+    assert stable(killed) == stable(whole)
+    a = load_file(str(whole / "student" / "model.safetensors"))
+    b = load_file(str(killed / "student" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_resume_refuses_a_different_config(tmp_path, tiny_teacher_dir, sst_like_dir):
+    env = {"SAGE_DATA_DIR": str(sst_like_dir)}
+    run = tmp_path / "run"
+    config = tiny_config(tmp_path, tiny_teacher_dir, train={"epochs": 1})
+    cli("run", "--config", config, "--out", run, "--quiet", env_extra=env)
+    proc = cli("run", "--resume", run, "-o", "train.lr=0.1", "-o", "seed=3", check=False,
+               env_extra=env)
+    assert proc.returncode == 2
+    assert "train.lr: run has 0.0005, asked for 0.1" in proc.stderr
+    assert "seed: run has 0, asked for 3" in proc.stderr
+
+
+@pytest.mark.slow
+def test_sigint_stops_cleanly_with_exit_130_and_resume_command(tmp_path, tiny_teacher_dir,
+                                                               bigger_data):
+    env = {**os.environ, "SAGE_DATA_DIR": str(bigger_data)}
+    run = tmp_path / "run"
+    proc = subprocess.Popen([str(BIN), "run", "--config",
+                             str(config_for(tmp_path, tiny_teacher_dir)), "--out", str(run),
+                             "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    meta = run / "checkpoint" / "meta.json"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not meta.is_file():
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal landed")
+    assert proc.returncode == 130
+    assert f"resume with: sage-rapids run --resume {run}" in err
+    assert "Traceback" not in err
+    latest_checkpoint(run)  # still loadable
+
+
+def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    import torch
+
+    from sage_rapids import checkpoint
+
+    backend = resolve_backend("cpu")
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    rng = np.random.default_rng(0)
+    state = TrainingState(1, [{"epoch": 1}], {"epoch": 1}, empty_pool(backend), None)
+    save_checkpoint(tmp_path, state, model, opt, sched, rng, backend)
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint, "save_file", broken)
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path, TrainingState(2, [], None, empty_pool(backend), None), model,
+                        opt, sched, rng, backend)
+    folder = latest_checkpoint(tmp_path)
+    assert json.loads((folder / "meta.json").read_text())["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]  # no temp folder left
