@@ -13,7 +13,6 @@ seconds against N (the round should grow about linearly).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time

@@ -37,29 +37,26 @@ from sage_rapids.models import build_student, count_parameters
 from sage_rapids.pipeline import prepare, seed_everything
 from sage_rapids.profiling import NullProfiler
 from sage_rapids.progress import quiet_libraries
-from sage_rapids.table import bucketed_batches, empty_pool
+from sage_rapids.table import bucketed_batches, empty_pool, token_batch
 from sage_rapids.train import make_optimizer, planned_steps, train_epoch
 
 
 def online_kd_epoch(student, teacher, table, batches, optimizer, scheduler, config,
                     backend) -> dict:
     """One epoch of ordinary online KD; returns seconds split into teacher and student."""
-    ids_all, lengths = backend.to_torch(table.ids), backend.to_torch(table.lengths)
     labels_all = backend.to_torch(table.labels)
     teacher_s = student_s = 0.0
     student.train()
     for index in batches:
-        width = int(table.host_lengths[index].max())
-        idx = torch.as_tensor(index, device=backend.device)
-        ids = ids_all[idx, :width].long()  # (B, L)
-        mask = (torch.arange(width, device=ids.device)[None] < lengths[idx, None]).long()
+        tokens = token_batch(table, index, backend)  # (B, L) ids and mask
         t0 = time.perf_counter()
         with torch.no_grad():
-            z_t = teacher(input_ids=ids, attention_mask=mask).logits  # the online cost
+            z_t = teacher(**tokens).logits  # the online cost
         backend.synchronize()
         t1 = time.perf_counter()
-        z_s = student.model(input_ids=ids, attention_mask=mask).logits
-        loss = per_sample_loss(z_s, z_t, labels_all[idx], config.loss.temperature,
+        z_s = student.model(**tokens).logits
+        labels = labels_all[torch.as_tensor(index, device=backend.device)]
+        loss = per_sample_loss(z_s, z_t, labels, config.loss.temperature,
                                config.loss.alpha).total.mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -64,6 +64,8 @@ def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Modul
             for slot, value in slots.items():
                 tensors[f"optim.{pid}.{slot}"] = torch.as_tensor(value).cpu().contiguous()
         tensors["rng.torch"] = torch.get_rng_state()
+        if backend.is_cuda:  # dropout on the GPU draws from the device's generator
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(backend.device)
         for key in ("sources", "weights", "logits"):
             tensors[f"pool.{key}"] = torch.from_numpy(
                 np.ascontiguousarray(backend.to_host(getattr(state.pool, key))))
@@ -130,6 +132,8 @@ def load_checkpoint(folder: Path, student: torch.nn.Module, optimizer, scheduler
     scheduler.load_state_dict({**meta["scheduler"], "lr_lambdas": [None] * len(
         optimizer.param_groups)})
     torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and backend.is_cuda:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], backend.device)
     rng.bit_generator.state = meta["rng_numpy"]
     version, internal, gauss = meta["rng_python"]
     random.setstate((version, tuple(internal), gauss))

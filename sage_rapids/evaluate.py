@@ -76,20 +76,13 @@ def score_classifier(model_dir, dataset, max_length: int, backend: Backend,
         {metric: value}.
     """
     from .models import load_classifier
-    from .table import encode_dataset
+    from .table import encode_dataset, token_batch
 
     model, tokenizer = load_classifier(str(model_dir))
     model.to(backend.device)
     table, _ = encode_dataset(dataset, tokenizer, max_length, backend)
-    ids, lengths = backend.to_torch(table.ids), backend.to_torch(table.lengths)
     preds = np.empty(len(table), dtype=np.int64)
     for index in sorted_batches(table.host_lengths, batch_size):
-        width = int(table.host_lengths[index].max())
-        idx = torch.as_tensor(index, device=backend.device)
-        mask = (torch.arange(width, device=backend.device)[None] < lengths[idx, None]).long()
-        kwargs = {}
-        if table.type_ids is not None:
-            kwargs["token_type_ids"] = backend.to_torch(table.type_ids)[idx, :width].long()
-        logits = model(input_ids=ids[idx, :width].long(), attention_mask=mask, **kwargs).logits
+        logits = model(**token_batch(table, index, backend)).logits
         preds[index] = backend.to_host(logits.argmax(-1))
     return classification_metrics(preds, dataset.labels, metrics or ["accuracy"])

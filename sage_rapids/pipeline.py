@@ -137,6 +137,10 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
                           {"logits": backend.to_host(s.train.teacher_logits)})
     student = build_student(s.teacher, config.student, len(s.task.train.label_names),
                             config.teacher.trust_remote_code).to(backend.device)
+    if config.loss.cosine > 0 and student.projection is not None:
+        raise ModelError("loss.cosine: teacher and student widths differ "
+                         f"({student.projection.in_features} vs "
+                         f"{student.projection.out_features}); set loss.cosine: 0")
     sizes = expected_synthetic(config.augment, len(s.train), config.train.epochs)
     optimizer, scheduler = make_optimizer(student, config.train, planned_steps(
         len(s.train), sizes, config.train.batch_size))

@@ -129,13 +129,34 @@ class Batch:
     real_index: torch.Tensor  # (B,) table index of real rows, -1 for synthetic
 
 
-def _gather(table: ExampleTable, embeddings: torch.Tensor, idx: torch.Tensor, width: int,
-            backend: Backend):
+def _tokens(table: ExampleTable, idx: torch.Tensor, width: int, backend: Backend):
     ids = backend.to_torch(table.ids)[idx, :width]  # (b, L)
     lengths = backend.to_torch(table.lengths)[idx]  # (b,)
     mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
     types = None if table.type_ids is None else backend.to_torch(table.type_ids)[idx, :width]
+    return ids, mask, types
+
+
+def _gather(table: ExampleTable, embeddings: torch.Tensor, idx: torch.Tensor, width: int,
+            backend: Backend):
+    ids, mask, types = _tokens(table, idx, width, backend)
     return lookup(embeddings, ids), mask, types
+
+
+def token_batch(table: ExampleTable, index: np.ndarray, backend: Backend) -> dict:
+    """Model keyword arguments for token-level calls (fine-tuning, online KD, scoring).
+
+    Returns:
+        {"input_ids": (B, L) long, "attention_mask": (B, L), ["token_type_ids": (B, L)]},
+        trimmed to the longest example of the batch.
+    """
+    width = int(table.host_lengths[index].max())
+    ids, mask, types = _tokens(table, torch.as_tensor(index, device=backend.device), width,
+                               backend)
+    batch = {"input_ids": ids.long(), "attention_mask": mask}
+    if types is not None:
+        batch["token_type_ids"] = types.long()
+    return batch
 
 
 def real_batch(table: ExampleTable, embeddings: torch.Tensor, index: np.ndarray,

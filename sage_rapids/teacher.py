@@ -21,7 +21,7 @@ from .config import DataConfig, TeacherConfig, TrainConfig
 from .data import TextDataset, stratified_subset
 from .models import load_classifier, resolve_model_path
 from .progress import progress_bar
-from .table import bucketed_batches, encode_dataset
+from .table import bucketed_batches, encode_dataset, token_batch
 from .train import make_optimizer
 
 
@@ -76,22 +76,14 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
     total = max(1, int(round(cfg.finetune_epochs * steps_per_epoch)))
     train_cfg = TrainConfig(lr=cfg.finetune_lr, batch_size=cfg.finetune_batch_size)
     optimizer, scheduler = make_optimizer(model, train_cfg, total)
-    ids_all, types_all = backend.to_torch(table.ids), table.type_ids
-    labels_all, lengths = backend.to_torch(table.labels), table.host_lengths
+    labels_all = backend.to_torch(table.labels)
     batches = []
     while len(batches) < total:
-        batches += bucketed_batches(lengths, cfg.finetune_batch_size, 50, rng)
+        batches += bucketed_batches(table.host_lengths, cfg.finetune_batch_size, 50, rng)
     log(f"teacher: fine-tuning {cfg.model} on {len(subset)} examples, {total} steps")
     for index in progress_bar(batches[:total], "fine-tune teacher", quiet):
-        width = int(lengths[index].max())
-        idx = torch.as_tensor(index, device=backend.device)
-        ids = ids_all[idx, :width].long()  # (B, L)
-        mask = (torch.arange(width, device=ids.device)[None] < backend.to_torch(
-            table.lengths)[idx, None]).long()
-        kwargs = {}
-        if types_all is not None:
-            kwargs["token_type_ids"] = backend.to_torch(types_all)[idx, :width].long()
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels_all[idx], **kwargs).loss
+        labels = labels_all[torch.as_tensor(index, device=backend.device)]
+        loss = model(**token_batch(table, index, backend), labels=labels).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

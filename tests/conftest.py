@@ -69,15 +69,18 @@ def tiny_teacher_dir(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def sst_like_dir(tmp_path_factory) -> Path:
-    """A folder in GLUE layout: glue/sst2/{train,dev}.tsv of toy sentences."""
-    root = tmp_path_factory.mktemp("data")
+def glue_sst2_dir(root: Path, n_train: int, n_dev: int, seed: int) -> Path:
+    """A folder in GLUE layout, root/glue/sst2/{train,dev}.tsv, of toy sentences."""
     folder = root / "glue" / "sst2"
     folder.mkdir(parents=True)
-    write_tsv(folder / "train.tsv", *make_sentences(240, seed=1))
-    write_tsv(folder / "dev.tsv", *make_sentences(60, seed=2))
+    write_tsv(folder / "train.tsv", *make_sentences(n_train, seed=seed))
+    write_tsv(folder / "dev.tsv", *make_sentences(n_dev, seed=seed + 1))
     return root
+
+
+@pytest.fixture(scope="session")
+def sst_like_dir(tmp_path_factory) -> Path:
+    return glue_sst2_dir(tmp_path_factory.mktemp("data"), 240, 60, seed=1)
 
 
 @pytest.fixture(scope="session")

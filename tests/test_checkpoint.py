@@ -4,13 +4,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_sentences, write_tsv
+from conftest import glue_sst2_dir
 from safetensors.numpy import load_file
 from test_cli import BIN, cli, tiny_config
 
@@ -25,12 +24,7 @@ STABLE = ("epoch", "dev_accuracy", "train_loss", "n_synthetic", "anchor_mean_los
 @pytest.fixture(scope="module")
 def bigger_data(tmp_path_factory) -> Path:
     """Enough toy data that an epoch lasts long enough to be killed in."""
-    root = tmp_path_factory.mktemp("bigger")
-    folder = root / "glue" / "sst2"
-    folder.mkdir(parents=True)
-    write_tsv(folder / "train.tsv", *make_sentences(3000, seed=5))
-    write_tsv(folder / "dev.tsv", *make_sentences(80, seed=6))
-    return root
+    return glue_sst2_dir(tmp_path_factory.mktemp("bigger"), 3000, 80, seed=5)
 
 
 def stable(run: Path) -> list[dict]:
