@@ -119,16 +119,15 @@ def _resume_config(run_dir: Path, config_path, overrides, device):
     saved_path = run_dir / "config.yaml"
     if not saved_path.is_file():
         raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
-    saved = load_config(saved_path)
-    if config_path is None and not overrides:
-        return saved if device is None else _load(saved_path, [], device)
-    asked = _load(config_path or saved_path, overrides, None)
-    a, b = flat_config(saved), flat_config(asked)
-    changed = [f"{k}: run has {a[k]!r}, asked for {b[k]!r}" for k in a
-               if a[k] != b[k] and k != "device"]
-    if changed:
-        raise ConfigError(["cannot resume with a different config"] + changed, str(saved_path))
-    return saved if device is None else _load(saved_path, [], device)
+    if config_path is not None or overrides:
+        a = flat_config(load_config(saved_path))
+        b = flat_config(_load(config_path or saved_path, overrides, None))
+        changed = [f"{k}: run has {a[k]!r}, asked for {b[k]!r}" for k in a
+                   if a[k] != b[k] and k != "device"]
+        if changed:
+            raise ConfigError(["cannot resume with a different config"] + changed,
+                              str(saved_path))
+    return _load(saved_path, [], device)
 
 
 @main.command()

@@ -16,8 +16,8 @@ from torch import nn
 from .backend import Backend
 from .models import vector_forward
 from .progress import progress_bar
-from .table import ExampleTable, SyntheticPool, real_batch, sorted_batches, synthetic_batch
-from .table import synthetic_lengths
+from .table import (ExampleTable, SyntheticPool, real_batch, sorted_batches, synthetic_batch,
+                    synthetic_lengths)
 
 
 @dataclass(frozen=True)

