@@ -1,19 +1,25 @@
 """Does SAGE make a better student? `none`, `random` and `sage` side by side.
 
 Same teacher (fine-tuned once), same student initialisation, same training file
-and epochs; only `augment.strategy` and the seed change. SST-2 dev has 872
-examples (one example is 0.11 points), so each exported student is also scored on
-a held-out slice of SST-2 train that neither the teacher nor any student saw.
+and epochs; only the variant (by default `augment.strategy`) and the seed change.
+SST-2 dev has 872 examples (one example is 0.11 points), so each exported student
+is also scored on a held-out slice of SST-2 train that neither the teacher nor any
+student saw.
 
     python bench/accuracy.py                   # 8k train, 3 epochs, 3 seeds, 5k held out
     python bench/accuracy.py --quick           # minutes: 600 train, 2 epochs, 1 seed
     python bench/accuracy.py -o augment.ratio=0.5 -o augment.q=0.8   # try other settings
+    python bench/accuracy.py --teacher-train 20000 --train 2000     # strong teacher, scarce data
+    python bench/accuracy.py --variant "none: augment.strategy=none" \
+        --variant "soft: augment.q=0 augment.anchor_power=2"           # any named variants
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -33,30 +39,40 @@ from sage_rapids.teacher import finetune_teacher
 STRATEGIES = ("none", "random", "sage")
 
 
+def parse_variant(text: str) -> tuple[str, list[str]]:
+    """`"name: key=value key=value"` -> (name, overrides)."""
+    name, sep, rest = text.partition(":")
+    if not sep or not name.strip():
+        raise SystemExit(f"--variant {text!r}: expected 'NAME: key=value ...'")
+    return name.strip(), shlex.split(rest)
+
+
 def write_tsv(path: Path, ds: TextDataset) -> Path:
     rows = ["sentence\tlabel"] + [f"{t}\t{ds.label_names[y]}" for t, y in zip(ds.texts, ds.labels)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 
 
-def split_files(base, n_train: int, n_held: int, folder: Path):
-    """A fixed training file and a disjoint held-out file cut from SST-2 train."""
+def split_files(base, n_train: int, n_teacher: int, n_held: int, folder: Path):
+    """Fixed teacher and student training files (the student's examples are a subset
+    of the teacher's) and a disjoint held-out set, all cut from SST-2 train."""
     full = load_split(base.data, "train")
     held = stratified_subset(full.labels, n_held, seed=12345)
     rest = np.setdiff1d(np.arange(len(full)), held)
-    train = rest[stratified_subset(full.labels[rest], n_train, seed=0)]
-    return (write_tsv(folder / "train.tsv", full.subset(train)),
-            write_tsv(folder / "heldout.tsv", full.subset(held)), full.subset(held))
+    teacher = rest[stratified_subset(full.labels[rest], max(n_teacher, n_train), seed=0)]
+    train = teacher[stratified_subset(full.labels[teacher], n_train, seed=0)]
+    return (write_tsv(folder / "train.tsv", full.subset(train)), full.subset(teacher),
+            full.subset(held))
 
 
 def summarise(runs: list[dict]) -> dict:
     out = {}
-    for strategy in STRATEGIES:
-        rs = [r for r in runs if r["strategy"] == strategy]
+    for name in dict.fromkeys(r["variant"] for r in runs):
+        rs = [r for r in runs if r["variant"] == name]
         if not rs:
             continue
         curves = np.array([r["dev_by_epoch"] for r in rs])  # (seeds, epochs)
-        out[strategy] = {
+        out[name] = {
             "dev_final_mean": float(curves[:, -1].mean()), "dev_final_std": float(curves[:, -1].std()),
             "dev_final_per_seed": curves[:, -1].tolist(),
             "dev_by_epoch_mean": curves.mean(0).tolist(),
@@ -74,22 +90,23 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def print_tables(summary: dict, n_train: int, n_held: int, n_dev: int) -> None:
-    print(f"\naccuracy by strategy ({n_train:,} train, dev {n_dev} examples, held-out "
+    print(f"\naccuracy by variant ({n_train:,} train, dev {n_dev} examples, held-out "
           f"{n_held:,} examples of SST-2 train; mean ± std over seeds)")
-    head = f"{'strategy':<9}{'dev final':>16}{'held-out':>16}{'reaches none@':>15}  per-seed dev / held-out"
+    width = max(9, max(len(n) for n in summary) + 1)
+    head = f"{'variant':<{width}}{'dev final':>16}{'held-out':>16}{'reaches none@':>15}  per-seed dev / held-out"
     print(head)
     print("-" * len(head))
     for name, s in summary.items():
         seeds = ", ".join(f"{d:.4f}/{h:.4f}" for d, h in zip(s["dev_final_per_seed"],
                                                             s["heldout_per_seed"]))
-        print(f"{name:<9}{s['dev_final_mean']:>9.4f} ± {s['dev_final_std']:.4f}"
+        print(f"{name:<{width}}{s['dev_final_mean']:>9.4f} ± {s['dev_final_std']:.4f}"
               f"{s['heldout_mean']:>9.4f} ± {s['heldout_std']:.4f}"
               f"{str(s.get('first_epoch_reaching_none_final')):>15}  {seeds}")
     epochs = len(next(iter(summary.values()))["dev_by_epoch_mean"])
     print("\nmean dev accuracy per epoch")
-    print(f"{'strategy':<9}" + "".join(f"{'epoch ' + str(e + 1):>10}" for e in range(epochs)))
+    print(f"{'variant':<{width}}" + "".join(f"{'epoch ' + str(e + 1):>10}" for e in range(epochs)))
     for name, s in summary.items():
-        print(f"{name:<9}" + "".join(f"{a:>10.4f}" for a in s["dev_by_epoch_mean"]))
+        print(f"{name:<{width}}" + "".join(f"{a:>10.4f}" for a in s["dev_by_epoch_mean"]))
 
 
 def main(argv=None) -> int:
@@ -98,8 +115,14 @@ def main(argv=None) -> int:
     parser.add_argument("--config", default=None, help="base config (default: embedded)")
     parser.add_argument("-o", "--override", dest="overrides", action="append", default=[])
     parser.add_argument("--seeds", default=None, help="comma-separated, default 0,1,2")
-    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help="shorthand for one variant per augment.strategy")
+    parser.add_argument("--variant", dest="variants", action="append", default=[],
+                        help="'NAME: key=value ...' (repeatable); replaces --strategies")
     parser.add_argument("--train", type=int, default=None, help="training examples")
+    parser.add_argument("--teacher-train", type=int, default=None,
+                        help="teacher fine-tuning examples, a superset of the student's "
+                             "(default: the student's)")
     parser.add_argument("--held-out", type=int, default=None, help="held-out examples (>= 5000)")
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--name", default=None, help="result file stem")
@@ -111,46 +134,58 @@ def main(argv=None) -> int:
     n_train = args.train or (600 if quick else 8000)
     n_held = args.held_out or (300 if quick else 5000)
     overrides = (["train.epochs=2"] if quick else []) + args.overrides
+    variants = ([parse_variant(v) for v in args.variants] or
+                [(s, [f"augment.strategy={s}"]) for s in args.strategies.split(",")])
     base = load_config(args.config, overrides)
+    configs = {name: load_config(args.config, overrides + extra) for name, extra in variants}
     backend = resolve_backend(args.device)
     work = Path(tempfile.mkdtemp(prefix="sage-accuracy-"))
-    train_file, held_file, held = split_files(base, n_train, n_held, work)
+    n_teacher = args.teacher_train or n_train
+    train_file, teacher_train, held = split_files(base, n_train, n_teacher, n_held, work)
     dev_file = str(glue_file("sst2", "dev", base.data))
     data = replace(base.data, name="local", train_file=str(train_file), dev_file=dev_file,
                    text_column="sentence", label_column="label", label_names=["0", "1"],
                    train_limit=None)
     task = load_task(data, 0)
     teacher_cfg = replace(base.teacher, finetune_limit=None)
-    teacher_dir = finetune_teacher(teacher_cfg, data, task.train, backend, 0, True, print)
+    teacher_dir = finetune_teacher(teacher_cfg, data, teacher_train, backend, 0, True, print)
     teacher_cfg = replace(teacher_cfg, model=str(teacher_dir), finetune=False)
+    name = args.name or ("accuracy_quick" if quick else "accuracy")
+    log_path = Path(args.out) / f"{name}.runs.jsonl"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("")
     runs = []
     for seed in seeds:
-        for strategy in args.strategies.split(","):
-            cfg = replace(base, seed=seed, data=data, teacher=teacher_cfg,
-                          augment=replace(base.augment, strategy=strategy, plots=False))
-            out = work / f"{strategy}-{seed}"
+        for variant, vcfg in configs.items():
+            cfg = replace(vcfg, seed=seed, data=data, teacher=teacher_cfg,
+                          augment=replace(vcfg.augment, plots=False))
+            out = work / f"{variant}-{seed}"
             t0 = time.perf_counter()
             summary = pipeline.run(cfg, backend, out, quiet=True, log=lambda m: None)
             rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
             heldout = score_classifier(out / "student", held, data.max_length, backend)
-            runs.append({"strategy": strategy, "seed": seed,
+            shutil.rmtree(out)  # checkpoints and the exported student: ~0.2 GB a run
+            runs.append({"variant": variant, "strategy": cfg.augment.strategy, "seed": seed,
                          "dev_by_epoch": [r["dev_accuracy"] for r in rows],
                          "best_epoch": summary["best_epoch"],
                          "heldout_accuracy": heldout["accuracy"],
                          "teacher_dev_accuracy": summary["teacher_dev_accuracy"],
                          "seconds": time.perf_counter() - t0})
-            print(f"{strategy:<7} seed {seed}: dev {runs[-1]['dev_by_epoch']}, held-out "
+            artifacts.append_jsonl(log_path, runs[-1])
+            print(f"{variant:<7} seed {seed}: dev {runs[-1]['dev_by_epoch']}, held-out "
                   f"{heldout['accuracy']:.4f}, {runs[-1]['seconds']:.0f} s", flush=True)
     summary = summarise(runs)
     print(f"\nteacher dev accuracy {runs[0]['teacher_dev_accuracy']:.4f}")
     print_tables(summary, n_train, n_held, len(task.dev))
     out = Path(args.out)
-    name = args.name or ("accuracy_quick" if quick else "accuracy")
     artifacts.write_json(out / f"{name}.json", {
         "date": time.strftime("%Y-%m-%d"), "backend": backend.name, "train": n_train,
-        "held_out": n_held, "seeds": seeds, "overrides": overrides,
+        "teacher_train": n_teacher, "held_out": n_held, "seeds": seeds,
+        "overrides": overrides, "variants": dict(variants),
         "teacher_dev_accuracy": runs[0]["teacher_dev_accuracy"], "runs": runs,
         "summary": summary})
+    log_path.unlink()  # the per-run log only guards against a crash part-way
+    shutil.rmtree(work)
     print(f"\nwrote {out / (name + '.json')}")
     return 0
 

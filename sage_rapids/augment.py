@@ -124,7 +124,7 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
     with profiler.stage("anchors"):
         chosen = profile.kd_loss if cfg.anchor_loss == "kd" else profile.total_loss
         loss = backend.to_host(chosen).astype(np.float64)  # (n,)
-        anchors = select_anchors(loss, cfg.q, cfg.strategy, rng)
+        anchors = select_anchors(loss, cfg.q, cfg.strategy, rng, cfg.anchor_power)
     with profiler.stage("neighbours"):
         neighbours = nearest_neighbours(coords, anchors.index, cfg.k, backend)
     with profiler.stage("synthesize"):

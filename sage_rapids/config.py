@@ -91,7 +91,8 @@ class AugmentConfig:
     umap_min_dist: float = 0.1
     umap_metric: str = "cosine"
     umap_epochs: Optional[int] = None  # None: umap's own default
-    q: float = 0.9  # anchors: top 1 - q of the loss
+    q: float = 0.9  # anchors: top 1 - q of the loss (0: every example)
+    anchor_power: float = 1.0  # draw anchors in proportion to loss ** anchor_power
     anchor_loss: str = "kd"  # kd | total
     k: int = 10
     ratio: float = 0.2  # synthetic points per real point each round
@@ -157,7 +158,8 @@ RANGES = {
     "augment.umap_n_neighbors": (2, None, False, False),
     "augment.umap_min_dist": (0.0, None, False, False),
     "augment.umap_epochs": (1, None, False, False),
-    "augment.q": (0.0, 1.0, True, True),
+    "augment.q": (0.0, 1.0, False, True),
+    "augment.anchor_power": (0.0, None, False, False),
     "augment.k": (1, None, False, False),
     "augment.ratio": (0.0, None, False, False),
     "augment.lam_max": (0.0, 1.0, False, False),
@@ -364,9 +366,9 @@ def _check_values(config: Config) -> list[str]:
         bad = (low is not None and (value < low or (low_open and value == low))) or (
             high is not None and (value > high or (high_open and value == high)))
         if bad:
-            lo = "(" if low_open else "["
-            hi = ")" if high_open else "]"
-            span = f"{lo}{low if low is not None else '-inf'}, {high if high is not None else 'inf'}{hi}"
+            lo = "(" if low_open or low is None else "["
+            hi = ")" if high_open or high is None else "]"
+            span = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
             problems.append(f"{key}: must be in {span}, got {value!r}")
     data = config.data
     if data.name == "local" and not data.train_file:

@@ -83,6 +83,7 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
     with profiler.stage("teacher_targets"):
         targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
                                   pooled=config.loss.cosine > 0, quiet=quiet)
+    with profiler.stage("evaluate"):  # the teacher's own dev accuracy, for the reports
         dev_preds = predict(lambda v, m, t: vector_forward(teacher, v, m, t).logits, dev,
                             embeddings, backend, config.eval.batch_size)
     return Setup(task, teacher, tokenizer, embeddings,

@@ -27,15 +27,18 @@ class Anchors:
 
 
 def select_anchors(loss: np.ndarray, q: float, strategy: str,
-                   rng: np.random.Generator) -> Anchors:
+                   rng: np.random.Generator, power: float = 1.0) -> Anchors:
     """Pick anchors for a round.
 
     Args:
         loss: (n,) per-sample loss of every real example (kd or total).
-        q: `sage` keeps the examples above the q-quantile of the loss.
-        strategy: `sage` (top 1 - q, drawn in proportion to loss) or `random`
-            (the same number of anchors, uniform over all examples, uniform draws).
+        q: `sage` keeps the examples above the q-quantile of the loss (q = 0: all).
+        strategy: `sage` (top 1 - q, drawn in proportion to loss ** power) or
+            `random` (the same number of anchors, uniform over all examples, uniform
+            draws).
         rng: seeded generator (`random` only).
+        power: sharpness of the loss weighting; 0 draws the kept anchors uniformly,
+            1 in proportion to their loss, larger values favour the hardest.
 
     Returns:
         `Anchors`.
@@ -46,7 +49,7 @@ def select_anchors(loss: np.ndarray, q: float, strategy: str,
         index = np.sort(rng.choice(n, count, replace=False))
         return Anchors(index, np.full(count, 1.0 / count))
     index = np.sort(np.argsort(-loss, kind="stable")[:count])
-    weight = np.clip(loss[index].astype(np.float64), 1e-12, None)
+    weight = np.clip(loss[index].astype(np.float64), 1e-12, None) ** power
     return Anchors(index, weight / weight.sum())
 
 

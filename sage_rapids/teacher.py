@@ -37,11 +37,22 @@ def teacher_cache_key(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
     payload = {
         "model": cfg.model, "model_path": resolve_model_path(cfg.model),
         "limit": cfg.finetune_limit, "epochs": cfg.finetune_epochs, "lr": cfg.finetune_lr,
-        "batch_size": cfg.finetune_batch_size, "data": data.name, "source": train.source,
-        "n": len(train), "labels": train.label_names, "max_length": data.max_length,
-        "seed": seed,
+        "batch_size": cfg.finetune_batch_size, "data": data.name,
+        "examples": dataset_digest(train), "labels": train.label_names,
+        "max_length": data.max_length, "seed": seed,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def dataset_digest(ds: TextDataset) -> str:
+    """A hash of the examples themselves, so a copied or moved file hits the cache."""
+    h = hashlib.sha256()
+    for i, text in enumerate(ds.texts):
+        h.update(text.encode("utf-8", "surrogatepass") + b"\x00")
+        if ds.pairs is not None:
+            h.update(ds.pairs[i].encode("utf-8", "surrogatepass") + b"\x00")
+    h.update(np.ascontiguousarray(ds.labels, dtype=np.int64).tobytes())
+    return h.hexdigest()
 
 
 def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,

@@ -32,6 +32,23 @@ def test_anchors_have_higher_mean_loss_than_the_rest():
     assert loss[top] == loss.max()  # drawn in proportion to loss
 
 
+def test_soft_weighting_keeps_every_example_and_sharpens_with_power():
+    loss = np.random.default_rng(1).gamma(1.0, size=500)
+    rng = np.random.default_rng(0)
+    uniform = select_anchors(loss, 0.0, "sage", rng, power=0.0)
+    linear = select_anchors(loss, 0.0, "sage", rng, power=1.0)
+    square = select_anchors(loss, 0.0, "sage", rng, power=2.0)
+    assert len(uniform.index) == len(linear.index) == len(square.index) == 500
+    np.testing.assert_allclose(uniform.probability, 1 / 500)
+    np.testing.assert_allclose(linear.probability, loss / loss.sum())
+    np.testing.assert_allclose(square.probability, loss**2 / (loss**2).sum())
+    hardest = np.argmax(loss)  # index == position: q = 0 keeps all, sorted
+    assert uniform.probability[hardest] < linear.probability[hardest] < square.probability[hardest]
+    # expected loss of a drawn anchor rises with the power
+    means = [(a.probability * loss).sum() for a in (uniform, linear, square)]
+    assert means[0] < means[1] < means[2]
+
+
 def test_neighbours_exclude_self_and_are_nearest():
     coords, _, anchors, neighbours, _ = toy_round()
     assert neighbours.index.shape == (len(anchors.index), 5)

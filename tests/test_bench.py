@@ -62,9 +62,10 @@ def test_vs_online_kd_quick(tmp_path):
 @pytest.mark.slow
 def test_accuracy_quick(tmp_path):
     out = run_quick("accuracy.py", tmp_path)
-    assert "accuracy by strategy" in out
+    assert "accuracy by variant" in out
     result = json.loads((tmp_path / "accuracy_quick.json").read_text())
     assert set(result["summary"]) == {"none", "random", "sage"}
+    assert not (tmp_path / "accuracy_quick.runs.jsonl").exists()  # removed once complete
     for strategy in result["summary"].values():
         assert len(strategy["dev_by_epoch_mean"]) == 2
         assert 0.0 <= strategy["heldout_mean"] <= 1.0

@@ -107,7 +107,7 @@ def test_config_commands(tmp_path):
     bad.write_text("train:\n  epochs: 0\n  batchsize: 8\n")
     proc = cli("config", "validate", bad, check=False)
     assert proc.returncode == 2
-    assert "train.epochs: must be in [1, inf], got 0" in proc.stderr
+    assert "train.epochs: must be in [1, inf), got 0" in proc.stderr
     assert "did you mean 'train.batch_size'" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -34,7 +34,7 @@ def test_all_problems_reported_at_once_with_dotted_keys(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(path, ["loss.alpha=-1"])
     problems = info.value.problems
-    assert "augment.q: must be in (0.0, 1.0), got 1.5" in problems
+    assert "augment.q: must be in [0.0, 1.0), got 1.5" in problems
     assert any(p.startswith("augment.stratgy: unknown key (did you mean 'augment.strategy'")
                for p in problems)
     assert any(p.startswith("train.epochs: expected an integer") for p in problems)
@@ -59,3 +59,11 @@ def test_relative_paths_resolve_against_config_folder(tmp_path):
 def test_yaml_is_loaded_safely(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "seed: !!python/object/apply:os.system ['true']\n"))
+
+
+def test_soft_anchor_settings_are_validated():
+    cfg = load_config(None, ["augment.q=0", "augment.anchor_power=2"])
+    assert (cfg.augment.q, cfg.augment.anchor_power) == (0.0, 2.0)
+    with pytest.raises(ConfigError) as err:
+        load_config(None, ["augment.anchor_power=-1"])
+    assert "augment.anchor_power: must be in [0.0, inf), got -1.0" in str(err.value)

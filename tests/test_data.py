@@ -100,3 +100,19 @@ def test_train_from_dev_split_is_stratified_disjoint_and_noted(tmp_path, monkeyp
     assert set(task.train.texts).isdisjoint(task.dev.texts)
     assert task.train.pairs[0].startswith('s "')
     assert "split of dev" in task.notes[0]
+
+
+def test_teacher_cache_key_follows_the_examples_not_the_file_path(tmp_path):
+    from sage_rapids.config import TeacherConfig
+    from sage_rapids.teacher import teacher_cache_key
+
+    text = "sentence\tlabel\ngood film\t1\nbad film\t0\n"
+    a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
+    a.write_text(text)
+    b.write_text(text)
+    cfg, data = TeacherConfig(model="some-model"), local(a)
+    key_a = teacher_cache_key(cfg, data, load_split(local(a), "train"), 0)
+    assert key_a == teacher_cache_key(cfg, data, load_split(local(b), "train"), 0)
+    b.write_text(text.replace("good film\t1", "good film\t0"))
+    assert key_a != teacher_cache_key(cfg, data, load_split(local(b), "train"), 0)
+    assert key_a != teacher_cache_key(cfg, data, load_split(local(a), "train"), 1)

@@ -1,0 +1,70 @@
+"""The benchmarks' argument parsing and summaries, on made-up runs (no training)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+spec = importlib.util.spec_from_file_location(
+    "bench_accuracy", Path(__file__).parent.parent / "bench" / "accuracy.py")
+accuracy = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(accuracy)
+
+
+def test_variant_is_a_name_and_overrides():
+    assert accuracy.parse_variant("soft2: augment.q=0 augment.anchor_power=2") == (
+        "soft2", ["augment.q=0", "augment.anchor_power=2"])
+    assert accuracy.parse_variant("none:augment.strategy=none") == (
+        "none", ["augment.strategy=none"])
+
+
+@pytest.mark.parametrize("text", ["augment.q=0", ": augment.q=0"])
+def test_variant_without_a_name_is_refused(text):
+    with pytest.raises(SystemExit, match="expected 'NAME: key=value"):
+        accuracy.parse_variant(text)
+
+
+def test_summary_reports_the_epoch_reaching_none():
+    runs = [{"variant": "none", "dev_by_epoch": [0.70, 0.80], "heldout_accuracy": 0.8,
+             "seconds": 1.0},
+            {"variant": "sage", "dev_by_epoch": [0.81, 0.82], "heldout_accuracy": 0.85,
+             "seconds": 2.0}]
+    summary = accuracy.summarise(runs)
+    assert list(summary) == ["none", "sage"]
+    assert summary["none"]["first_epoch_reaching_none_final"] == 2
+    assert summary["sage"]["first_epoch_reaching_none_final"] == 1
+    assert summary["sage"]["heldout_mean"] == pytest.approx(0.85)
+
+
+def load_bench(name):
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", Path(__file__).parent.parent / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_pairs_variants_by_seed_across_files(tmp_path, capsys):
+    import json
+
+    compare = load_bench("compare")
+
+    def run(variant, seed, dev, held):
+        return {"variant": variant, "seed": seed, "dev_by_epoch": [0.5, dev],
+                "heldout_accuracy": held}
+
+    (tmp_path / "a.json").write_text(json.dumps({"runs": [
+        run("none", 0, 0.80, 0.85), run("sage", 0, 0.81, 0.86),
+        run("none", 1, 0.82, 0.85), run("sage", 1, 0.82, 0.87)]}))
+    (tmp_path / "b.json").write_text(json.dumps({"runs": [  # older files say "strategy"
+        {**run("none", 0, 0.70, 0.75), "strategy": "none"},
+        {**run("sage", 0, 0.73, 0.75), "strategy": "sage"}]}))
+    files = [tmp_path / "a.json", tmp_path / "b.json"]
+    row = compare.paired(files, "sage", "none")
+    assert row["n"] == 3
+    assert row["dev"]["mean"] == pytest.approx((1 + 0 + 3) / 3)
+    assert row["heldout"]["mean"] == pytest.approx((1 + 2 + 0) / 3)
+    assert compare.paired(files, "sage", "random") is None  # never ran together
+    assert compare.main([str(f) for f in files] + ["--pairs", "sage-none"]) == 0
+    assert "sage-none" in capsys.readouterr().out
+    assert compare.main([str(tmp_path / "missing.json")]) == 2
