@@ -116,7 +116,8 @@ def main(argv=None) -> int:
                                                  "0.1,0.2,0.5,1.0")).split(",")]
     quiet = not sys.stderr.isatty()
     by_n = [measure(config, backend, n, quiet) for n in sizes]
-    print(f"\nround cost by N (default config, {backend.name}, {platform.processor() or 'cpu'}, "
+    cpu = platform.processor() or platform.machine()
+    print(f"\nround cost by N (default config, {backend.name}, {cpu}, "
           f"{torch.get_num_threads()} threads)")
     print_table(by_n, "n")
     sweep_n = sizes[min(1, len(sizes) - 1)]
