@@ -193,13 +193,13 @@ def teacher(config_path, overrides, device, quiet):
     from sage_rapids.backend import resolve_backend
     from sage_rapids.data import load_task
     from sage_rapids.evaluate import score_classifier
-    from sage_rapids.teacher import finetune_teacher
+    from sage_rapids.teacher import finetune_source, finetune_teacher
 
     config = _load(config_path, [*overrides, "teacher.finetune=true"], device)
     backend = resolve_backend(config.device)
     task = load_task(config.data, config.seed)
-    path = finetune_teacher(config.teacher, config.data, task.train, backend, config.seed,
-                            quiet, log=lambda m: click.echo(m, err=True))
+    path = finetune_teacher(config.teacher, config.data, finetune_source(config.teacher, task),
+                            backend, config.seed, quiet, log=lambda m: click.echo(m, err=True))
     accuracy = score_classifier(path, task.dev, config.data.max_length, backend,
                                 config.eval.batch_size)
     click.echo(f"teacher: {path}\ndev accuracy: {accuracy['accuracy']:.4f}")

@@ -47,7 +47,7 @@ class DataConfig:
 class TeacherConfig:
     model: str = "bert-base-uncased"  # hub name, local dir, or alias (minilm-l6)
     finetune: bool = False  # fine-tune the model on the task first (cached)
-    finetune_limit: Optional[int] = None  # stratified subset used for fine-tuning
+    finetune_limit: Optional[int] = None  # stratified subset of the whole train split
     finetune_epochs: float = 1.0
     finetune_lr: float = 5.0e-5
     finetune_batch_size: int = 32

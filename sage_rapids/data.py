@@ -85,6 +85,7 @@ class TaskData:
     dev: TextDataset
     metrics: list[str]
     notes: list[str]
+    full_train: TextDataset | None = None  # the training split before `train_limit`
 
 
 def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
@@ -326,6 +327,7 @@ def load_task(cfg: DataConfig, seed: int) -> TaskData:
     elif train is None:
         raise DataError(f"{cfg.name}: no train split here; set "
                         "data.train_from_dev_split=0.5 to train on a split of dev")
+    full_train = train
     if cfg.train_limit is not None and cfg.train_limit < len(train):
         train = train.subset(stratified_subset(train.labels, cfg.train_limit, seed),
                              f" [stratified {cfg.train_limit}]")
@@ -337,4 +339,4 @@ def load_task(cfg: DataConfig, seed: int) -> TaskData:
             raise DataError(f"{cfg.name}: the {name} set is empty after filtering")
     metrics = GLUE[cfg.name.split("/", 1)[1]].metrics if cfg.name.startswith("glue/") else [
         "accuracy"]
-    return TaskData(train, dev, metrics, notes)
+    return TaskData(train, dev, metrics, notes, full_train)

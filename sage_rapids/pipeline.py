@@ -30,7 +30,7 @@ from .profiling import Profiler
 from .reduce import UmapReducer
 from .table import ExampleTable, empty_pool, encode_dataset
 from .targets import teacher_targets
-from .teacher import finetune_teacher
+from .teacher import finetune_source, finetune_teacher
 from .train import make_optimizer, planned_steps, train_epoch
 
 
@@ -62,8 +62,8 @@ def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, 
     cfg, n_labels = config.teacher, len(task.train.label_names)
     name = cfg.model
     if cfg.finetune:
-        name = str(finetune_teacher(cfg, config.data, task.train, backend, config.seed,
-                                    quiet, log))
+        name = str(finetune_teacher(cfg, config.data, finetune_source(cfg, task), backend,
+                                    config.seed, quiet, log))
     teacher, tokenizer = load_classifier(name, None, cfg.trust_remote_code)
     if teacher.config.num_labels != n_labels:
         raise ModelError(f"teacher.model: {cfg.model} has {teacher.config.num_labels} labels, "

@@ -18,7 +18,7 @@ import torch
 
 from .backend import Backend
 from .config import DataConfig, TeacherConfig, TrainConfig
-from .data import TextDataset, stratified_subset
+from .data import TaskData, TextDataset, stratified_subset
 from .models import load_classifier, resolve_model_path
 from .progress import progress_bar
 from .table import bucketed_batches, encode_dataset, token_batch
@@ -42,6 +42,15 @@ def teacher_cache_key(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
         "max_length": data.max_length, "seed": seed,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def finetune_source(cfg: TeacherConfig, task: TaskData) -> TextDataset:
+    """What the teacher fine-tunes on: with `finetune_limit`, a subset of the whole
+    training split, so the teacher may see more examples than the student's
+    `data.train_limit` (the regime where mixing pays); without, the student's examples."""
+    if cfg.finetune_limit is None or task.full_train is None:
+        return task.train
+    return task.full_train
 
 
 def dataset_digest(ds: TextDataset) -> str:
@@ -70,16 +79,16 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
     Returns:
         The folder of the fine-tuned model (save_pretrained layout plus meta.json).
     """
-    key = teacher_cache_key(cfg, data, train, seed)
+    subset = train
+    if cfg.finetune_limit is not None and cfg.finetune_limit < len(train):
+        subset = train.subset(stratified_subset(train.labels, cfg.finetune_limit, seed))
+    key = teacher_cache_key(cfg, data, subset, seed)  # the examples actually used
     out = cache_root(cfg) / "teachers" / key
     if (out / "meta.json").is_file():
         log(f"teacher: using cached fine-tuned model {out}")
         return out
     torch.manual_seed(seed)
     model, tokenizer = load_classifier(cfg.model, len(train.label_names), cfg.trust_remote_code)
-    subset = train
-    if cfg.finetune_limit is not None and cfg.finetune_limit < len(train):
-        subset = train.subset(stratified_subset(train.labels, cfg.finetune_limit, seed))
     table, _ = encode_dataset(subset, tokenizer, data.max_length, backend)
     model.to(backend.device).train()
     rng = np.random.default_rng(seed)

@@ -116,3 +116,23 @@ def test_teacher_cache_key_follows_the_examples_not_the_file_path(tmp_path):
     b.write_text(text.replace("good film\t1", "good film\t0"))
     assert key_a != teacher_cache_key(cfg, data, load_split(local(b), "train"), 0)
     assert key_a != teacher_cache_key(cfg, data, load_split(local(a), "train"), 1)
+
+
+def test_teacher_may_fine_tune_on_more_examples_than_the_student(tmp_path, tiny_teacher_dir,
+                                                                  sst_like_dir, monkeypatch):
+    import json as _json
+
+    from sage_rapids.backend import resolve_backend
+    from sage_rapids.config import load_config
+    from sage_rapids.pipeline import load_teacher
+
+    monkeypatch.setenv("SAGE_DATA_DIR", str(sst_like_dir))  # 240 train examples
+    config = load_config(None, ["data.train_limit=40", "data.max_length=32",
+                                f"teacher.model={tiny_teacher_dir}", "teacher.finetune=true",
+                                "teacher.finetune_limit=150", "teacher.finetune_epochs=0.2",
+                                f"teacher.cache_dir={tmp_path}"])
+    task = load_task(config.data, 0)
+    assert len(task.train) == 40 and len(task.full_train) == 240
+    load_teacher(config, task, resolve_backend("cpu"), True, lambda m: None)
+    (meta,) = tmp_path.glob("teachers/*/meta.json")
+    assert _json.loads(meta.read_text())["examples"] == 150
