@@ -31,10 +31,9 @@ import torch
 from sage_rapids import artifacts, pipeline
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
-from sage_rapids.evaluate import classification_metrics, predict
 from sage_rapids.losses import per_sample_loss
 from sage_rapids.models import build_student, count_parameters
-from sage_rapids.pipeline import prepare, seed_everything
+from sage_rapids.pipeline import evaluate_epoch, prepare, seed_everything
 from sage_rapids.profiling import NullProfiler
 from sage_rapids.progress import quiet_libraries
 from sage_rapids.table import bucketed_batches, empty_pool, token_batch
@@ -68,14 +67,6 @@ def online_kd_epoch(student, teacher, table, batches, optimizer, scheduler, conf
         student_s += time.perf_counter() - t1
     return {"seconds": teacher_s + student_s, "teacher_seconds": teacher_s,
             "student_seconds": student_s}
-
-
-def dev_accuracy(student, s, backend, batch_size) -> float:
-    student.eval()
-    preds = predict(lambda v, m, t: student(v, m, t).logits, s.dev, s.embeddings, backend,
-                    batch_size)
-    student.train()
-    return classification_metrics(preds, backend.to_host(s.dev.labels), ["accuracy"])["accuracy"]
 
 
 def main(argv=None) -> int:
@@ -115,10 +106,10 @@ def main(argv=None) -> int:
                                  *optim["online"], config, backend)
         rows.append({"epoch": epoch, "vector_seconds": vector_s, **{f"online_{k}": v for k, v in
                                                                    online.items()},
-                     "vector_dev_accuracy": dev_accuracy(students["vector"], s, backend,
-                                                         config.eval.batch_size),
-                     "online_dev_accuracy": dev_accuracy(students["online"], s, backend,
-                                                         config.eval.batch_size)})
+                     "vector_dev_accuracy": evaluate_epoch(students["vector"], s, config,
+                                                           backend)["dev_accuracy"],
+                     "online_dev_accuracy": evaluate_epoch(students["online"], s, config,
+                                                           backend)["dev_accuracy"]})
         print(f"epoch {epoch}: vector {vector_s:.1f} s, online {online['seconds']:.1f} s "
               f"(teacher {online['teacher_seconds']:.1f} s), dev {rows[-1]['vector_dev_accuracy']:.4f}"
               f" / {rows[-1]['online_dev_accuracy']:.4f}", flush=True)

@@ -5,10 +5,16 @@ from pathlib import Path
 
 import pytest
 
-spec = importlib.util.spec_from_file_location(
-    "bench_accuracy", Path(__file__).parent.parent / "bench" / "accuracy.py")
-accuracy = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(accuracy)
+
+def load_bench(name):
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", Path(__file__).parent.parent / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+accuracy = load_bench("accuracy")
 
 
 def test_variant_is_a_name_and_overrides():
@@ -34,14 +40,6 @@ def test_summary_reports_the_epoch_reaching_none():
     assert summary["none"]["first_epoch_reaching_none_final"] == 2
     assert summary["sage"]["first_epoch_reaching_none_final"] == 1
     assert summary["sage"]["heldout_mean"] == pytest.approx(0.85)
-
-
-def load_bench(name):
-    spec = importlib.util.spec_from_file_location(
-        f"bench_{name}", Path(__file__).parent.parent / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_compare_pairs_variants_by_seed_across_files(tmp_path, capsys):
