@@ -48,7 +48,7 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
 
 
 def write_tsv(path: Path, ds: TextDataset) -> Path:
-    rows = ["sentence\tlabel"] + [f"{t}\t{ds.label_names[y]}" for t, y in zip(ds.texts, ds.labels)]
+    rows = ["sentence\tlabel"] + [f"{t}\t{y}" for t, y in zip(ds.texts, ds.labels)]
     path.write_text("\n".join(rows) + "\n", encoding="utf-8")
     return path
 
@@ -144,7 +144,8 @@ def main(argv=None) -> int:
     train_file, teacher_train, held = split_files(base, n_train, n_teacher, n_held, work)
     dev_file = str(glue_file("sst2", "dev", base.data))
     data = replace(base.data, name="local", train_file=str(train_file), dev_file=dev_file,
-                   text_column="sentence", label_column="label", label_names=["0", "1"],
+                   text_column="sentence", label_column="label",
+                   label_names=["0", "1"],  # the files' values: dev.tsv is read as it is
                    train_limit=None)
     task = load_task(data, 0)
     teacher_cfg = replace(base.teacher, finetune_limit=None)

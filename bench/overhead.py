@@ -28,7 +28,8 @@ from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
 from sage_rapids.data import load_task
 from sage_rapids.models import build_student, input_embeddings
-from sage_rapids.pipeline import load_teacher, seed_everything
+from sage_rapids.pipeline import load_teacher
+from sage_rapids.seeds import generator, seed_torch
 from sage_rapids.profiling import AUGMENT_STAGES, Profiler, overheads
 from sage_rapids.progress import quiet_libraries
 from sage_rapids.table import empty_pool, encode_dataset
@@ -41,7 +42,7 @@ STAGES = ("train", *AUGMENT_STAGES, "label")
 def measure(config, backend, n: int | None, quiet: bool) -> dict:
     """One epoch and one round at training-set size n (None: the whole train split)."""
     config = replace(config, data=replace(config.data, train_limit=n))
-    rng = seed_everything(config.seed)
+    rng = generator(config.seed, "augment")
     task = load_task(config.data, config.seed)
     teacher, tokenizer = load_teacher(config, task, backend, quiet, log=lambda m: None)
     E = input_embeddings(teacher).detach()
@@ -50,6 +51,7 @@ def measure(config, backend, n: int | None, quiet: bool) -> dict:
     targets = teacher_targets(teacher, table, E, backend, config.eval.batch_size, quiet=quiet)
     target_seconds = time.perf_counter() - t0
     table = table.with_targets(targets.logits)
+    seed_torch(config.seed, "student_init")
     student = build_student(teacher, config.student, len(task.train.label_names))
     sizes = expected_synthetic(config.augment, len(table), 2)
     opt, sched = make_optimizer(student, config.train,

@@ -33,7 +33,8 @@ from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
 from sage_rapids.losses import per_sample_loss
 from sage_rapids.models import build_student, count_parameters
-from sage_rapids.pipeline import evaluate_epoch, prepare, seed_everything
+from sage_rapids.pipeline import evaluate_epoch, prepare
+from sage_rapids.seeds import seed_torch
 from sage_rapids.profiling import NullProfiler
 from sage_rapids.progress import quiet_libraries
 from sage_rapids.table import bucketed_batches, empty_pool, token_batch
@@ -83,7 +84,7 @@ def main(argv=None) -> int:
     config = load_config(args.config, quick_overrides + args.overrides)
     config = replace(config, augment=replace(config.augment, plots=False))
     backend = resolve_backend(args.device)
-    seed_everything(config.seed)
+    seed_torch(config.seed, "student_init")
     s = prepare(config, backend, NullProfiler(), True, print)
     E = config.train.epochs
     init = build_student(s.teacher, config.student, len(s.task.train.label_names))

@@ -200,9 +200,11 @@ def teacher(config_path, overrides, device, quiet):
     task = load_task(config.data, config.seed)
     path = finetune_teacher(config.teacher, config.data, finetune_source(config.teacher, task),
                             backend, config.seed, quiet, log=lambda m: click.echo(m, err=True))
-    accuracy = score_classifier(path, task.dev, config.data.max_length, backend,
-                                config.eval.batch_size)
-    click.echo(f"teacher: {path}\ndev accuracy: {accuracy['accuracy']:.4f}")
+    scores = score_classifier(path, task.dev, config.data.max_length, backend,
+                              config.eval.batch_size, task.metrics)
+    click.echo(f"teacher: {path}")
+    for name, value in scores.items():
+        click.echo(f"dev {name}: {value:.4f}")
 
 
 @main.command()
@@ -219,7 +221,7 @@ def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_c
     """Score an exported student (or any classifier folder) on a dataset."""
     from sage_rapids.backend import resolve_backend
     from sage_rapids.config import DataConfig
-    from sage_rapids.data import DataError, load_split
+    from sage_rapids.data import DataError, load_split, task_metrics
     from sage_rapids.evaluate import score_classifier
 
     if data_name.startswith("glue/"):
@@ -233,7 +235,8 @@ def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_c
     if dataset is None:
         raise DataError(f"{data_name}: no {split} split")
     backend = resolve_backend(device or "auto")
-    scores = score_classifier(model_dir, dataset, cfg.max_length, backend, 128)
+    scores = score_classifier(model_dir, dataset, cfg.max_length, backend, 128,
+                              task_metrics(cfg))
     for name, value in scores.items():
         click.echo(f"{name}: {value:.4f}")
     click.echo(f"examples: {len(dataset)}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -49,8 +48,11 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Module, optimizer,
-                    scheduler, rng: np.random.Generator, backend: Backend) -> Path:
+                    scheduler, rngs: dict[str, np.random.Generator], backend: Backend) -> Path:
     """Write the checkpoint of a completed epoch atomically.
+
+    Args:
+        rngs: the run's NumPy generators by stream name (batch order, augmentation).
 
     Returns:
         The checkpoint folder.
@@ -76,7 +78,7 @@ def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Modul
                 "optimizer_groups": opt["param_groups"],
                 "scheduler": {k: v for k, v in scheduler.state_dict().items()
                               if k != "lr_lambdas"},
-                "rng_numpy": rng.bit_generator.state, "rng_python": random.getstate()}
+                "rng_numpy": {name: g.bit_generator.state for name, g in rngs.items()}}
         (tmp / "meta.json").write_text(json.dumps(meta, default=_plain))
         _fsync_dir(tmp)
         final, old = run_dir / NAME, run_dir / f"{NAME}.old"
@@ -116,7 +118,7 @@ def latest_checkpoint(run_dir: Path) -> Path:
 
 
 def load_checkpoint(folder: Path, student: torch.nn.Module, optimizer, scheduler,
-                    rng: np.random.Generator, backend: Backend) -> TrainingState:
+                    rngs: dict[str, np.random.Generator], backend: Backend) -> TrainingState:
     """Restore student, optimizer, scheduler and RNGs in place; return the rest."""
     meta = json.loads((folder / "meta.json").read_text())
     tensors = load_file(str(folder / "state.safetensors"))
@@ -134,9 +136,12 @@ def load_checkpoint(folder: Path, student: torch.nn.Module, optimizer, scheduler
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and backend.is_cuda:
         torch.cuda.set_rng_state(tensors["rng.cuda"], backend.device)
-    rng.bit_generator.state = meta["rng_numpy"]
-    version, internal, gauss = meta["rng_python"]
-    random.setstate((version, tuple(internal), gauss))
+    saved = meta["rng_numpy"]
+    if set(saved) != set(rngs):
+        raise CheckpointError(f"{folder}: written by another version of sage-rapids (random "
+                              f"streams {sorted(saved)}, expected {sorted(rngs)}); start anew")
+    for name, g in rngs.items():
+        g.bit_generator.state = saved[name]
     pool = SyntheticPool(*(backend.asarray(tensors[f"pool.{k}"].numpy())
                            for k in ("sources", "weights", "logits")))
     coords = tensors["map.coords"].numpy() if "map.coords" in tensors else None

@@ -29,10 +29,17 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "glue/sst2"  # glue/<task>, or "local" with train_file / dev_file
-    path: Optional[str] = None  # explicit folder holding <split>.tsv for a glue task
+    name: str = "glue/sst2"  # glue/<task>, "local" (train_file / dev_file), or "hf"
+    path: Optional[str] = None  # glue: folder of <split>.tsv; hf: a save_to_disk folder
     train_file: Optional[str] = None  # local file: .tsv .csv .jsonl .parquet
     dev_file: Optional[str] = None
+    header: Optional[bool] = None  # TSV / CSV first line names columns (null: the task's)
+    columns: Optional[list[str]] = None  # column names of a headerless file
+    bad_rows: str = "error"  # error | skip: rows with missing fields, empty text
+    train_split: str = "train"  # hf: split names
+    dev_split: str = "validation"
+    hub_name: Optional[str] = None  # hf: load_dataset(hub_name, hub_config) (needs network)
+    hub_config: Optional[str] = None
     text_column: Optional[str] = None  # defaults per glue task; required for local
     text_pair_column: Optional[str] = None  # second text of a sentence pair
     label_column: Optional[str] = None
@@ -107,7 +114,8 @@ class AugmentConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     batch_size: int = 128
-    metrics: Optional[list[str]] = None  # default per task: accuracy (+ f1, mcc)
+    metrics: Optional[list[str]] = None  # default per task, primary first: mcc, f1, accuracy
+    select_by: Optional[str] = None  # metric that picks the best epoch (null: the primary)
 
 
 @dataclass(frozen=True)
@@ -123,8 +131,11 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
+GLUE_TASKS = ("sst2", "qnli", "rte", "mrpc", "qqp", "cola")
+METRICS = ("accuracy", "f1", "mcc")
 CHOICES = {
     "device": {"auto", "cpu", "cuda"},
+    "data.bad_rows": {"error", "skip"},
     "augment.strategy": {"sage", "random", "none"},
     "augment.space": {"student", "input"},
     "augment.anchor_loss": {"kd", "total"},
@@ -212,16 +223,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     problems += _check_values(config)
     if problems:
         raise ConfigError(problems, str(path))
-    return config
-
-
-def config_from_dict(raw: dict, source: str = "config") -> Config:
-    """Validate a plain dict as a config (used by tests and by `--resume`)."""
-    problems: list[str] = []
-    config = _build(Config, raw, "", problems)
-    problems += _check_values(config)
-    if problems:
-        raise ConfigError(problems, source)
     return config
 
 
@@ -373,10 +374,31 @@ def _check_values(config: Config) -> list[str]:
     data = config.data
     if data.name == "local" and not data.train_file:
         problems.append("data.train_file: required when data.name is 'local'")
-    if data.name == "local" and not data.text_column:
-        problems.append("data.text_column: required when data.name is 'local'")
-    if data.name != "local" and not data.name.startswith("glue/"):
-        problems.append(f"data.name: must be glue/<task> or 'local', got {data.name!r}")
+    if data.name in ("local", "hf") and not data.text_column:
+        problems.append(f"data.text_column: required when data.name is '{data.name}'")
+    if data.name == "hf" and not (data.path or data.hub_name):
+        problems.append("data.path: required when data.name is 'hf' (a save_to_disk "
+                        "folder), unless data.hub_name names a hub dataset")
+    if data.name.startswith("glue/"):
+        if data.name[5:] not in GLUE_TASKS:
+            problems.append(f"data.name: unknown GLUE task {data.name[5:]!r}; known: "
+                            f"{', '.join(GLUE_TASKS)}")
+    elif data.name not in ("local", "hf"):
+        problems.append(f"data.name: must be glue/<task>, 'local' or 'hf', got {data.name!r}")
+    if data.header is False and data.name == "local" and not data.columns:
+        problems.append("data.columns: required when data.header is false (name the "
+                        "columns of the headerless file)")
+    metrics = config.eval.metrics or []
+    for name in metrics:
+        if name not in METRICS:
+            problems.append(f"eval.metrics: unknown metric {name!r}; known: {', '.join(METRICS)}")
+    if config.eval.select_by is not None:
+        if config.eval.select_by not in METRICS:
+            problems.append(f"eval.select_by: must be one of {list(METRICS)}, got "
+                            f"{config.eval.select_by!r}")
+        elif metrics and config.eval.select_by not in metrics:
+            problems.append(f"eval.select_by: {config.eval.select_by!r} is not among "
+                            f"eval.metrics {metrics}")
     s = config.student
     if s.model is None and s.config is None and not s.layers:
         problems.append("student.layers: give layers, student.model or student.config")

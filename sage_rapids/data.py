@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import json
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig
+from .config import GLUE_TASKS, ConfigError, DataConfig, LossConfig
 
 
 class DataError(ValueError):
@@ -24,24 +25,44 @@ class DataError(ValueError):
 
 @dataclass(frozen=True)
 class TaskSpec:
+    """How a GLUE task's official files are laid out.
+
+    Attributes:
+        text, pair, label: column names of the first text, second text, label.
+        label_values: the label strings as written in the files, in index order.
+        label_names: the names the task's own dataset gives those labels (for reports
+            and the exported model's `id2label`).
+        metrics: metric names, the primary one (used to pick the best epoch) first.
+        columns: column names of a headerless file (None: the file has a header).
+    """
+
     text: str
     pair: str | None
     label: str
+    label_values: list[str]
     label_names: list[str]
     metrics: list[str]
+    columns: list[str] | None = None
 
 
+ENTAILMENT = ["entailment", "not_entailment"]
 GLUE = {
-    "sst2": TaskSpec("sentence", None, "label", ["0", "1"], ["accuracy"]),
-    "qnli": TaskSpec("question", "sentence", "label", ["entailment", "not_entailment"],
+    "sst2": TaskSpec("sentence", None, "label", ["0", "1"], ["negative", "positive"],
                      ["accuracy"]),
-    "rte": TaskSpec("sentence1", "sentence2", "label", ["entailment", "not_entailment"],
-                    ["accuracy"]),
-    "mrpc": TaskSpec("#1 String", "#2 String", "Quality", ["0", "1"], ["accuracy", "f1"]),
-    "qqp": TaskSpec("question1", "question2", "is_duplicate", ["0", "1"], ["accuracy", "f1"]),
-    "cola": TaskSpec("sentence", None, "label", ["0", "1"], ["accuracy", "mcc"]),
+    "qnli": TaskSpec("question", "sentence", "label", ENTAILMENT, ENTAILMENT, ["accuracy"]),
+    "rte": TaskSpec("sentence1", "sentence2", "label", ENTAILMENT, ENTAILMENT, ["accuracy"]),
+    "mrpc": TaskSpec("#1 String", "#2 String", "Quality", ["0", "1"],
+                     ["not_equivalent", "equivalent"], ["f1", "accuracy"]),
+    "qqp": TaskSpec("question1", "question2", "is_duplicate", ["0", "1"],
+                    ["not_duplicate", "duplicate"], ["f1", "accuracy"]),
+    # CoLA ships without a header: source, label, original judgement (often empty), sentence
+    "cola": TaskSpec("sentence", None, "label", ["0", "1"], ["unacceptable", "acceptable"],
+                     ["mcc", "accuracy"],
+                     columns=["source", "label", "original_label", "sentence"]),
 }
+assert set(GLUE) == set(GLUE_TASKS)
 HUB_SPLITS = {"train": "train", "dev": "validation"}
+UNLABELLED = -1  # label of an example that has none (pure distillation on a corpus)
 
 
 @dataclass(frozen=True)
@@ -51,9 +72,11 @@ class TextDataset:
     Attributes:
         texts: first text of each example.
         pairs: second text of each example, or None for single-text tasks.
-        labels: (n,) int64 indices into `label_names`.
-        label_names: the label strings, in index order.
+        labels: (n,) int64 indices into `label_names`; -1 for every row of an
+            unlabelled corpus.
+        label_names: the label names, in index order.
         source: where the examples came from, for messages and reports.
+        skipped: rows left out under `data.bad_rows: skip`.
     """
 
     texts: list[str]
@@ -61,9 +84,14 @@ class TextDataset:
     labels: np.ndarray
     label_names: list[str]
     source: str
+    skipped: int = 0
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def labelled(self) -> bool:
+        return bool(len(self.labels) == 0 or self.labels.min() >= 0)
 
     def subset(self, index: np.ndarray, note: str = "") -> "TextDataset":
         """The examples at `index` (a 1-D int array), in that order."""
@@ -83,19 +111,35 @@ class TaskData:
 
     train: TextDataset
     dev: TextDataset
-    metrics: list[str]
+    metrics: list[str]  # the primary metric first
     notes: list[str]
     full_train: TextDataset | None = None  # the training split before `train_limit`
 
 
-def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
+@dataclass(frozen=True)
+class Rows:
+    """A table file as read: column names, (line, row) pairs, and lines skipped."""
+
+    columns: list[str]
+    rows: list[tuple[int, dict]]
+    skipped: list[int]  # line numbers of malformed rows left out (`bad_rows: skip`)
+
+
+def read_rows(path: Path, header: bool = True, columns: list[str] | None = None,
+              bad_rows: str = "error") -> Rows:
     """Read a table file by its extension.
+
+    A UTF-8 byte-order mark (spreadsheet programs write one) is dropped.
 
     Args:
         path: a .tsv, .csv, .jsonl / .json or .parquet file.
+        header: TSV / CSV only: the first line names the columns. Without one,
+            `columns` names them.
+        bad_rows: `error` raises on a row with the wrong number of fields; `skip`
+            leaves it out and records its line.
 
     Returns:
-        (columns, rows) where each row is (line number, {column: value}).
+        `Rows`.
 
     Raises:
         DataError: missing or unreadable file, bad encoding, or a malformed row.
@@ -106,11 +150,11 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple[int, dict]]]:
     if suffix == ".parquet":
         return _read_parquet(path)
     try:
-        with path.open(encoding="utf-8", newline="") as handle:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
             if suffix in (".jsonl", ".json"):
                 return _read_jsonl(path, handle)
             if suffix in (".tsv", ".csv"):
-                return _read_delimited(path, handle, suffix)
+                return _read_delimited(path, handle, suffix, header, columns, bad_rows)
     except UnicodeDecodeError as err:
         line = _line_of_offset(path, err.start)
         raise DataError(f"{path}:{line}: not valid UTF-8 ({err.reason}); "
@@ -125,28 +169,39 @@ def _line_of_offset(path: Path, offset: int) -> int:
     return path.read_bytes()[:offset].count(b"\n") + 1
 
 
-def _read_delimited(path: Path, handle, suffix: str):
+def _read_delimited(path: Path, handle, suffix: str, header: bool,
+                    columns: list[str] | None, bad_rows: str) -> Rows:
     if suffix == ".tsv":  # GLUE TSV: quotes are literal text (QNLI contains them)
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
         reader = csv.reader(handle)
-    header = next(reader, None)
-    if not header:
-        raise DataError(f"{path}: empty file, expected a header line")
-    header = [h.strip() for h in header]
-    rows = []
+    if header:
+        names = next(reader, None)
+        if not names:
+            raise DataError(f"{path}: empty file, expected a header line (set "
+                            "data.header: false and data.columns for a file without one)")
+        names = [h.strip() for h in names]
+    else:
+        names = list(columns or [])
+    rows, skipped = [], []
     for row in reader:
         line = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
-        if len(row) != len(header):
-            raise DataError(f"{path}:{line}: expected {len(header)} fields "
-                            f"({', '.join(header)}), found {len(row)}")
-        rows.append((line, dict(zip(header, row))))
-    return header, rows
+        if not names:  # headerless and unnamed: number the columns
+            names = [f"column_{i}" for i in range(len(row))]
+        if len(row) != len(names):
+            if bad_rows == "skip":
+                skipped.append(line)
+                continue
+            raise DataError(f"{path}:{line}: expected {len(names)} fields "
+                            f"({', '.join(map(shown, names))}), found {len(row)}; fix the "
+                            "line, or set data.bad_rows: skip to leave such rows out")
+        rows.append((line, dict(zip(names, row))))
+    return Rows(names, rows, skipped)
 
 
-def _read_jsonl(path: Path, handle):
+def _read_jsonl(path: Path, handle) -> Rows:
     rows, columns = [], {}
     for line, text in enumerate(handle, start=1):
         if not text.strip():
@@ -159,10 +214,10 @@ def _read_jsonl(path: Path, handle):
             raise DataError(f"{path}:{line}: expected a JSON object per line")
         columns.update(dict.fromkeys(obj))
         rows.append((line, obj))
-    return list(columns), rows
+    return Rows(list(columns), rows, [])
 
 
-def _read_parquet(path: Path):
+def _read_parquet(path: Path) -> Rows:
     import pyarrow.parquet as pq
 
     try:
@@ -170,43 +225,70 @@ def _read_parquet(path: Path):
     except Exception as err:  # pyarrow raises several types for corrupt files
         raise DataError(f"{path}: cannot read Parquet: {err}") from None
     records = table.to_pylist()
-    return table.column_names, [(i + 1, r) for i, r in enumerate(records)]
+    return Rows(table.column_names, [(i + 1, r) for i, r in enumerate(records)], [])
 
 
-def dataset_from_rows(path: Path, columns: list[str], rows: list[tuple[int, dict]],
-                      text: str, pair: str | None, label: str,
-                      label_names: list[str] | None) -> TextDataset:
+def shown(name: object) -> str:
+    """A column name as a user can read it: `repr` when it holds invisible characters."""
+    text = str(name)
+    return text if text.isprintable() and text.strip() == text and text else repr(text)
+
+
+def dataset_from_rows(path: Path | str, table: Rows, text: str, pair: str | None,
+                      label: str | None, label_values: list[str] | None,
+                      label_names: list[str] | None = None,
+                      bad_rows: str = "error") -> TextDataset:
     """Pick text, pair and label columns out of rows read by `read_rows`.
 
+    Args:
+        label: the label column; None, or a column the file lacks, reads the rows
+            as an unlabelled corpus (labels -1), which the caller may refuse.
+        label_values: label strings in index order; inferred (sorted) if None.
+        label_names: display names of those labels; default the values themselves.
+        bad_rows: `skip` leaves out rows with an empty text or an unknown label.
+
     Raises:
-        DataError: a missing column (lists the columns found), an empty text, or a
-            label outside `label_names` (lists the known labels).
+        DataError: a missing text column (lists the columns found), an empty text, or
+            a label outside `label_values` (lists the known labels).
     """
-    for role, col in (("text", text), ("text pair", pair), ("label", label)):
-        if col is not None and col not in columns:
+    for role, col in (("text", text), ("text pair", pair)):
+        if col is not None and col not in table.columns:
             raise DataError(f"{path}: no {role} column {col!r}; columns found: "
-                            f"{', '.join(map(str, columns))}")
-    if not rows:
+                            f"{', '.join(map(shown, table.columns))}")
+    if not table.rows:
         raise DataError(f"{path}: no examples")
-    raw_labels = [_label_string(r.get(label)) for _, r in rows]
-    names = list(label_names) if label_names else sorted(set(raw_labels))
-    lookup = {name: i for i, name in enumerate(names)}
-    texts, pairs, labels = [], [] if pair else None, []
-    for (line, row), raw in zip(rows, raw_labels):
-        if raw not in lookup:
-            raise DataError(f"{path}:{line}: unknown label {raw!r}; known labels: "
-                            f"{', '.join(names)} (set data.label_names to change them)")
-        first = row.get(text)
-        if not isinstance(first, str) or not first.strip():
-            raise DataError(f"{path}:{line}: empty or missing text in column {text!r}")
+    labelled = label is not None and label in table.columns
+    raw_labels = [_label_string(r.get(label)) for _, r in table.rows] if labelled else []
+    values = list(label_values) if label_values else sorted(set(raw_labels) - {""})
+    lookup = {value: i for i, value in enumerate(values)}
+    texts, pairs, labels, skipped = [], [] if pair else None, [], list(table.skipped)
+    for i, (line, row) in enumerate(table.rows):
+        problem, first, second = None, row.get(text), row.get(pair) if pair else None
+        if labelled and raw_labels[i] not in lookup:
+            problem = (f"unknown label {raw_labels[i]!r}; known labels: {', '.join(values)} "
+                       "(set data.label_names to change them)")
+        elif not isinstance(first, str) or not first.strip():
+            problem = f"empty or missing text in column {shown(text)}"
+        elif pair is not None and not isinstance(second, str):
+            problem = f"missing text in column {shown(pair)}"
+        if problem is not None:
+            if bad_rows == "skip":
+                skipped.append(line)
+                continue
+            raise DataError(f"{path}:{line}: {problem}")
         texts.append(first.strip())
-        if pair is not None:
-            second = row.get(pair)
-            if not isinstance(second, str):
-                raise DataError(f"{path}:{line}: missing text in column {pair!r}")
+        if pairs is not None:
             pairs.append(second.strip())
-        labels.append(lookup[raw])
-    return TextDataset(texts, pairs, np.asarray(labels, dtype=np.int64), names, str(path))
+        labels.append(lookup[raw_labels[i]] if labelled else UNLABELLED)
+    if not texts:
+        raise DataError(f"{path}: no usable examples ({len(skipped)} bad rows skipped)")
+    if skipped:
+        lines = ", ".join(map(str, sorted(skipped)[:5])) + (", ..." if len(skipped) > 5 else "")
+        warnings.warn(f"{path}: skipped {len(skipped)} bad rows (data.bad_rows: skip), "
+                      f"lines {lines}", stacklevel=1)
+    names = list(label_names) if label_names else values
+    return TextDataset(texts, pairs, np.asarray(labels, dtype=np.int64), names, str(path),
+                       len(skipped))
 
 
 def _label_string(value) -> str:
@@ -228,20 +310,28 @@ def glue_file(task: str, split: str, cfg: DataConfig) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
-def load_split(cfg: DataConfig, split: str,
+def load_split(cfg: DataConfig, split: str, label_values: list[str] | None = None,
                label_names: list[str] | None = None) -> TextDataset | None:
     """Load one split ("train" or "dev"); None when that split does not exist.
 
-    `label_names` (e.g. train's) fixes the label order when the config leaves it open.
+    `label_values` / `label_names` (e.g. train's) fix the label order when the config
+    leaves it open.
     """
     if cfg.name == "local":
         file = cfg.train_file if split == "train" else cfg.dev_file
         if not file:
             return None
         path = Path(file).expanduser()
-        columns, rows = read_rows(path)
-        return dataset_from_rows(path, columns, rows, cfg.text_column, cfg.text_pair_column,
-                                 cfg.label_column or "label", cfg.label_names or label_names)
+        header = True if cfg.header is None else cfg.header
+        table = read_rows(path, header, cfg.columns, cfg.bad_rows)
+        values = cfg.label_names or label_values
+        return dataset_from_rows(path, table, cfg.text_column, cfg.text_pair_column,
+                                 cfg.label_column or "label", values,
+                                 None if cfg.label_names else label_names, cfg.bad_rows)
+    if cfg.name == "hf":
+        from .hf import load_hf_split
+
+        return load_hf_split(cfg, split, label_values, label_names)
     task = cfg.name.split("/", 1)[1]
     if task not in GLUE:
         raise DataError(f"data.name: unknown GLUE task {task!r}; known: {', '.join(GLUE)}")
@@ -249,11 +339,13 @@ def load_split(cfg: DataConfig, split: str,
     text = cfg.text_column or spec.text
     pair = cfg.text_pair_column or spec.pair
     label = cfg.label_column or spec.label
+    values = cfg.label_names or spec.label_values
     names = cfg.label_names or spec.label_names
     path = glue_file(task, split, cfg)
     if path is not None:
-        columns, rows = read_rows(path)
-        return dataset_from_rows(path, columns, rows, text, pair, label, names)
+        header = spec.columns is None if cfg.header is None else cfg.header
+        table = read_rows(path, header, cfg.columns or spec.columns, cfg.bad_rows)
+        return dataset_from_rows(path, table, text, pair, label, values, names, cfg.bad_rows)
     if cfg.path or os.environ.get("SAGE_DATA_DIR"):
         if split == "train":
             return None  # a local copy without train: the caller may split dev
@@ -275,8 +367,9 @@ def _load_from_hub(task: str, split: str, spec: TaskSpec) -> TextDataset:
         raise DataError(f"glue/{task}: no local copy and the hub failed ({err}); set "
                         f"$SAGE_DATA_DIR to a folder holding glue/{task}/{split}.tsv") from None
     label_names = ds.features["label"].names
-    texts = [t.strip() for t in ds[spec.text]]
-    pairs = [t.strip() for t in ds[spec.pair]] if spec.pair else None
+    text, pair = ("sentence1", "sentence2") if task == "mrpc" else (spec.text, spec.pair)
+    texts = [t.strip() for t in ds[text]]
+    pairs = [t.strip() for t in ds[pair]] if pair else None
     labels = np.asarray(ds["label"], dtype=np.int64)
     return TextDataset(texts, pairs, labels, list(label_names), f"hub:nyu-mll/glue/{task}")
 
@@ -305,17 +398,26 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picks)).astype(np.int64)
 
 
-def load_task(cfg: DataConfig, seed: int) -> TaskData:
+def load_task(cfg: DataConfig, seed: int, loss: LossConfig | None = None) -> TaskData:
     """Load train and dev for the configured task, applying limits and splits.
+
+    Args:
+        loss: the `loss` section; an unlabelled training split is accepted only
+            with `loss.alpha: 1.0` (pure distillation). None accepts it.
 
     Raises:
         DataError: missing files, bad rows, or an empty dataset after filtering.
+        ConfigError: unlabelled training data with `loss.alpha` below 1.
     """
     notes: list[str] = []
     train = None if cfg.train_from_dev_split is not None else load_split(cfg, "train")
-    dev = load_split(cfg, "dev", train.label_names if train is not None else None)
+    known = train if train is not None and train.labelled else None
+    dev = load_split(cfg, "dev", _values(cfg, known), known.label_names if known else None)
     if dev is None:
         raise DataError("data.dev_file: a dev set is required to evaluate the student")
+    if not dev.labelled:
+        raise DataError(f"{dev.source}: the dev set needs labels (column "
+                        f"{cfg.label_column or 'label'!r}) to evaluate the student")
     if cfg.train_from_dev_split is not None:
         train_idx = stratified_subset(dev.labels, int(round(len(dev) * cfg.train_from_dev_split)),
                                       seed)
@@ -327,6 +429,18 @@ def load_task(cfg: DataConfig, seed: int) -> TaskData:
     elif train is None:
         raise DataError(f"{cfg.name}: no train split here; set "
                         "data.train_from_dev_split=0.5 to train on a split of dev")
+    if not train.labelled:
+        if loss is not None and loss.alpha != 1.0:
+            raise ConfigError([
+                f"loss.alpha: the training data {train.source} has no label column "
+                f"{cfg.label_column or 'label'!r} (data.label_column); unlabelled "
+                f"training data needs loss.alpha: 1.0 (pure distillation), got {loss.alpha}"])
+        train = replace(train, label_names=dev.label_names)
+        notes.append(f"unlabelled training data ({len(train)} examples): distilled from the "
+                     "teacher's logits alone")
+    for ds in (train, dev):
+        if ds.skipped:
+            notes.append(f"{ds.source}: {ds.skipped} bad rows skipped (data.bad_rows: skip)")
     full_train = train
     if cfg.train_limit is not None and cfg.train_limit < len(train):
         train = train.subset(stratified_subset(train.labels, cfg.train_limit, seed),
@@ -337,6 +451,20 @@ def load_task(cfg: DataConfig, seed: int) -> TaskData:
     for name, ds in (("train", train), ("dev", dev)):
         if len(ds) == 0:
             raise DataError(f"{cfg.name}: the {name} set is empty after filtering")
-    metrics = GLUE[cfg.name.split("/", 1)[1]].metrics if cfg.name.startswith("glue/") else [
-        "accuracy"]
-    return TaskData(train, dev, metrics, notes, full_train)
+    return TaskData(train, dev, task_metrics(cfg), notes, full_train)
+
+
+def _values(cfg: DataConfig, train: TextDataset | None) -> list[str] | None:
+    """The label strings dev is read with: the config's, the task's, or train's."""
+    if cfg.label_names:
+        return cfg.label_names
+    if cfg.name.startswith("glue/"):
+        return GLUE[cfg.name.split("/", 1)[1]].label_values
+    return train.label_names if train is not None else None
+
+
+def task_metrics(cfg: DataConfig) -> list[str]:
+    """The task's metrics, its primary one first: CoLA by MCC, MRPC and QQP by F1."""
+    if cfg.name.startswith("glue/"):
+        return list(GLUE[cfg.name.split("/", 1)[1]].metrics)
+    return ["accuracy"]

@@ -57,6 +57,30 @@ def classification_metrics(preds: np.ndarray, labels: np.ndarray,
     return out
 
 
+def teacher_learnt_nothing(preds: np.ndarray, labels: np.ndarray) -> str | None:
+    """A warning when the teacher is no better than always answering the majority class.
+
+    Args:
+        preds: (n,) the teacher's dev predictions.
+        labels: (n,) gold labels.
+
+    Returns:
+        The message, or None when the teacher beats the majority rate by more than a
+        point and (two classes) its MCC is clearly above zero.
+    """
+    counts = np.bincount(labels)
+    majority = counts.max() / len(labels)
+    scores = classification_metrics(preds, labels, ["mcc"] if len(counts) == 2 else [])
+    flat = scores["accuracy"] <= majority + 0.01 or abs(scores.get("mcc", 1.0)) < 0.05
+    if not flat:
+        return None
+    detail = f", MCC {scores['mcc']:.3f}" if "mcc" in scores else ""
+    return (f"the teacher learnt next to nothing: dev accuracy {scores['accuracy']:.4f} "
+            f"against {majority:.4f} for always answering the majority class{detail}. The "
+            "student would distil a constant; raise teacher.finetune_epochs or "
+            "teacher.finetune_lr, or give a stronger teacher.model")
+
+
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
     """Fraction of examples where two models predict the same label."""
     return float((a == b).mean())

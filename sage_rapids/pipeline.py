@@ -5,7 +5,6 @@ train / augment / evaluate, and export of the best student.
 from __future__ import annotations
 
 import json
-import random
 import signal
 import threading
 import time
@@ -23,11 +22,12 @@ from .backend import Backend
 from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config
 from .data import TaskData, load_task
-from .evaluate import agreement, classification_metrics, predict
+from .evaluate import agreement, classification_metrics, predict, teacher_learnt_nothing
 from .models import ModelError, Student, build_student, count_parameters, export_student
 from .models import input_embeddings, load_classifier, vector_forward
 from .profiling import Profiler
 from .reduce import UmapReducer
+from .seeds import generator, seed_torch
 from .table import ExampleTable, empty_pool, encode_dataset
 from .targets import teacher_targets
 from .teacher import finetune_source, finetune_teacher
@@ -45,12 +45,8 @@ class Setup:
     train: ExampleTable  # with teacher logits
     dev: ExampleTable
     teacher_dev_preds: np.ndarray
-
-
-def seed_everything(seed: int) -> np.random.Generator:
-    random.seed(seed)
-    torch.manual_seed(seed)
-    return np.random.default_rng(seed)
+    teacher_dev_metrics: dict  # {metric: value} on dev
+    metrics: list[str]  # dev metrics reported, the one that picks the best epoch first
 
 
 def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, log):
@@ -74,7 +70,7 @@ def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, 
 
 def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log) -> Setup:
     """Stages 0 and 1: load and tokenize the data once, teacher logits once."""
-    task = load_task(config.data, config.seed)
+    task = load_task(config.data, config.seed, config.loss)
     teacher, tokenizer = load_teacher(config, task, backend, quiet, log)
     embeddings = input_embeddings(teacher).detach()  # (V, H_T)
     with profiler.stage("encode"):
@@ -86,8 +82,22 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
     with profiler.stage("evaluate"):  # the teacher's own dev accuracy, for the reports
         dev_preds = predict(lambda v, m, t: vector_forward(teacher, v, m, t).logits, dev,
                             embeddings, backend, config.eval.batch_size)
+    metrics = report_metrics(config, task)
+    teacher_metrics = classification_metrics(dev_preds, task.dev.labels, metrics)
+    warning = teacher_learnt_nothing(dev_preds, task.dev.labels)
+    if warning:
+        log(f"warning: {warning}")
+        task.notes.append(warning)
     return Setup(task, teacher, tokenizer, embeddings,
-                 train.with_targets(targets.logits, targets.pooled), dev, dev_preds)
+                 train.with_targets(targets.logits, targets.pooled), dev, dev_preds,
+                 teacher_metrics, metrics)
+
+
+def report_metrics(config: Config, task: TaskData) -> list[str]:
+    """The dev metrics to report, the one that picks the best epoch first."""
+    metrics = list(config.eval.metrics or task.metrics)
+    select = config.eval.select_by or metrics[0]
+    return list(dict.fromkeys([select, *metrics, "accuracy"]))
 
 
 class RunInterrupted(RuntimeError):
@@ -130,12 +140,12 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
         NumericalError: a non-finite loss (checkpoint of the last good epoch kept).
     """
     start = time.perf_counter()
-    rng = seed_everything(config.seed)
     run_dir = Path(out_dir) if resume else artifacts.prepare_run_dir(out_dir, config)
     profiler = Profiler(backend.synchronize)
     s = prepare(config, backend, profiler, quiet, log)
     artifacts.save_arrays(run_dir / "teacher_targets.safetensors",
                           {"logits": backend.to_host(s.train.teacher_logits)})
+    seed_torch(config.seed, "student_init")
     student = build_student(s.teacher, config.student, len(s.task.train.label_names),
                             config.teacher.trust_remote_code).to(backend.device)
     if config.loss.cosine > 0 and student.projection is not None:
@@ -146,9 +156,12 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     optimizer, scheduler = make_optimizer(student, config.train, planned_steps(
         len(s.train), sizes, config.train.batch_size))
     state = TrainingState(0, [], None, empty_pool(backend), None)
+    seed_torch(config.seed, "dropout")
+    rngs = {"batches": generator(config.seed, "batches"),
+            "augment": generator(config.seed, "augment")}
     if resume:
         state = load_checkpoint(latest_checkpoint(run_dir), student, optimizer, scheduler,
-                                rng, backend)
+                                rngs, backend)
         artifacts.write_atomic(run_dir / "metrics.jsonl", "".join(
             json.dumps(m) + "\n" for m in state.metrics).encode())
         log(f"resuming {run_dir} after epoch {state.epoch}")
@@ -160,7 +173,8 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             profiler.epoch, t0 = epoch, time.perf_counter()
             with profiler.stage("train"):
                 result = train_epoch(student, s.train, state.pool, s.embeddings, optimizer,
-                                     scheduler, config.loss, config.train, backend, rng, epoch,
+                                     scheduler, config.loss, config.train, backend,
+                                     rngs["batches"], epoch,
                                      quiet, should_stop)
             if result is None:
                 raise RunInterrupted(run_dir, epoch)
@@ -171,7 +185,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             if augmenting and config.augment.start_epoch <= epoch < config.train.epochs:
                 round_, reducer = augment_round(s.teacher, s.train, result.profile, pool,
                                                 s.embeddings, config.augment, backend, profiler,
-                                                rng, reducer, quiet)
+                                                rngs["augment"], reducer, quiet)
                 pool = round_.pool
                 row.update(round_.stats())
                 if config.augment.plots:
@@ -181,18 +195,19 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             row["seconds"] = time.perf_counter() - t0
             row["stage_seconds"] = profiler.epoch_seconds(epoch)
             artifacts.append_jsonl(run_dir / "metrics.jsonl", row)
-            log(f"epoch {epoch}: dev accuracy {row['dev_accuracy']:.4f}, train loss "
+            key = f"dev_{s.metrics[0]}"
+            log(f"epoch {epoch}: dev {s.metrics[0]} {row[key]:.4f}, train loss "
                 f"{row['train_loss']:.4f}, {row['n_synthetic']} synthetic, "
                 f"{row['seconds']:.1f} s")
             best = state.best
-            if best is None or row["dev_accuracy"] > best["dev_accuracy"]:
+            if best is None or row[key] > best[key]:
                 best = row
                 export_student(student, s.embeddings, s.tokenizer, run_dir / "student",
                                s.task.train.label_names)
             keep_map = reducer is not None and config.augment.space == "input"
             state = TrainingState(epoch, [*state.metrics, row], best, pool,
                                   backend.to_host(reducer.coords_) if keep_map else None)
-            save_checkpoint(run_dir, state, student, optimizer, scheduler, rng, backend)
+            save_checkpoint(run_dir, state, student, optimizer, scheduler, rngs, backend)
     summary = summarize(config, s, student, state.metrics, state.best,
                         time.perf_counter() - start)
     artifacts.write_json(run_dir / "summary.json", summary)
@@ -209,9 +224,8 @@ def evaluate_epoch(student: Student, s: Setup, config: Config, backend: Backend)
                     config.eval.batch_size)
     student.train()
     labels = backend.to_host(s.dev.labels)
-    metrics = config.eval.metrics or s.task.metrics
-    row = {f"dev_{k}": v for k, v in classification_metrics(preds, labels, metrics).items()}
-    row["teacher_dev_accuracy"] = float((s.teacher_dev_preds == labels).mean())
+    row = {f"dev_{k}": v for k, v in classification_metrics(preds, labels, s.metrics).items()}
+    row.update({f"teacher_dev_{k}": v for k, v in s.teacher_dev_metrics.items()})
     row["agreement"] = agreement(preds, s.teacher_dev_preds)
     return row
 
@@ -227,11 +241,12 @@ def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], b
         "dev_examples": len(s.dev),
         "teacher": config.teacher.model,
         "teacher_parameters": count_parameters(s.teacher),
-        "teacher_dev_accuracy": best["teacher_dev_accuracy"],
+        "primary_metric": s.metrics[0],
+        **{f"teacher_dev_{m}": s.teacher_dev_metrics[m] for m in s.metrics},
         "student_layers": student.model.config.num_hidden_layers,
         "student_parameters": exported,
         "student_trainable_parameters": count_parameters(student, trainable_only=True),
-        "student_dev_accuracy": best["dev_accuracy"],
+        **{f"student_dev_{m}": best[f"dev_{m}"] for m in s.metrics},
         "best_epoch": best["epoch"],
         "agreement": best["agreement"],
         "strategy": config.augment.strategy,

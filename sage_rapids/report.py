@@ -16,11 +16,10 @@ def format_summary(summary: dict) -> str:
         ("train examples", f"{summary['train_examples']:,}"),
         ("dev examples", f"{summary['dev_examples']:,}"),
         ("teacher", f"{summary['teacher']} ({summary['teacher_parameters'] / 1e6:.1f}M)"),
-        ("teacher dev accuracy", f"{summary['teacher_dev_accuracy']:.4f}"),
         ("student", f"{summary['student_layers']} layers "
-                    f"({summary['student_parameters'] / 1e6:.1f}M)"),
-        ("student dev accuracy", f"{summary['student_dev_accuracy']:.4f} "
-                                 f"(best epoch {summary['best_epoch']})"),
+                    f"({summary['student_parameters'] / 1e6:.1f}M), best epoch "
+                    f"{summary['best_epoch']}"),
+        *_metric_rows(summary),
         ("teacher-student agreement", f"{summary['agreement']:.4f}"),
         ("augmentation", f"{summary['strategy']}, {summary['n_synthetic_total']:,} "
                          "synthetic samples trained on"),
@@ -30,6 +29,19 @@ def format_summary(summary: dict) -> str:
     width = max(len(k) for k, _ in rows)
     line = "-" * (width + 3 + max(len(str(v)) for _, v in rows))
     return "\n".join([line] + [f"{k:<{width}} | {v}" for k, v in rows] + [line])
+
+
+def _metric_rows(summary: dict) -> list[tuple[str, str]]:
+    """`dev <metric>: teacher X, student Y` for each metric, the primary one first."""
+    primary = summary.get("primary_metric", "accuracy")
+    names = [k[len("student_dev_"):] for k in summary if k.startswith("student_dev_")]
+    rows = []
+    for name in sorted(names, key=lambda n: n != primary):
+        mark = " (picks the best epoch)" if name == primary and len(names) > 1 else ""
+        rows.append((f"dev {name}: teacher / student",
+                     f"{summary[f'teacher_dev_{name}']:.4f} / "
+                     f"{summary[f'student_dev_{name}']:.4f}{mark}"))
+    return rows
 
 
 def format_profile(report: dict) -> str:

@@ -134,7 +134,8 @@ def _tokens(table: ExampleTable, idx: torch.Tensor, width: int, backend: Backend
     lengths = backend.to_torch(table.lengths)[idx]  # (b,)
     mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
     types = None if table.type_ids is None else backend.to_torch(table.type_ids)[idx, :width]
-    return ids, mask, types
+    # ids and segment ids are stored narrow (int32, int8); embedding lookups need int64
+    return ids.long(), mask, None if types is None else types.long()
 
 
 def _gather(table: ExampleTable, embeddings: torch.Tensor, idx: torch.Tensor, width: int,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .backend import Backend
-from .config import DataConfig, TeacherConfig, TrainConfig
+from .config import ConfigError, DataConfig, TeacherConfig, TrainConfig
 from .data import TaskData, TextDataset, stratified_subset
 from .models import load_classifier, resolve_model_path
 from .progress import progress_bar
@@ -78,7 +78,14 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
 
     Returns:
         The folder of the fine-tuned model (save_pretrained layout plus meta.json).
+
+    Raises:
+        ConfigError: `train` has no labels to fine-tune on.
     """
+    if not train.labelled:
+        raise ConfigError([f"teacher.finetune: the training data {train.source} has no labels "
+                           "to fine-tune on; give an already fine-tuned teacher.model and set "
+                           "teacher.finetune: false"])
     subset = train
     if cfg.finetune_limit is not None and cfg.finetune_limit < len(train):
         subset = train.subset(stratified_subset(train.labels, cfg.finetune_limit, seed))
@@ -109,6 +116,8 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
+    model.config.id2label = dict(enumerate(train.label_names))
+    model.config.label2id = {name: i for i, name in enumerate(train.label_names)}
     _save_atomic(model.eval().cpu(), tokenizer, out, {
         "base_model": cfg.model, "examples": len(subset), "steps": total,
         "settings": asdict(cfg), "data": data.name, "seed": seed})

@@ -48,25 +48,29 @@ def tiny_tokenizer():
     return BertTokenizerFast(vocab={w: i for i, w in enumerate(words)}, do_lower_case=True)
 
 
-def tiny_bert(num_labels: int = 2, layers: int = 4, hidden: int = 32, seed: int = 0):
+def tiny_bert(num_labels: int = 2, layers: int = 4, hidden: int = 32, seed: int = 0,
+              dropout: float = 0.0):
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len((ASSETS / "vocab.txt").read_text().split()),
                         hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
                         intermediate_size=2 * hidden, max_position_embeddings=64,
-                        num_labels=num_labels, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0)
+                        num_labels=num_labels, hidden_dropout_prob=dropout,
+                        attention_probs_dropout_prob=dropout)
     return BertForSequenceClassification(config).eval()
+
+
+def save_tiny_teacher(path: Path, **kwargs) -> Path:
+    tiny_bert(**kwargs).save_pretrained(path, safe_serialization=True)
+    tiny_tokenizer().save_pretrained(path)
+    return path
 
 
 @pytest.fixture(scope="session")
 def tiny_teacher_dir(tmp_path_factory) -> Path:
     """A saved tiny random BERT classifier with its tokenizer."""
-    path = tmp_path_factory.mktemp("teacher")
-    tiny_bert().save_pretrained(path, safe_serialization=True)
-    tiny_tokenizer().save_pretrained(path)
-    return path
+    return save_tiny_teacher(tmp_path_factory.mktemp("teacher"))
 
 
 def glue_sst2_dir(root: Path, n_train: int, n_dev: int, seed: int) -> Path:

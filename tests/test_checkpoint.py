@@ -114,7 +114,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     rng = np.random.default_rng(0)
     state = TrainingState(1, [{"epoch": 1}], {"epoch": 1}, empty_pool(backend), None)
-    save_checkpoint(tmp_path, state, model, opt, sched, rng, backend)
+    save_checkpoint(tmp_path, state, model, opt, sched, {"batches": rng}, backend)
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -122,7 +122,7 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint, "save_file", broken)
     with pytest.raises(OSError):
         save_checkpoint(tmp_path, TrainingState(2, [], None, empty_pool(backend), None), model,
-                        opt, sched, rng, backend)
+                        opt, sched, {"batches": rng}, backend)
     folder = latest_checkpoint(tmp_path)
     assert json.loads((folder / "meta.json").read_text())["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]  # no temp folder left

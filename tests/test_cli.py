@@ -36,7 +36,7 @@ def tiny_config(tmp_path, teacher_dir, **sections) -> Path:
                     "umap_n_neighbors": 8},
     }
     for section, values in sections.items():
-        config[section].update(values)
+        config.setdefault(section, {}).update(values)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
@@ -58,7 +58,7 @@ def test_sage_run_end_to_end(tmp_path, tiny_teacher_dir, sst_like_dir, device):
     out = tmp_path / "run"
     proc = cli("run", "--config", tiny_config(tmp_path, tiny_teacher_dir), "--out", out,
                "--quiet", "--device", device, env_extra=env)
-    assert "student dev accuracy" in proc.stdout
+    assert "dev accuracy: teacher / student" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["teacher_dev_accuracy"] >= 0.9  # the fine-tuned tiny teacher learnt the toy task
     assert summary["student_dev_accuracy"] >= 0.8
