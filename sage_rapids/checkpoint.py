@@ -21,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .backend import Backend
+from .distributed import Dist
 from .table import SyntheticPool
 
 NAME = "checkpoint"
@@ -48,51 +49,77 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Module, optimizer,
-                    scheduler, rngs: dict[str, np.random.Generator], backend: Backend) -> Path:
-    """Write the checkpoint of a completed epoch atomically.
+                    scheduler, rngs: dict[str, np.random.Generator], backend: Backend,
+                    dist: Dist = Dist()) -> Path:
+    """Write the checkpoint of a completed epoch atomically (a collective with N ranks).
+
+    Rank 0 writes the shared student, optimizer and scheduler; every rank writes its
+    own RNG states and synthetic pool beside them (`rank<r>.*`); behind a barrier,
+    rank 0 swaps the folder in by one rename.
 
     Args:
-        rngs: the run's NumPy generators by stream name (batch order, augmentation).
+        student: the unwrapped student (not its DDP wrapper).
+        rngs: the rank's NumPy generators by stream name (batch order, augmentation).
 
     Returns:
         The checkpoint folder.
     """
-    tmp = Path(tempfile.mkdtemp(prefix=f".{NAME}.", dir=run_dir))
+    tmp = Path(dist.broadcast(tempfile.mkdtemp(prefix=f".{NAME}.", dir=run_dir)
+                              if dist.is_main else None))
     try:
-        tensors = {f"student.{k}": v.detach().cpu().contiguous()
-                   for k, v in student.state_dict().items()}
-        opt = optimizer.state_dict()
-        for pid, slots in opt["state"].items():
-            for slot, value in slots.items():
-                tensors[f"optim.{pid}.{slot}"] = torch.as_tensor(value).cpu().contiguous()
-        tensors["rng.torch"] = torch.get_rng_state()
-        if backend.is_cuda:  # dropout on the GPU draws from the device's generator
-            tensors["rng.cuda"] = torch.cuda.get_rng_state(backend.device)
-        for key in ("sources", "weights", "logits"):
-            tensors[f"pool.{key}"] = torch.from_numpy(
-                np.ascontiguousarray(backend.to_host(getattr(state.pool, key))))
-        if state.map_coords is not None:
-            tensors["map.coords"] = torch.from_numpy(np.ascontiguousarray(state.map_coords))
-        save_file(tensors, str(tmp / "state.safetensors"))
-        meta = {"epoch": state.epoch, "metrics": state.metrics, "best": state.best,
-                "optimizer_groups": opt["param_groups"],
-                "scheduler": {k: v for k, v in scheduler.state_dict().items()
-                              if k != "lr_lambdas"},
-                "rng_numpy": {name: g.bit_generator.state for name, g in rngs.items()}}
-        (tmp / "meta.json").write_text(json.dumps(meta, default=_plain))
-        _fsync_dir(tmp)
-        final, old = run_dir / NAME, run_dir / f"{NAME}.old"
-        if final.exists():
+        if dist.is_main:
+            _save_shared(tmp, state, student, optimizer, scheduler, dist)
+        _save_rank(tmp, state, rngs, backend, dist.rank)
+        dist.barrier()
+        final = run_dir / NAME
+        if dist.is_main:
+            _fsync_dir(tmp)
+            old = run_dir / f"{NAME}.old"
+            if final.exists():
+                if old.exists():
+                    shutil.rmtree(old)
+                os.replace(final, old)
+            os.replace(tmp, final)
             if old.exists():
                 shutil.rmtree(old)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old.exists():
-            shutil.rmtree(old)
+        dist.barrier()
         return final
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if dist.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _save_shared(folder: Path, state: TrainingState, student: torch.nn.Module, optimizer,
+                 scheduler, dist: Dist) -> None:
+    tensors = {f"student.{k}": v.detach().cpu().contiguous()
+               for k, v in student.state_dict().items()}
+    opt = optimizer.state_dict()
+    for pid, slots in opt["state"].items():
+        for slot, value in slots.items():
+            tensors[f"optim.{pid}.{slot}"] = torch.as_tensor(value).cpu().contiguous()
+    save_file(tensors, str(folder / "state.safetensors"))
+    meta = {"epoch": state.epoch, "metrics": state.metrics, "best": state.best,
+            "world_size": dist.world_size, "optimizer_groups": opt["param_groups"],
+            "scheduler": {k: v for k, v in scheduler.state_dict().items()
+                          if k != "lr_lambdas"}}
+    (folder / "meta.json").write_text(json.dumps(meta, default=_plain))
+
+
+def _save_rank(folder: Path, state: TrainingState, rngs: dict[str, np.random.Generator],
+               backend: Backend, rank: int) -> None:
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if backend.is_cuda:  # dropout on the GPU draws from the device's generator
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(backend.device)
+    for key in ("sources", "weights", "logits"):
+        tensors[f"pool.{key}"] = torch.from_numpy(
+            np.ascontiguousarray(backend.to_host(getattr(state.pool, key))))
+    if state.map_coords is not None:
+        tensors["map.coords"] = torch.from_numpy(np.ascontiguousarray(state.map_coords))
+    save_file(tensors, str(folder / f"rank{rank}.safetensors"))
+    rng_states = {name: g.bit_generator.state for name, g in rngs.items()}
+    (folder / f"rank{rank}.json").write_text(json.dumps({"rng_numpy": rng_states},
+                                                        default=_plain))
 
 
 def _plain(value: Any):
@@ -111,16 +138,29 @@ def latest_checkpoint(run_dir: Path) -> Path:
     """
     for name in (NAME, f"{NAME}.old"):
         folder = run_dir / name
-        if (folder / "meta.json").is_file() and (folder / "state.safetensors").is_file():
+        if all((folder / f).is_file() for f in ("meta.json", "state.safetensors",
+                                                  "rank0.safetensors", "rank0.json")):
             return folder
     raise CheckpointError(f"{run_dir}: no complete checkpoint to resume from "
                           "(one is written at the end of every epoch)")
 
 
 def load_checkpoint(folder: Path, student: torch.nn.Module, optimizer, scheduler,
-                    rngs: dict[str, np.random.Generator], backend: Backend) -> TrainingState:
-    """Restore student, optimizer, scheduler and RNGs in place; return the rest."""
+                    rngs: dict[str, np.random.Generator], backend: Backend,
+                    dist: Dist = Dist()) -> TrainingState:
+    """Restore student, optimizer, scheduler and this rank's RNGs in place; return the rest.
+
+    Raises:
+        CheckpointError: the checkpoint was written by another number of processes, or
+            by a version with other random streams.
+    """
     meta = json.loads((folder / "meta.json").read_text())
+    saved_world = meta.get("world_size", 1)
+    if saved_world != dist.world_size:
+        raise CheckpointError(
+            f"{folder}: written by {saved_world} process(es), this run has "
+            f"{dist.world_size}; resume with the same number (--nproc {saved_world} or "
+            f"--gpus {saved_world})")
     tensors = load_file(str(folder / "state.safetensors"))
     student.load_state_dict({k[len("student."):]: v for k, v in tensors.items()
                              if k.startswith("student.")})
@@ -133,16 +173,17 @@ def load_checkpoint(folder: Path, student: torch.nn.Module, optimizer, scheduler
     optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer_groups"]})
     scheduler.load_state_dict({**meta["scheduler"], "lr_lambdas": [None] * len(
         optimizer.param_groups)})
-    torch.set_rng_state(tensors["rng.torch"])
-    if "rng.cuda" in tensors and backend.is_cuda:
-        torch.cuda.set_rng_state(tensors["rng.cuda"], backend.device)
-    saved = meta["rng_numpy"]
+    mine = load_file(str(folder / f"rank{dist.rank}.safetensors"))
+    torch.set_rng_state(mine["rng.torch"])
+    if "rng.cuda" in mine and backend.is_cuda:
+        torch.cuda.set_rng_state(mine["rng.cuda"], backend.device)
+    saved = json.loads((folder / f"rank{dist.rank}.json").read_text())["rng_numpy"]
     if set(saved) != set(rngs):
         raise CheckpointError(f"{folder}: written by another version of sage-rapids (random "
                               f"streams {sorted(saved)}, expected {sorted(rngs)}); start anew")
     for name, g in rngs.items():
         g.bit_generator.state = saved[name]
-    pool = SyntheticPool(*(backend.asarray(tensors[f"pool.{k}"].numpy())
+    pool = SyntheticPool(*(backend.asarray(mine[f"pool.{k}"].numpy())
                            for k in ("sources", "weights", "logits")))
-    coords = tensors["map.coords"].numpy() if "map.coords" in tensors else None
+    coords = mine["map.coords"].numpy() if "map.coords" in mine else None
     return TrainingState(meta["epoch"], meta["metrics"], meta["best"], pool, coords)

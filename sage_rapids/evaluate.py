@@ -8,13 +8,17 @@ import numpy as np
 import torch
 
 from .backend import Backend
+from .distributed import Dist
 from .table import ExampleTable, real_batch, sorted_batches
 
 
 @torch.no_grad()
 def predict(forward: Callable, table: ExampleTable, embeddings: torch.Tensor,
-            backend: Backend, batch_size: int) -> np.ndarray:
+            backend: Backend, batch_size: int, dist: Dist = Dist()) -> np.ndarray:
     """Class predictions for every example of `table`, in table order.
+
+    With several ranks each scores every `world_size`-th example and the predictions
+    are gathered, so every rank returns all of them.
 
     Args:
         forward: `(vectors, mask, type_ids) -> logits (B, C)`.
@@ -24,11 +28,15 @@ def predict(forward: Callable, table: ExampleTable, embeddings: torch.Tensor,
     Returns:
         (n,) int64 predicted labels on the host.
     """
+    mine = np.arange(dist.rank, len(table), dist.world_size)  # (n / world,)
     preds = np.empty(len(table), dtype=np.int64)
-    for index in sorted_batches(table.host_lengths, batch_size):
+    for batch_of_mine in sorted_batches(table.host_lengths[mine], batch_size):
+        index = mine[batch_of_mine]
         batch = real_batch(table, embeddings, index, backend)
         preds[index] = backend.to_host(forward(batch.vectors, batch.mask,
                                                batch.type_ids).argmax(-1))
+    for rank, part in enumerate(dist.gather(preds[mine]) if dist.active else []):
+        preds[np.arange(rank, len(table), dist.world_size)] = part
     return preds
 
 

@@ -1,31 +1,34 @@
 """The method, top to bottom: encode, teacher targets, then epochs of
 train / augment / evaluate, and export of the best student.
+
+The run directory belongs to the `Recorder` (rank 0 writes, the others do not); with
+several ranks each holds a shard of the training split (`distributed`).
 """
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
 
-from . import artifacts, report
-from .augment import augment_round, expected_synthetic
+from .augment import RoundResult, augment_round, expected_synthetic
 from .backend import Backend
 from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config
 from .data import TaskData, load_task
+from .distributed import Dist, parameter_digest, shard_index
 from .evaluate import agreement, classification_metrics, predict, teacher_learnt_nothing
-from .models import ModelError, Student, build_student, count_parameters, export_student
+from .models import ModelError, Student, build_student, count_parameters
 from .models import input_embeddings, load_classifier, vector_forward
 from .profiling import Profiler
+from .recorder import Recorder
 from .reduce import UmapReducer
 from .seeds import generator, seed_torch
 from .table import ExampleTable, empty_pool, encode_dataset
@@ -47,10 +50,17 @@ class Setup:
     teacher_dev_preds: np.ndarray
     teacher_dev_metrics: dict  # {metric: value} on dev
     metrics: list[str]  # dev metrics reported, the one that picks the best epoch first
+    shard: np.ndarray  # (n,) this rank's rows of the training split
 
 
-def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, log):
+def _silent(message: str) -> None:
+    pass
+
+
+def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, log,
+                 dist: Dist = Dist()):
     """The teacher: fine-tuned (and cached) when the config asks, else loaded as is.
+    With several ranks rank 0 fine-tunes while the others wait, then read the cache.
 
     Raises:
         ModelError: the teacher's head does not match the task's labels.
@@ -58,8 +68,14 @@ def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, 
     cfg, n_labels = config.teacher, len(task.train.label_names)
     name = cfg.model
     if cfg.finetune:
-        name = str(finetune_teacher(cfg, config.data, finetune_source(cfg, task), backend,
-                                    config.seed, quiet, log))
+        source = finetune_source(cfg, task)
+        if dist.is_main:
+            name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, quiet,
+                                        log))
+        dist.barrier()
+        if not dist.is_main:
+            name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, True,
+                                        _silent))
     teacher, tokenizer = load_classifier(name, None, cfg.trust_remote_code)
     if teacher.config.num_labels != n_labels:
         raise ModelError(f"teacher.model: {cfg.model} has {teacher.config.num_labels} labels, "
@@ -68,10 +84,19 @@ def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, 
     return teacher, tokenizer
 
 
-def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log) -> Setup:
-    """Stages 0 and 1: load and tokenize the data once, teacher logits once."""
+def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log,
+            dist: Dist = Dist()) -> Setup:
+    """Stages 0 and 1: load and tokenize the data once, teacher logits once (for this
+    rank's shard of the training split)."""
     task = load_task(config.data, config.seed, config.loss)
-    teacher, tokenizer = load_teacher(config, task, backend, quiet, log)
+    teacher, tokenizer = load_teacher(config, task, backend, quiet, log, dist)
+    shard = np.arange(len(task.train))
+    if dist.active:
+        shard = shard_index(task.train.labels, dist.world_size, dist.rank, config.seed)
+        left = len(task.train) - len(shard) * dist.world_size
+        task = replace(task, train=task.train.subset(shard, f" [shard {dist.rank}]"), notes=[
+            *task.notes, f"{dist.world_size} ranks train on equal shards of "
+            f"{len(shard)} examples" + (f"; {left} left out" if left else "")])
     embeddings = input_embeddings(teacher).detach()  # (V, H_T)
     with profiler.stage("encode"):
         train, _ = encode_dataset(task.train, tokenizer, config.data.max_length, backend)
@@ -81,7 +106,7 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
                                   pooled=config.loss.cosine > 0, quiet=quiet)
     with profiler.stage("evaluate"):  # the teacher's own dev accuracy, for the reports
         dev_preds = predict(lambda v, m, t: vector_forward(teacher, v, m, t).logits, dev,
-                            embeddings, backend, config.eval.batch_size)
+                            embeddings, backend, config.eval.batch_size, dist)
     metrics = report_metrics(config, task)
     teacher_metrics = classification_metrics(dev_preds, task.dev.labels, metrics)
     warning = teacher_learnt_nothing(dev_preds, task.dev.labels)
@@ -90,7 +115,7 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
         task.notes.append(warning)
     return Setup(task, teacher, tokenizer, embeddings,
                  train.with_targets(targets.logits, targets.pooled), dev, dev_preds,
-                 teacher_metrics, metrics)
+                 teacher_metrics, metrics, shard)
 
 
 def report_metrics(config: Config, task: TaskData) -> list[str]:
@@ -128,24 +153,98 @@ def stop_on_signals():
             signal.signal(sig, old)
 
 
+@dataclass(frozen=True)
+class Training:
+    """The student, what trains it, and where the run stands."""
+
+    student: Student  # the model itself (exported, evaluated, checkpointed)
+    model: torch.nn.Module  # what trains: the student, or its DDP wrapper with several ranks
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    rngs: dict  # NumPy generators of this rank: batch order, augmentation
+
+
 def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bool = False,
-        log: Callable[[str], None] = print, resume: bool = False) -> dict:
+        log: Callable[[str], None] = print, resume: bool = False, dist: Dist = Dist()) -> dict:
     """Distil the configured teacher into the student with SAGE; returns the summary.
 
     With `resume`, `out_dir` is an existing run: training continues after its last
-    complete checkpoint and ends exactly as an uninterrupted run would.
+    complete checkpoint and ends exactly as an uninterrupted run would. With several
+    ranks every rank calls this; rank 0 alone logs and writes.
 
     Raises:
         RunInterrupted: a signal stopped the run (checkpoint kept).
         NumericalError: a non-finite loss (checkpoint of the last good epoch kept).
     """
-    start = time.perf_counter()
-    run_dir = Path(out_dir) if resume else artifacts.prepare_run_dir(out_dir, config)
+    start, out_dir = time.perf_counter(), Path(out_dir)
+    quiet, log = (quiet, log) if dist.is_main else (True, _silent)
+    rec = Recorder(out_dir, config, enabled=dist.is_main)
+    rec.start(resume)
     profiler = Profiler(backend.synchronize)
-    s = prepare(config, backend, profiler, quiet, log)
-    artifacts.save_arrays(run_dir / "teacher_targets.safetensors",
-                          {"logits": backend.to_host(s.train.teacher_logits)})
-    seed_torch(config.seed, "student_init")
+    s = prepare(config, backend, profiler, quiet, log, dist)
+    rec.teacher_targets(*gather_targets(s, backend, dist))
+    t = start_training(config, s, backend, dist)
+    state = TrainingState(0, [], None, empty_pool(backend), None)
+    if resume:
+        state = load_checkpoint(latest_checkpoint(out_dir), t.student, t.optimizer,
+                                t.scheduler, t.rngs, backend, dist)
+        rec.resumed(state.metrics)
+        log(f"resuming {out_dir} after epoch {state.epoch}")
+    reducer = None if state.map_coords is None else UmapReducer.from_coords(
+        state.map_coords, config.augment, backend)
+    with stop_on_signals() as should_stop:
+        for epoch in range(state.epoch + 1, config.train.epochs + 1):
+            profiler.epoch, t0 = epoch, time.perf_counter()
+            with profiler.stage("train"):
+                result = train_epoch(t.model, s.train, state.pool, s.embeddings, t.optimizer,
+                                     t.scheduler, config.loss, config.train, backend,
+                                     t.rngs["batches"], epoch, quiet, should_stop, dist)
+            if result is None:
+                raise RunInterrupted(out_dir, epoch)
+            with profiler.stage("evaluate"):
+                row = evaluate_epoch(t.student, s, config, backend, dist)
+            row.update(epoch=epoch, train_loss=dist.mean(result.train_loss),
+                       n_synthetic=int(dist.sum(result.n_synthetic)))
+            pool = state.pool
+            if config.augment.strategy != "none" and \
+                    config.augment.start_epoch <= epoch < config.train.epochs:
+                round_, reducer = augment_round(s.teacher, s.train, result.profile, pool,
+                                                s.embeddings, config.augment, backend, profiler,
+                                                t.rngs["augment"], reducer, quiet)
+                pool = round_.pool
+                row.update(round_stats(round_, dist))
+                rec.region_map(round_.picture, epoch)
+            row.update(seconds=time.perf_counter() - t0,
+                       stage_seconds=profiler.epoch_seconds(epoch))
+            state = next_state(state, row, pool, reducer, config, backend, s, rec, t, log)
+            save_checkpoint(out_dir, state, t.student, t.optimizer, t.scheduler, t.rngs,
+                            backend, dist)
+    summary = summarize(config, s, t.student, state.metrics, state.best,
+                        time.perf_counter() - start, dist)
+    rec.finish(summary, profiler.report(), state.metrics)
+    return summary
+
+
+def gather_targets(s: Setup, backend: Backend, dist: Dist) -> tuple[np.ndarray, np.ndarray]:
+    """Every rank's teacher logits with their rows of the training split, on every rank.
+
+    Returns:
+        (logits (N, C), index (N,)) in training-split order.
+    """
+    parts = dist.gather((s.shard, backend.to_host(s.train.teacher_logits)))
+    index = np.concatenate([p[0] for p in parts])  # (N,)
+    logits = np.concatenate([p[1] for p in parts])  # (N, C)
+    order = np.argsort(index, kind="stable")
+    return logits[order], index[order]
+
+
+def start_training(config: Config, s: Setup, backend: Backend, dist: Dist) -> Training:
+    """Build the student (wrapped in DDP with several ranks), its optimizer and schedule.
+
+    Raises:
+        ModelError: `loss.cosine` with a student narrower than its teacher.
+    """
+    seed_torch(config.seed, "student_init")  # the same on every rank; DDP broadcasts rank 0's
     student = build_student(s.teacher, config.student, len(s.task.train.label_names),
                             config.teacher.trust_remote_code).to(backend.device)
     if config.loss.cosine > 0 and student.projection is not None:
@@ -155,73 +254,47 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     sizes = expected_synthetic(config.augment, len(s.train), config.train.epochs)
     optimizer, scheduler = make_optimizer(student, config.train, planned_steps(
         len(s.train), sizes, config.train.batch_size))
-    state = TrainingState(0, [], None, empty_pool(backend), None)
-    seed_torch(config.seed, "dropout")
-    rngs = {"batches": generator(config.seed, "batches"),
-            "augment": generator(config.seed, "augment")}
-    if resume:
-        state = load_checkpoint(latest_checkpoint(run_dir), student, optimizer, scheduler,
-                                rngs, backend)
-        artifacts.write_atomic(run_dir / "metrics.jsonl", "".join(
-            json.dumps(m) + "\n" for m in state.metrics).encode())
-        log(f"resuming {run_dir} after epoch {state.epoch}")
-    reducer = None if state.map_coords is None else UmapReducer.from_coords(
-        state.map_coords, config.augment, backend)
-    augmenting = config.augment.strategy != "none"
-    with stop_on_signals() as should_stop:
-        for epoch in range(state.epoch + 1, config.train.epochs + 1):
-            profiler.epoch, t0 = epoch, time.perf_counter()
-            with profiler.stage("train"):
-                result = train_epoch(student, s.train, state.pool, s.embeddings, optimizer,
-                                     scheduler, config.loss, config.train, backend,
-                                     rngs["batches"], epoch,
-                                     quiet, should_stop)
-            if result is None:
-                raise RunInterrupted(run_dir, epoch)
-            with profiler.stage("evaluate"):
-                row = evaluate_epoch(student, s, config, backend)
-            row.update(epoch=epoch, train_loss=result.train_loss, n_synthetic=result.n_synthetic)
-            pool = state.pool
-            if augmenting and config.augment.start_epoch <= epoch < config.train.epochs:
-                round_, reducer = augment_round(s.teacher, s.train, result.profile, pool,
-                                                s.embeddings, config.augment, backend, profiler,
-                                                rngs["augment"], reducer, quiet)
-                pool = round_.pool
-                row.update(round_.stats())
-                if config.augment.plots:
-                    report.plot_region_map(round_.picture, epoch, run_dir / "plots" /
-                                           f"region_map_epoch{epoch}.png",
-                                           config.augment.anchor_loss)
-            row["seconds"] = time.perf_counter() - t0
-            row["stage_seconds"] = profiler.epoch_seconds(epoch)
-            artifacts.append_jsonl(run_dir / "metrics.jsonl", row)
-            key = f"dev_{s.metrics[0]}"
-            log(f"epoch {epoch}: dev {s.metrics[0]} {row[key]:.4f}, train loss "
-                f"{row['train_loss']:.4f}, {row['n_synthetic']} synthetic, "
-                f"{row['seconds']:.1f} s")
-            best = state.best
-            if best is None or row[key] > best[key]:
-                best = row
-                export_student(student, s.embeddings, s.tokenizer, run_dir / "student",
-                               s.task.train.label_names)
-            keep_map = reducer is not None and config.augment.space == "input"
-            state = TrainingState(epoch, [*state.metrics, row], best, pool,
-                                  backend.to_host(reducer.coords_) if keep_map else None)
-            save_checkpoint(run_dir, state, student, optimizer, scheduler, rngs, backend)
-    summary = summarize(config, s, student, state.metrics, state.best,
-                        time.perf_counter() - start)
-    artifacts.write_json(run_dir / "summary.json", summary)
-    artifacts.write_json(run_dir / "profile.json", profiler.report())
-    if config.augment.plots:
-        report.plot_training_curves(state.metrics, run_dir / "plots" / "training_curves.png")
-    return summary
+    model = student
+    if dist.active:
+        ids = [backend.device.index] if backend.is_cuda else None
+        model = torch.nn.parallel.DistributedDataParallel(student, device_ids=ids)
+    seed_torch(config.seed, "dropout", dist.rank)
+    rngs = {"batches": generator(config.seed, "batches", dist.rank),
+            "augment": generator(config.seed, "augment", dist.rank)}
+    return Training(student, model, optimizer, scheduler, rngs)
 
 
-def evaluate_epoch(student: Student, s: Setup, config: Config, backend: Backend) -> dict:
+def round_stats(round_: RoundResult, dist: Dist) -> dict:
+    """The round's numbers over all ranks: counts add up, mean losses average."""
+    stats = round_.stats()
+    return {"n_anchors": int(dist.sum(stats["n_anchors"])),
+            "anchor_mean_loss": dist.mean(stats["anchor_mean_loss"]),
+            "overall_mean_loss": dist.mean(stats["overall_mean_loss"]),
+            "pool_size": int(dist.sum(stats["pool_size"]))}
+
+
+def next_state(state: TrainingState, row: dict, pool, reducer, config: Config,
+               backend: Backend, s: Setup, rec: Recorder, t: Training, log) -> TrainingState:
+    """Record the epoch, export the student when it is the best so far, and move on."""
+    rec.epoch(row)
+    key = f"dev_{s.metrics[0]}"
+    log(f"epoch {row['epoch']}: dev {s.metrics[0]} {row[key]:.4f}, train loss "
+        f"{row['train_loss']:.4f}, {row['n_synthetic']} synthetic, {row['seconds']:.1f} s")
+    best = state.best
+    if best is None or row[key] > best[key]:
+        best = row
+        rec.export(t.student, s.embeddings, s.tokenizer, s.task.train.label_names)
+    keep_map = reducer is not None and config.augment.space == "input"
+    return TrainingState(row["epoch"], [*state.metrics, row], best, pool,
+                         backend.to_host(reducer.coords_) if keep_map else None)
+
+
+def evaluate_epoch(student: Student, s: Setup, config: Config, backend: Backend,
+                   dist: Dist = Dist()) -> dict:
     """Dev metrics of the student, teacher accuracy and their agreement."""
     student.eval()
     preds = predict(lambda v, m, t: student(v, m, t).logits, s.dev, s.embeddings, backend,
-                    config.eval.batch_size)
+                    config.eval.batch_size, dist)
     student.train()
     labels = backend.to_host(s.dev.labels)
     row = {f"dev_{k}": v for k, v in classification_metrics(preds, labels, s.metrics).items()}
@@ -231,13 +304,23 @@ def evaluate_epoch(student: Student, s: Setup, config: Config, backend: Backend)
 
 
 def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], best: dict,
-              seconds: float) -> dict:
+              seconds: float, dist: Dist = Dist()) -> dict:
+    """The run's headline numbers. With several ranks it first checks that every rank
+    ends with the same weights (DDP keeps them in step; a mismatch is a bug, not noise).
+
+    Raises:
+        RuntimeError: the ranks' students differ.
+    """
+    digests = dist.gather(parameter_digest(student)) if dist.active else []
+    if len(set(digests)) > 1:
+        raise RuntimeError(f"ranks ended with different students: {digests}")
     own_table = student.model.get_input_embeddings().weight  # replaced by proj(E_T) at export
     exported = count_parameters(student.model) - own_table.numel() + \
         s.embeddings.shape[0] * own_table.shape[1]
     return {
         "task": config.data.name,
-        "train_examples": len(s.train),
+        "train_examples": int(dist.sum(len(s.train))),
+        "world_size": dist.world_size,
         "dev_examples": len(s.dev),
         "teacher": config.teacher.model,
         "teacher_parameters": count_parameters(s.teacher),

@@ -18,6 +18,7 @@ import torch
 
 from .backend import Backend
 from .config import LossConfig, TrainConfig
+from .distributed import Dist, equal_steps
 from .losses import per_sample_loss
 from .models import Student
 from .progress import progress_bar
@@ -87,11 +88,15 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
                 embeddings: torch.Tensor, optimizer, scheduler, loss_cfg: LossConfig,
                 train_cfg: TrainConfig, backend: Backend, rng: np.random.Generator,
                 epoch: int = 1, quiet: bool = True,
-                should_stop: Callable[[], bool] = lambda: False) -> EpochResult | None:
+                should_stop: Callable[[], bool] = lambda: False,
+                dist: Dist = Dist()) -> EpochResult | None:
     """Train one epoch over all real examples and the synthetic pool.
 
+    With several ranks, every rank runs the same number of steps (`equal_steps`), and
+    a stop request or a non-finite loss on any rank stops all of them at the same step.
+
     Args:
-        student: trained in place.
+        student: trained in place (its DDP wrapper with several ranks).
         table: real examples with teacher logits.
         pool: synthetic recipes with teacher logits (may be empty).
         embeddings: (V, H_T) teacher word-embedding table (frozen).
@@ -111,14 +116,14 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
     plan += [(True, b) for b in bucketed_batches(synthetic_lengths(table, host_sources),
                                                  train_cfg.batch_size,
                                                  train_cfg.bucket_batches, rng)]
-    order = rng.permutation(len(plan))
+    plan = [plan[i] for i in rng.permutation(len(plan))]
+    plan = equal_steps(plan, dist)
     kd_loss = torch.zeros(n, dtype=torch.float32, device=device)
     total_loss = torch.zeros(n, dtype=torch.float32, device=device)
     pooled = None
     loss_sum, count = torch.zeros((), device=device), 0
     student.train()
-    for step, i in enumerate(progress_bar(order, f"epoch {epoch}", quiet)):
-        synthetic, index = plan[i]
+    for step, (synthetic, index) in enumerate(progress_bar(plan, f"epoch {epoch}", quiet)):
         batch = (synthetic_batch(table, pool, embeddings, index, backend, host_sources)
                  if synthetic else real_batch(table, embeddings, index, backend))
         out = student(batch.vectors, batch.mask, batch.type_ids, pooled=True)
@@ -126,17 +131,18 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
                                  loss_cfg.temperature, loss_cfg.alpha, loss_cfg.cosine,
                                  out.pooled, batch.teacher_pooled)
         loss = losses.total.mean()
-        if not torch.isfinite(loss):
+        stop, bad = dist.any(should_stop(), not torch.isfinite(loss))  # all ranks agree
+        if bad:
             raise NumericalError(
-                f"epoch {epoch}, step {step}: loss is {loss.item()}; try a lower train.lr "
-                "or float32 inputs")
+                f"epoch {epoch}, step {step}: loss is {loss.item()}"
+                f"{f' on some rank' if dist.active else ''}; try a lower train.lr")
+        if stop:
+            return None
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), train_cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
-        if should_stop():
-            return None
         loss_sum += losses.total.detach().sum()
         count += len(index)
         if not synthetic:

@@ -1,0 +1,72 @@
+"""The one owner of the run directory. It writes on rank 0 and is a no-op elsewhere, so
+the method in `pipeline.run` never opens a file and never asks which rank it is on.
+
+Every file goes through `artifacts.write_atomic` (temp name, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import artifacts, report
+from .config import Config
+from .models import export_student
+
+
+class Recorder:
+    """Writes the run directory's files (rank 0 only).
+
+    Args:
+        run_dir: the run directory.
+        config: the resolved config.
+        enabled: False on every rank but 0.
+    """
+
+    def __init__(self, run_dir: Path, config: Config, enabled: bool = True):
+        self.run_dir = Path(run_dir)
+        self.config = config
+        self.enabled = enabled
+
+    def start(self, resume: bool) -> None:
+        """A new run: create the folder and its `config.yaml` (refused if it holds a run)."""
+        if self.enabled and not resume:
+            artifacts.prepare_run_dir(self.run_dir, self.config)
+
+    def resumed(self, metrics: list[dict]) -> None:
+        """A resumed run keeps the metrics of the epochs its checkpoint holds, no more."""
+        if self.enabled:
+            artifacts.write_atomic(self.run_dir / "metrics.jsonl", "".join(
+                json.dumps(m) + "\n" for m in metrics).encode())
+
+    def teacher_targets(self, logits: np.ndarray, index: np.ndarray) -> None:
+        """(N, C) teacher logits and (N,) their rows of the training split."""
+        if self.enabled:
+            artifacts.save_arrays(self.run_dir / "teacher_targets.safetensors",
+                                  {"logits": logits, "index": index})
+
+    def epoch(self, row: dict) -> None:
+        if self.enabled:
+            artifacts.append_jsonl(self.run_dir / "metrics.jsonl", row)
+
+    def region_map(self, picture, epoch: int) -> None:
+        if self.enabled and self.config.augment.plots:
+            report.plot_region_map(picture, epoch, self.run_dir / "plots" /
+                                   f"region_map_epoch{epoch}.png",
+                                   self.config.augment.anchor_loss)
+
+    def export(self, student, embeddings, tokenizer, label_names: list[str]) -> None:
+        """The best student so far, as a plain `transformers` model with its tokenizer."""
+        if self.enabled:
+            export_student(student, embeddings, tokenizer, self.run_dir / "student", label_names)
+
+    def finish(self, summary: dict, profile: dict[str, Any], metrics: list[dict]) -> None:
+        if not self.enabled:
+            return
+        artifacts.write_json(self.run_dir / "summary.json", summary)
+        artifacts.write_json(self.run_dir / "profile.json", profile)
+        if self.config.augment.plots:
+            report.plot_training_curves(metrics, self.run_dir / "plots" / "training_curves.png")
