@@ -18,7 +18,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _friendly_errors(func):
-    """Turn the library's user-facing errors into a message and an exit code."""
+    """Turn the library's user-facing errors into a message and an exit code. With
+    several ranks every rank meets the same error; rank 0 alone says it."""
+
+    def say(message: str) -> None:
+        if int(os.environ.get("RANK", 0)) == 0:
+            click.echo(message, err=True)
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -27,6 +32,7 @@ def _friendly_errors(func):
         from sage_rapids.checkpoint import CheckpointError
         from sage_rapids.config import ConfigError
         from sage_rapids.data import DataError
+        from sage_rapids.launch import LaunchError
         from sage_rapids.models import ModelError
         from sage_rapids.pipeline import RunInterrupted
         from sage_rapids.train import NumericalError
@@ -34,20 +40,22 @@ def _friendly_errors(func):
         try:
             return func(*args, **kwargs)
         except (ConfigError, BackendError, RunDirError, CheckpointError) as err:
-            click.echo(f"error: {err}", err=True)
+            say(f"error: {err}")
             sys.exit(2)
         except (DataError, ModelError) as err:
-            click.echo(f"error: {err}", err=True)
+            say(f"error: {err}")
             sys.exit(1)
         except NumericalError as err:
-            click.echo(f"error: {err}. The checkpoint of the last good epoch is kept.", err=True)
+            say(f"error: {err}. The checkpoint of the last good epoch is kept.")
             sys.exit(1)
         except RunInterrupted as err:
-            click.echo(f"stopped: {err}\nresume with: sage-rapids run --resume {err.run_dir}",
-                       err=True)
+            say(f"stopped: {err}\nresume with: sage-rapids run --resume {err.run_dir}")
             sys.exit(130)
+        except LaunchError as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
         except KeyboardInterrupt:
-            click.echo("stopped before training started; nothing to resume", err=True)
+            say("stopped before training started; nothing to resume")
             sys.exit(130)
 
     return wrapper
@@ -88,27 +96,93 @@ def main():
               help="Run directory (default runs/<timestamp>).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Continue RUN_DIR from its last complete checkpoint.")
+@click.option("--gpus", type=click.IntRange(min=1), default=None,
+              help="Data-parallel on N GPUs of this machine (NCCL, one process each).")
+@click.option("--nproc", type=click.IntRange(min=1), default=None,
+              help="Data-parallel on N CPU processes of this machine (gloo).")
+@click.option("--nnodes", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Machines taking part; run the same command on each.")
+@click.option("--node-rank", type=click.IntRange(min=0), default=0, show_default=True,
+              help="This machine's index among --nnodes (0 hosts the rendezvous).")
+@click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT",
+              help="Where the machines meet (node 0's address); required with --nnodes > 1.")
 @quiet_option
 @_friendly_errors
-def run(config_path, overrides, device, out, resume_dir, quiet):
+def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, node_rank,
+        rdzv_endpoint, quiet):
     """Distil a teacher into a student with SAGE augmentation."""
-    from sage_rapids import pipeline, report
     from sage_rapids.artifacts import default_run_dir
-    from sage_rapids.backend import resolve_backend
+    from sage_rapids.distributed import torchrun_environment
 
+    if gpus and nproc:
+        raise click.UsageError("give --gpus or --nproc, not both")
+    if gpus:
+        device = "cuda"
+    elif nproc:
+        device = "cpu" if device in (None, "auto") else device
     if resume_dir:
         config, out = _resume_config(Path(resume_dir), config_path, overrides, device), \
             Path(resume_dir)
     else:
         config = _load(config_path, overrides, device)
         out = Path(out) if out else default_run_dir()
-    backend = resolve_backend(config.device)
-    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    log(f"sage-rapids: {config.data.name}, device {backend.name}, run directory {out}")
-    summary = pipeline.run(config, backend, out, quiet=quiet, log=log,
-                           resume=resume_dir is not None)
-    click.echo(report.format_summary(summary))
-    click.echo(f"run directory: {out}")
+        _refuse_used_run_dir(out)
+    args = {"config": config, "out": str(out), "resume": resume_dir is not None, "quiet": quiet}
+    if (gpus or nproc) and not torchrun_environment():
+        from sage_rapids.launch import launch
+
+        if nnodes > 1 and not rdzv_endpoint:
+            raise click.UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (node 0)")
+        launch(worker, args, gpus or nproc, nnodes, node_rank, rdzv_endpoint,
+               log=lambda m: click.echo(m, err=True))
+        return
+    worker(args)
+
+
+@_friendly_errors
+def worker(args: dict) -> None:
+    """One process of a run: joins the torchrun environment when there is one (started by
+    `--gpus`/`--nproc`, torchrun or srun), then runs the method; rank 0 prints."""
+    from sage_rapids import pipeline, report
+    from sage_rapids.backend import resolve_backend
+    from sage_rapids.distributed import join, leave, torchrun_environment
+    from sage_rapids.progress import quiet_libraries
+
+    quiet_libraries()
+    config, quiet = args["config"], args["quiet"]
+    local_rank = int(os.environ["LOCAL_RANK"]) if torchrun_environment() else None
+    backend = resolve_backend(config.device, local_rank)
+    dist = join(backend.name)
+    try:
+        _threads_per_process(backend, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
+        log = (lambda msg: None) if quiet or not dist.is_main else \
+            (lambda msg: click.echo(msg, err=True))
+        ranks = f", {dist.world_size} ranks" if dist.active else ""
+        log(f"sage-rapids: {config.data.name}, device {backend.name}{ranks}, run directory "
+            f"{args['out']}")
+        summary = pipeline.run(config, backend, Path(args["out"]), quiet=quiet, log=log,
+                               resume=args["resume"], dist=dist)
+        if dist.is_main:
+            click.echo(report.format_summary(summary))
+            click.echo(f"run directory: {args['out']}")
+    finally:
+        leave(dist)
+
+
+def _threads_per_process(backend, local_world: int) -> None:
+    """Several CPU processes on one machine share its cores instead of each taking all
+    (OMP_NUM_THREADS, when set, wins)."""
+    import torch
+
+    if backend.name == "cpu" and local_world > 1 and "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+
+
+def _refuse_used_run_dir(out: Path) -> None:
+    from sage_rapids.artifacts import RunDirError
+
+    if (out / "metrics.jsonl").exists() or (out / "summary.json").exists():
+        raise RunDirError(f"{out}: already holds a run; choose another --out or remove it")
 
 
 def _resume_config(run_dir: Path, config_path, overrides, device):

@@ -84,12 +84,14 @@ class Backend:
             return False
 
 
-def resolve_backend(device: str = "auto") -> Backend:
+def resolve_backend(device: str = "auto", local_rank: int | None = None) -> Backend:
     """Pick the backend once, at start-up.
 
     Args:
         device: "auto" (CUDA if torch sees a GPU and CuPy imports, else CPU),
             "cpu" or "cuda".
+        local_rank: this process's rank on its machine; picks the GPU (torch and CuPy)
+            so a multi-GPU run never exchanges arrays across devices.
 
     Returns:
         The resolved `Backend`.
@@ -116,4 +118,10 @@ def resolve_backend(device: str = "auto") -> Backend:
                 "device=cuda but cupy is not importable: pip install 'sage-rapids[gpu]' "
                 "or use --device cpu") from None
         return Backend("cpu", torch.device("cpu"), np)
-    return Backend("cuda", torch.device("cuda", torch.cuda.current_device()), cupy)
+    index = torch.cuda.current_device() if local_rank is None else local_rank
+    if index >= torch.cuda.device_count():
+        raise BackendError(f"local rank {index} has no GPU: this machine has "
+                           f"{torch.cuda.device_count()}; ask for fewer --gpus")
+    torch.cuda.set_device(index)
+    cupy.cuda.Device(index).use()
+    return Backend("cuda", torch.device("cuda", index), cupy)
