@@ -171,11 +171,17 @@ def worker(args: dict) -> None:
 
 def _threads_per_process(backend, local_world: int) -> None:
     """Several CPU processes on one machine share its cores instead of each taking all
-    (OMP_NUM_THREADS, when set, wins)."""
+    (OMP_NUM_THREADS, when set, wins). UMAP's numba kernels get as many threads as torch:
+    otherwise each rank's numba pool takes every core, and under DDP the slowest rank
+    sets everyone's pace."""
     import torch
 
-    if backend.name == "cpu" and local_world > 1 and "OMP_NUM_THREADS" not in os.environ:
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+    if backend.name != "cpu" or local_world <= 1:
+        return
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or \
+        max(1, (os.cpu_count() or 1) // local_world)
+    torch.set_num_threads(threads)
+    os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))  # read when numba is imported
 
 
 def _refuse_used_run_dir(out: Path) -> None:
