@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -111,7 +112,7 @@ def main():
 def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, node_rank,
         rdzv_endpoint, quiet):
     """Distil a teacher into a student with SAGE augmentation."""
-    from sage_rapids.artifacts import default_run_dir
+    from sage_rapids.artifacts import default_run_dir, refuse_used_run_dir
     from sage_rapids.distributed import torchrun_environment
 
     if gpus and nproc:
@@ -126,15 +127,16 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
     else:
         config = _load(config_path, overrides, device)
         out = Path(out) if out else default_run_dir()
-        _refuse_used_run_dir(out)
+        refuse_used_run_dir(out)  # before any process starts
     args = {"config": config, "out": str(out), "resume": resume_dir is not None, "quiet": quiet}
     if (gpus or nproc) and not torchrun_environment():
         from sage_rapids.launch import launch
 
         if nnodes > 1 and not rdzv_endpoint:
             raise click.UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (node 0)")
-        launch(worker, args, gpus or nproc, nnodes, node_rank, rdzv_endpoint,
-               log=lambda m: click.echo(m, err=True))
+        # the elastic agent's banners would bury the one line that matters; launch prints it
+        logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+        launch(worker, args, gpus or nproc, nnodes, node_rank, rdzv_endpoint)
         return
     worker(args)
 
@@ -182,13 +184,6 @@ def _threads_per_process(backend, local_world: int) -> None:
         max(1, (os.cpu_count() or 1) // local_world)
     torch.set_num_threads(threads)
     os.environ.setdefault("NUMBA_NUM_THREADS", str(threads))  # read when numba is imported
-
-
-def _refuse_used_run_dir(out: Path) -> None:
-    from sage_rapids.artifacts import RunDirError
-
-    if (out / "metrics.jsonl").exists() or (out / "summary.json").exists():
-        raise RunDirError(f"{out}: already holds a run; choose another --out or remove it")
 
 
 def _resume_config(run_dir: Path, config_path, overrides, device):

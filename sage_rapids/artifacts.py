@@ -60,6 +60,12 @@ def _jsonable(value: Any):
     return str(value)
 
 
+def refuse_used_run_dir(out: Path) -> None:
+    """Raises RunDirError when `out` already holds a run (one is never overwritten)."""
+    if (out / "metrics.jsonl").exists() or (out / "summary.json").exists():
+        raise RunDirError(f"{out}: already holds a run; choose another --out or remove it")
+
+
 def prepare_run_dir(out: Path | None, config: Config) -> Path:
     """Create the run directory and write the resolved `config.yaml`.
 
@@ -67,8 +73,7 @@ def prepare_run_dir(out: Path | None, config: Config) -> Path:
         RunDirError: `out` already holds a run (never overwritten).
     """
     out = Path(out) if out is not None else default_run_dir()
-    if (out / "metrics.jsonl").exists() or (out / "summary.json").exists():
-        raise RunDirError(f"{out}: already holds a run; choose another --out or remove it")
+    refuse_used_run_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
     write_atomic(out / "config.yaml", text.encode())

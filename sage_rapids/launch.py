@@ -10,7 +10,6 @@ port inside the cluster's network).
 from __future__ import annotations
 
 import hashlib
-import logging
 import uuid
 from typing import Callable
 
@@ -32,8 +31,7 @@ def run_id(nnodes: int, rdzv_endpoint: str | None, out: str) -> str:
 
 
 def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
-           node_rank: int = 0, rdzv_endpoint: str | None = None,
-           log: Callable[[str], None] = print) -> None:
+           node_rank: int = 0, rdzv_endpoint: str | None = None) -> None:
     """Run `entry(args)` in `nproc_per_node` processes on each of `nnodes` machines.
 
     Args:
@@ -55,8 +53,6 @@ def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
         run_id=run_id(nnodes, rdzv_endpoint, args["out"]), rdzv_backend="c10d",
         rdzv_endpoint=rdzv_endpoint or "localhost:0", rdzv_configs=rdzv_configs,
         max_restarts=0, monitor_interval=0.2, start_method="spawn")
-    # the agent's own banners would bury the one line that matters; we print that line
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     try:
         elastic_launch(config, entry)(args)
     except ChildFailedError as err:

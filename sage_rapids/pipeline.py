@@ -155,7 +155,7 @@ def stop_on_signals():
 
 @dataclass(frozen=True)
 class Training:
-    """The student, what trains it, and where the run stands."""
+    """The student, what trains it, and this rank's random streams."""
 
     student: Student  # the model itself (exported, evaluated, checkpointed)
     model: torch.nn.Module  # what trains: the student, or its DDP wrapper with several ranks

@@ -32,6 +32,16 @@ def stable(run: Path) -> list[dict]:
     return [{k: r.get(k) for k in STABLE} for r in rows]
 
 
+def wait_for_epoch(proc: subprocess.Popen, run: Path, epoch: int, timeout: float = 300) -> None:
+    """Wait until `run` holds the checkpoint of `epoch` (or the process has ended)."""
+    meta = run / "checkpoint" / "meta.json"
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if meta.is_file() and json.loads(meta.read_text())["epoch"] >= epoch:
+            return
+        time.sleep(0.01)
+
+
 def config_for(tmp_path, teacher_dir):
     return tiny_config(tmp_path, teacher_dir, train={"epochs": 3, "batch_size": 8},
                        augment={"space": "input", "umap_fit_max": 500})
@@ -48,12 +58,7 @@ def test_sigkill_in_epoch_two_then_resume_matches_uninterrupted(tmp_path, tiny_t
     proc = subprocess.Popen([str(BIN), "run", "--config", str(config), "--out", str(killed),
                              "--quiet"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    meta = killed / "checkpoint" / "meta.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if meta.is_file() and json.loads(meta.read_text())["epoch"] >= 1:
-            break
-        time.sleep(0.01)
+    wait_for_epoch(proc, killed, 1)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = json.loads(latest_checkpoint(killed).joinpath("meta.json").read_text())["epoch"]

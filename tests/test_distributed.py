@@ -13,6 +13,7 @@ import pytest
 import torch
 from conftest import glue_sst2_dir
 from safetensors.numpy import load_file
+from test_checkpoint import wait_for_epoch
 from test_cli import BIN, cli, tiny_config
 
 from sage_rapids.distributed import Dist, equal_steps, shard_index
@@ -102,12 +103,7 @@ def test_a_killed_rank_stops_the_run_and_resume_finishes_it(tmp_path, config, da
     proc = subprocess.Popen([str(BIN), "run", "--nproc", "2", "--config", str(config), "--out",
                              str(out), "--quiet"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    meta = out / "checkpoint" / "meta.json"
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        if meta.is_file() and json.loads(meta.read_text())["epoch"] >= 1:
-            break
-        time.sleep(0.05)
+    wait_for_epoch(proc, out, 1)
     victim = _worker_pids(proc.pid)[-1]
     os.kill(victim, signal.SIGKILL)
     killed_at = time.time()

@@ -13,7 +13,7 @@ from sage_rapids.data import DataError, load_split, load_task
 
 GLUE_ASSETS = Path(__file__).parent / "assets" / "glue"
 
-# task: (pair task, label names, first dev text, rows in train / dev)
+# task: (pair task, label names, rows in train / dev)
 EXPECTED = {
     "sst2": (False, ["negative", "positive"], 24, 12),
     "cola": (False, ["unacceptable", "acceptable"], 24, 12),
