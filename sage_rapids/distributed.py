@@ -151,6 +151,32 @@ def equal_steps(plan: list, dist: Dist) -> list:
     return plan + [plan[i % len(plan)] for i in range(target - len(plan))] if plan else plan
 
 
+def aligned_steps(plan: list, cost: list[int], dist: Dist, rng: np.random.Generator) -> list:
+    """Every rank's plan, the same length on all ranks, with batches of like cost at the
+    same step.
+
+    Under DDP each step waits for the slowest rank. Batches drawn independently per rank
+    pair a long batch on one rank with a short one on another, so a step costs the
+    longer of the two (on SST-2, 2 ranks ran 1.75x slower per step than one process, with
+    a gradient all-reduce measured at 0.12x of a step). Here each rank sorts its plan by
+    cost and all ranks apply the same random order (a seed rank 0 draws): step i trains
+    the rank-order-equal batch of every shard. Which examples form a batch, and the order
+    of lengths over the epoch, stay random. One process gets its plan back unchanged.
+
+    Args:
+        plan: this rank's batches.
+        cost: padded token count of each batch.
+        rng: this rank's batch-order generator (each rank draws one number from it).
+    """
+    plan = equal_steps(plan, dist)
+    if not dist.active or not plan:
+        return plan
+    cost = cost + [cost[i % len(cost)] for i in range(len(plan) - len(cost))]
+    seed = dist.broadcast(int(rng.integers(2**63 - 1)))  # every rank draws, rank 0's wins
+    by_cost = sorted(range(len(plan)), key=lambda i: cost[i])
+    return [plan[by_cost[j]] for j in np.random.default_rng(seed).permutation(len(plan))]
+
+
 def parameter_digest(module: torch.nn.Module) -> str:
     """A hash of every parameter's bytes: equal on all ranks when DDP kept them in step."""
     h = hashlib.sha256()

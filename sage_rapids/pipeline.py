@@ -257,7 +257,8 @@ def start_training(config: Config, s: Setup, backend: Backend, dist: Dist) -> Tr
     model = student
     if dist.active:
         ids = [backend.device.index] if backend.is_cuda else None
-        model = torch.nn.parallel.DistributedDataParallel(student, device_ids=ids)
+        model = torch.nn.parallel.DistributedDataParallel(student, device_ids=ids,
+                                                          forward_sync_buffers=False)
     seed_torch(config.seed, "dropout", dist.rank)
     rngs = {"batches": generator(config.seed, "batches", dist.rank),
             "augment": generator(config.seed, "augment", dist.rank)}

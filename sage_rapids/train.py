@@ -18,7 +18,7 @@ import torch
 
 from .backend import Backend
 from .config import LossConfig, TrainConfig
-from .distributed import Dist, equal_steps
+from .distributed import Dist, aligned_steps
 from .losses import per_sample_loss
 from .models import Student
 from .progress import progress_bar
@@ -92,7 +92,8 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
                 dist: Dist = Dist()) -> EpochResult | None:
     """Train one epoch over all real examples and the synthetic pool.
 
-    With several ranks, every rank runs the same number of steps (`equal_steps`), and
+    With several ranks, every rank runs the same number of steps, batches of like
+    length at the same step (`aligned_steps`), and
     a stop request or a non-finite loss on any rank stops all of them at the same step.
 
     Args:
@@ -111,13 +112,14 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
     """
     n, device = len(table), backend.device
     host_sources = backend.to_host(pool.sources)
-    plan = [(False, b) for b in bucketed_batches(table.host_lengths, train_cfg.batch_size,
+    lengths = {False: table.host_lengths, True: synthetic_lengths(table, host_sources)}
+    plan = [(False, b) for b in bucketed_batches(lengths[False], train_cfg.batch_size,
                                                  train_cfg.bucket_batches, rng)]
-    plan += [(True, b) for b in bucketed_batches(synthetic_lengths(table, host_sources),
-                                                 train_cfg.batch_size,
+    plan += [(True, b) for b in bucketed_batches(lengths[True], train_cfg.batch_size,
                                                  train_cfg.bucket_batches, rng)]
     plan = [plan[i] for i in rng.permutation(len(plan))]
-    plan = equal_steps(plan, dist)
+    cost = [len(b) * int(lengths[synthetic][b].max()) for synthetic, b in plan]
+    plan = aligned_steps(plan, cost, dist, rng)
     kd_loss = torch.zeros(n, dtype=torch.float32, device=device)
     total_loss = torch.zeros(n, dtype=torch.float32, device=device)
     pooled = None

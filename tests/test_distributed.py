@@ -16,7 +16,7 @@ from safetensors.numpy import load_file
 from test_checkpoint import wait_for_epoch
 from test_cli import BIN, cli, tiny_config
 
-from sage_rapids.distributed import Dist, equal_steps, shard_index
+from sage_rapids.distributed import Dist, aligned_steps, equal_steps, shard_index
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +184,43 @@ def test_same_number_of_steps_on_every_rank(tmp_path):
 def test_equal_steps_is_a_no_op_for_one_process():
     plan = [1, 2, 3]
     assert equal_steps(plan, Dist()) == plan
+
+
+class _TwoRanks(Dist):
+    """Rank `rank` of two, with the collectives answered as two real ranks would: the
+    longest plan is `longest` and rank 0's broadcast value is `seed`."""
+
+    def __init__(self, rank: int, longest: int, seed: int):
+        super().__init__(rank, rank, 2)
+        object.__setattr__(self, "_answers", (longest, seed))
+
+    def max(self, value: int) -> int:
+        return self._answers[0]
+
+    def broadcast(self, obj):
+        return self._answers[1]
+
+
+def test_aligned_steps_put_batches_of_like_cost_at_the_same_step():
+    rng = np.random.default_rng(3)
+    costs = [list(rng.integers(10, 2000, size=n)) for n in (40, 37)]
+    plans = [[f"r{r}b{i}" for i in range(len(c))] for r, c in enumerate(costs)]
+    aligned = [aligned_steps(plans[r], costs[r], _TwoRanks(r, 40, seed=99),
+                             np.random.default_rng(r)) for r in range(2)]
+    assert [len(a) for a in aligned] == [40, 40]
+    assert sorted(aligned[0]) == sorted(plans[0])  # a reordering, nothing lost
+    assert set(aligned[1]) == set(plans[1])  # rank 1's 37 batches, 3 repeated
+    cost_of = [dict(zip(p, c)) for p, c in zip(plans, costs)]
+    step_costs = np.array([[cost_of[r][b] for b in aligned[r]] for r in range(2)])
+    # the cost rank of each step's batch is the same on both ranks
+    ranks = np.argsort(np.argsort(step_costs, axis=1, kind="stable"), axis=1)
+    assert (np.abs(ranks[0] - ranks[1]) <= 3).all()  # up to the 3 repeated batches
+    assert np.corrcoef(step_costs)[0, 1] > 0.9
+    assert not np.all(np.diff(step_costs[0]) >= 0)  # an order over the epoch, not a sort
+
+
+def test_aligned_steps_leave_one_process_alone():
+    rng, plan = np.random.default_rng(1), [3, 1, 2]
+    before = rng.bit_generator.state
+    assert aligned_steps(plan, [30, 10, 20], Dist(), rng) == plan
+    assert rng.bit_generator.state == before  # nothing drawn: one process is unchanged
