@@ -171,6 +171,42 @@ def worker(args: dict) -> None:
         leave(dist)
 
 
+@main.command()
+@config_option
+@override_option
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--out", type=click.Path(file_okay=False), required=True,
+              help="Folder for the shards and manifest.json (an interrupted encode resumes).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Start a dask cluster of N workers on this machine (one per GPU with "
+              "--device cuda).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Use a running dask cluster, e.g. tcp://10.0.0.5:8786 or tls://...")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
+              show_default=True, help="Where the workers tokenize and run the teacher.")
+@click.option("--rows-per-part", type=click.IntRange(min=1), default=50_000,
+              show_default=True, help="Rows per partition (one shard, one dask task).")
+@quiet_option
+@_friendly_errors
+def encode(config_path, overrides, inputs, out, workers, scheduler, device, rows_per_part,
+           quiet):
+    """Tokenize a corpus and label it with the config's teacher, once, into shards that
+    `run` trains on with -o data.encoded=DIR (stages 0 and 1 on a dask cluster).
+
+    INPUT: files or globs (.tsv, .csv, .jsonl, .parquet), labelled or not; the columns
+    are the config's data.text_column / text_pair_column / label_column (or the GLUE
+    task's).
+    """
+    from sage_rapids.encode import encode_corpus
+
+    if workers and scheduler:
+        raise click.UsageError("give --workers or --scheduler, not both")
+    config = _load(config_path, overrides, device)
+    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    encode_corpus(config, list(inputs), Path(out), workers, scheduler, device, rows_per_part,
+                  quiet, log)
+
+
 def _threads_per_process(backend, local_world: int) -> None:
     """Several CPU processes on one machine share its cores instead of each taking all
     (OMP_NUM_THREADS, when set, wins). UMAP's numba kernels get as many threads as torch:

@@ -48,6 +48,7 @@ class DataConfig:
     dev_limit: Optional[int] = None
     train_from_dev_split: Optional[float] = None  # fraction of dev to train on (no train split)
     max_length: int = 128
+    encoded: Optional[str] = None  # folder of `sage-rapids encode`: replaces the train split
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ def _resolve_relative_paths(raw: dict, base: Path) -> None:
     """Relative file paths in a config resolve against the config file's folder."""
     data = raw.get("data")
     if isinstance(data, dict):
-        for key in ("path", "train_file", "dev_file"):
+        for key in ("path", "train_file", "dev_file", "encoded"):
             value = data.get(key)
             if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
                 data[key] = str((base / value).resolve())
@@ -372,7 +373,7 @@ def _check_values(config: Config) -> list[str]:
             span = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
             problems.append(f"{key}: must be in {span}, got {value!r}")
     data = config.data
-    if data.name == "local" and not data.train_file:
+    if data.name == "local" and not data.train_file and not data.encoded:
         problems.append("data.train_file: required when data.name is 'local'")
     if data.name in ("local", "hf") and not data.text_column:
         problems.append(f"data.text_column: required when data.name is '{data.name}'")
@@ -385,6 +386,12 @@ def _check_values(config: Config) -> list[str]:
                             f"{', '.join(GLUE_TASKS)}")
     elif data.name not in ("local", "hf"):
         problems.append(f"data.name: must be glue/<task>, 'local' or 'hf', got {data.name!r}")
+    if data.encoded and data.train_from_dev_split is not None:
+        problems.append("data.train_from_dev_split: not with data.encoded (the encoded "
+                        "corpus is the training split)")
+    if data.encoded and config.loss.cosine > 0:
+        problems.append("loss.cosine: not with data.encoded (shards keep the teacher's "
+                        "logits, not its hidden states); set loss.cosine: 0")
     if data.header is False and data.name == "local" and not data.columns:
         problems.append("data.columns: required when data.header is false (name the "
                         "columns of the headerless file)")

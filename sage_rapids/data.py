@@ -170,7 +170,8 @@ def _line_of_offset(path: Path, offset: int) -> int:
 
 
 def _read_delimited(path: Path, handle, suffix: str, header: bool,
-                    columns: list[str] | None, bad_rows: str) -> Rows:
+                    columns: list[str] | None, bad_rows: str, line_offset: int = 0) -> Rows:
+    """Rows of a TSV / CSV (or of a stretch of one: `line_offset` lines precede it)."""
     if suffix == ".tsv":  # GLUE TSV: quotes are literal text (QNLI contains them)
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
     else:
@@ -185,7 +186,7 @@ def _read_delimited(path: Path, handle, suffix: str, header: bool,
         names = list(columns or [])
     rows, skipped = [], []
     for row in reader:
-        line = reader.line_num
+        line = reader.line_num + line_offset
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         if not names:  # headerless and unnamed: number the columns
@@ -201,9 +202,9 @@ def _read_delimited(path: Path, handle, suffix: str, header: bool,
     return Rows(names, rows, skipped)
 
 
-def _read_jsonl(path: Path, handle) -> Rows:
+def _read_jsonl(path: Path, handle, line_offset: int = 0) -> Rows:
     rows, columns = [], {}
-    for line, text in enumerate(handle, start=1):
+    for line, text in enumerate(handle, start=1 + line_offset):
         if not text.strip():
             continue
         try:

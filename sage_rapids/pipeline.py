@@ -87,7 +87,10 @@ def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, 
 def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log,
             dist: Dist = Dist()) -> Setup:
     """Stages 0 and 1: load and tokenize the data once, teacher logits once (for this
-    rank's shard of the training split)."""
+    rank's shard of the training split). An encoded corpus (`data.encoded`) has both
+    done already: its shards are read instead."""
+    if config.data.encoded:
+        return prepare_encoded(config, backend, profiler, quiet, log, dist)
     task = load_task(config.data, config.seed, config.loss)
     teacher, tokenizer = load_teacher(config, task, backend, quiet, log, dist)
     shard = np.arange(len(task.train))
@@ -104,7 +107,38 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
     with profiler.stage("teacher_targets"):
         targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
                                   pooled=config.loss.cosine > 0, quiet=quiet)
-    with profiler.stage("evaluate"):  # the teacher's own dev accuracy, for the reports
+    return finish_setup(config, task, teacher, tokenizer, embeddings,
+                        train.with_targets(targets.logits, targets.pooled), dev, backend,
+                        profiler, log, dist, shard)
+
+
+def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log,
+                    dist: Dist = Dist()) -> Setup:
+    """Stages 0 and 1 of a run on an encoded corpus: this rank's shards (token ids and
+    teacher logits) after checking they were made by this config's teacher."""
+    from .encode import check_manifest, encoded_table, encoded_task, read_manifest
+
+    folder = Path(config.data.encoded)
+    manifest = read_manifest(folder)
+    task = encoded_task(config, manifest)
+    teacher, tokenizer = load_teacher(config, task, backend, quiet, log, dist)
+    check_manifest(folder, manifest, teacher.config._name_or_path, config.data.max_length,
+                   task.dev.label_names)
+    with profiler.stage("encode"):
+        train, note, shard = encoded_table(config, manifest, backend, dist.rank,
+                                           dist.world_size)
+        dev, _ = encode_dataset(task.dev, tokenizer, config.data.max_length, backend)
+    task.notes.append(note + (f"; each of {dist.world_size} ranks reads every "
+                              f"{dist.world_size}th shard" if dist.active else ""))
+    return finish_setup(config, task, teacher, tokenizer, input_embeddings(teacher).detach(),
+                        train, dev, backend, profiler, log, dist, shard)
+
+
+def finish_setup(config: Config, task: TaskData, teacher, tokenizer, embeddings, train,
+                 dev, backend: Backend, profiler: Profiler, log, dist: Dist,
+                 shard: np.ndarray) -> Setup:
+    """The teacher's own dev metrics (for the reports), and the `Setup`."""
+    with profiler.stage("evaluate"):
         dev_preds = predict(lambda v, m, t: vector_forward(teacher, v, m, t).logits, dev,
                             embeddings, backend, config.eval.batch_size, dist)
     metrics = report_metrics(config, task)
@@ -113,8 +147,7 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
     if warning:
         log(f"warning: {warning}")
         task.notes.append(warning)
-    return Setup(task, teacher, tokenizer, embeddings,
-                 train.with_targets(targets.logits, targets.pooled), dev, dev_preds,
+    return Setup(task, teacher, tokenizer, embeddings, train, dev, dev_preds,
                  teacher_metrics, metrics, shard)
 
 

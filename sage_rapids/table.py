@@ -8,6 +8,7 @@ vectors are materialised per batch, so no (m, L, H) synthetic tensor ever exists
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
@@ -22,31 +23,63 @@ from .models import lookup
 
 @dataclass(frozen=True)
 class ExampleTable:
-    """Real examples on the backend's device.
+    """Real examples on the backend's device, stored ragged: a corpus costs its real
+    tokens, not its longest example times its size. Batches are padded per batch.
 
     Attributes:
-        ids: (n, L) int32 token ids, right-padded with the pad id.
-        type_ids: (n, L) int8 segment ids for sentence pairs, or None.
-        lengths: (n,) int32 number of real tokens.
-        labels: (n,) int64 gold labels.
+        ids: (T,) int32 token ids of all examples, end to end.
+        offsets: (n + 1,) int64; example i is `ids[offsets[i]:offsets[i + 1]]`.
+        type_ids: (T,) int8 segment ids for sentence pairs, or None.
+        lengths: (n,) int32 number of tokens of each example.
+        labels: (n,) int64 gold labels (-1: unlabelled).
         teacher_logits: (n, C) float32, filled by stage 1.
         teacher_pooled: (n, H) float16 pooled teacher states (only for `loss.cosine`).
         host_lengths: (n,) NumPy copy of `lengths`, used to plan batches.
+        pad_id: the tokenizer's padding id, written into padded batch positions.
     """
 
     ids: Any
+    offsets: Any
     type_ids: Any
     lengths: Any
     labels: Any
     host_lengths: np.ndarray
     teacher_logits: Any = None
     teacher_pooled: Any = None
+    pad_id: int = 0
 
     def __len__(self) -> int:
         return len(self.host_lengths)
 
     def with_targets(self, logits: Any, pooled: Any = None) -> "ExampleTable":
         return replace(self, teacher_logits=logits, teacher_pooled=pooled)
+
+
+def ragged_table(ids: np.ndarray, lengths: np.ndarray, type_ids: np.ndarray | None,
+                 labels: np.ndarray, backend: Backend, pad_id: int = 0,
+                 teacher_logits: np.ndarray | None = None) -> ExampleTable:
+    """An `ExampleTable` on the backend's device from flat host arrays.
+
+    Args:
+        ids: (T,) token ids of every example, end to end (T = lengths.sum()).
+        lengths: (n,) tokens per example.
+        type_ids: (T,) segment ids, or None.
+        labels: (n,) int labels.
+        teacher_logits: (n, C), when already computed (an encoded corpus).
+    """
+    lengths = np.asarray(lengths, dtype=np.int32)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if len(ids) != offsets[-1]:
+        raise ValueError(f"{len(ids)} token ids for lengths summing to {offsets[-1]}")
+    return ExampleTable(
+        ids=backend.asarray(np.asarray(ids, dtype=np.int32)), offsets=backend.asarray(offsets),
+        type_ids=None if type_ids is None else backend.asarray(
+            np.asarray(type_ids, dtype=np.int8)),
+        lengths=backend.asarray(lengths), labels=backend.asarray(labels.astype(np.int64)),
+        host_lengths=lengths, pad_id=int(pad_id),
+        teacher_logits=None if teacher_logits is None else backend.asarray(
+            np.asarray(teacher_logits, dtype=np.float32)))
 
 
 @dataclass(frozen=True)
@@ -93,27 +126,34 @@ def encode_dataset(dataset: TextDataset, tokenizer, max_length: int,
     Returns:
         (table, number of truncated examples); a warning is issued once if any.
     """
+    enc, too_long = tokenize(dataset, tokenizer, max_length)
+    lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int32,
+                          count=len(dataset))
+    ids = _flat(enc["input_ids"], np.int32, int(lengths.sum()))
+    type_ids = None
+    if dataset.pairs is not None:
+        type_ids = (_flat(enc["token_type_ids"], np.int8, len(ids))
+                    if "token_type_ids" in enc else np.zeros(len(ids), dtype=np.int8))
+    if too_long:
+        warnings.warn(f"{dataset.source}: {too_long} of {len(dataset)} examples are longer "
+                      f"than data.max_length={max_length} tokens and were truncated",
+                      stacklevel=1)
+    table = ragged_table(ids, lengths, type_ids, dataset.labels, backend,
+                         tokenizer.pad_token_id or 0)
+    return table, too_long
+
+
+def tokenize(dataset: TextDataset, tokenizer, max_length: int) -> tuple[dict, int]:
+    """The tokenizer's encoding of `dataset`, truncated to `max_length`, and the number of
+    examples that were longer."""
     args = (dataset.texts, dataset.pairs) if dataset.pairs is not None else (dataset.texts,)
     full = tokenizer(*args, truncation=False, verbose=False)["input_ids"]
-    too_long = [i for i, ids in enumerate(full) if len(ids) > max_length]
-    enc = tokenizer(*args, truncation=True, max_length=max_length)
-    n = len(dataset)
-    lengths = np.fromiter((len(x) for x in enc["input_ids"]), dtype=np.int32, count=n)
-    width = int(lengths.max())
-    ids = np.full((n, width), tokenizer.pad_token_id or 0, dtype=np.int32)  # (n, L)
-    type_ids = np.zeros((n, width), dtype=np.int8) if dataset.pairs is not None else None
-    for i, row in enumerate(enc["input_ids"]):
-        ids[i, : len(row)] = row
-        if type_ids is not None and "token_type_ids" in enc:
-            type_ids[i, : len(row)] = enc["token_type_ids"][i]
-    if too_long:
-        warnings.warn(f"{dataset.source}: {len(too_long)} of {n} examples are longer than "
-                      f"data.max_length={max_length} tokens and were truncated", stacklevel=1)
-    table = ExampleTable(
-        ids=backend.asarray(ids), lengths=backend.asarray(lengths),
-        type_ids=None if type_ids is None else backend.asarray(type_ids),
-        labels=backend.asarray(dataset.labels.astype(np.int64)), host_lengths=lengths)
-    return table, len(too_long)
+    too_long = sum(len(ids) > max_length for ids in full)
+    return tokenizer(*args, truncation=True, max_length=max_length), too_long
+
+
+def _flat(rows: list[list[int]], dtype, total: int) -> np.ndarray:
+    return np.fromiter(itertools.chain.from_iterable(rows), dtype=dtype, count=total)
 
 
 @dataclass(frozen=True)
@@ -130,12 +170,19 @@ class Batch:
 
 
 def _tokens(table: ExampleTable, idx: torch.Tensor, width: int, backend: Backend):
-    ids = backend.to_torch(table.ids)[idx, :width]  # (b, L)
+    """Rows `idx` of the ragged table, padded to `width`: ids, mask and segment ids."""
     lengths = backend.to_torch(table.lengths)[idx]  # (b,)
-    mask = (torch.arange(width, device=ids.device)[None, :] < lengths[:, None]).long()
-    types = None if table.type_ids is None else backend.to_torch(table.type_ids)[idx, :width]
+    steps = torch.arange(width, device=lengths.device)
+    mask = steps[None, :] < lengths[:, None]  # (b, L)
+    flat = backend.to_torch(table.ids)
+    positions = backend.to_torch(table.offsets)[idx][:, None] + steps[None, :]  # (b, L)
+    positions = torch.where(mask, positions, torch.zeros_like(positions))  # stay in range
     # ids and segment ids are stored narrow (int32, int8); embedding lookups need int64
-    return ids.long(), mask, None if types is None else types.long()
+    ids = torch.where(mask, flat[positions].long(), table.pad_id)
+    types = None
+    if table.type_ids is not None:
+        types = torch.where(mask, backend.to_torch(table.type_ids)[positions].long(), 0)
+    return ids, mask.long(), types
 
 
 def _gather(table: ExampleTable, embeddings: torch.Tensor, idx: torch.Tensor, width: int,

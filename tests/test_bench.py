@@ -46,6 +46,8 @@ def test_memory_quick(tmp_path):
     result = json.loads((tmp_path / "memory_quick.json").read_text())
     assert result["synthetic"]["pair"]["bytes"] == 16 + 4 * result["classes"]
     assert result["real_bytes"] > result["synthetic"]["pair"]["bytes"]
+    for row in result["layouts"].values():  # ragged storage costs the real tokens only
+        assert row["ragged_bytes"] < row["padded_bytes"]
 
 
 @pytest.mark.slow

@@ -19,10 +19,26 @@ def table_of(n=20, max_length=64, pairs=False):
     return encode_dataset(ds, tiny_tokenizer(), max_length, CPU)
 
 
+def padded(table, pairs: bool = False):
+    """The table's rows as the tokenizer pads them, rebuilt from the ragged storage."""
+    width = int(table.host_lengths.max())
+    ids = np.zeros((len(table), width), dtype=np.int64)
+    types = np.zeros((len(table), width), dtype=np.int64)
+    for i in range(len(table)):
+        a, b = table.offsets[i], table.offsets[i + 1]
+        ids[i, : b - a] = table.ids[a:b]
+        if pairs:
+            types[i, : b - a] = table.type_ids[a:b]
+    return ids, types
+
+
 def test_encode_keeps_ids_lengths_and_counts_truncation():
     table, truncated = table_of(max_length=64)
-    assert truncated == 0 and table.ids.dtype == np.int32
-    assert (table.lengths == (table.ids != 0).sum(1)).all()
+    assert truncated == 0 and table.ids.dtype == np.int32 and table.ids.ndim == 1
+    assert len(table.ids) == table.lengths.sum()  # ragged: no padding stored
+    texts, _ = make_sentences(20)
+    reference = tiny_tokenizer()(texts, padding=True, return_tensors="np")
+    np.testing.assert_array_equal(padded(table)[0], reference["input_ids"])
     with pytest.warns(UserWarning, match="longer than data.max_length=6"):
         short, truncated = table_of(max_length=6)
     assert truncated > 0 and short.host_lengths.max() == 6
@@ -38,13 +54,35 @@ def test_materialised_synthetic_vector_equals_hand_mix():
     width = int(table.host_lengths[sources].max())
     for row in range(2):
         a, b = sources[row]
-        va, vb = E[table.ids[a, :width].astype(np.int64)], E[table.ids[b, :width].astype(np.int64)]
+        ids, types = padded(table, pairs=True)
+        va, vb = E[ids[a, :width]], E[ids[b, :width]]
         expected = weights[row, 0] * va + weights[row, 1] * vb
         torch.testing.assert_close(batch.vectors[row], expected)
         union = (np.arange(width) < max(table.lengths[a], table.lengths[b])).astype(np.int64)
         assert batch.mask[row].tolist() == union.tolist()
-        assert batch.type_ids[row].tolist() == table.type_ids[a, :width].tolist()
+        assert batch.type_ids[row].tolist() == types[a, :width].tolist()
     assert batch.labels.tolist() == [-1, -1]
+
+
+@pytest.mark.parametrize("pairs", [False, True])
+def test_batches_from_ragged_storage_equal_batches_from_the_padded_table(pairs):
+    texts, labels = make_sentences(40, seed=5)
+    second = texts[::-1] if pairs else None
+    ds = TextDataset(texts, second, np.array(labels), ["0", "1"], "toy")
+    table, _ = encode_dataset(ds, tiny_tokenizer(), 64, CPU)
+    args = (texts, second) if pairs else (texts,)
+    reference = tiny_tokenizer()(*args, padding=True, return_tensors="pt")  # (n, L) padded
+    E = input_embeddings(tiny_bert()).detach()
+    rng = np.random.default_rng(2)
+    for _ in range(5):
+        index = rng.choice(len(texts), size=7, replace=False)
+        batch = real_batch(table, E, index, CPU)
+        width = int(reference["attention_mask"][index].sum(1).max())
+        torch.testing.assert_close(batch.vectors, E[reference["input_ids"][index, :width]],
+                                   rtol=0, atol=0)
+        assert torch.equal(batch.mask, reference["attention_mask"][index, :width])
+        if pairs:
+            assert torch.equal(batch.type_ids, reference["token_type_ids"][index, :width])
 
 
 def test_teacher_labels_synthetic_points_through_inputs_embeds():
