@@ -203,8 +203,12 @@ def encode(config_path, overrides, inputs, out, workers, scheduler, device, rows
         raise click.UsageError("give --workers or --scheduler, not both")
     config = _load(config_path, overrides, device)
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    encode_corpus(config, list(inputs), Path(out), workers, scheduler, device, rows_per_part,
-                  quiet, log)
+    try:
+        encode_corpus(config, list(inputs), Path(out), workers, scheduler, device,
+                      rows_per_part, quiet, log)
+    except KeyboardInterrupt:
+        click.echo("stopped: finished partitions are kept; the same command resumes", err=True)
+        sys.exit(130)
 
 
 def _threads_per_process(backend, local_world: int) -> None:

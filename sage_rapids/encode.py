@@ -26,6 +26,8 @@ import hashlib
 import io
 import json
 import os
+import time
+import uuid
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -210,8 +212,13 @@ def _teacher(spec: EncodeSpec):
     """The teacher, its tokenizer, embeddings and backend: loaded once per worker."""
     key = (spec.teacher, spec.device)
     if key not in _WORKER_MODELS:
+        from transformers.utils import logging as hf_logging
+
         from .backend import resolve_backend
         from .models import input_embeddings, load_classifier
+
+        hf_logging.set_verbosity_error()  # a worker's output is the driver's log
+        hf_logging.disable_progress_bar()
 
         backend = resolve_backend(spec.device)
         teacher, tokenizer = load_classifier(spec.teacher, None, spec.trust_remote_code)
@@ -394,8 +401,14 @@ def encode_corpus(config: Config, inputs: list[str], out: Path, workers: int | N
     todo = [p for p in parts if records[p.index] is None]
     log(f"encode: {len(paths)} file(s), {len(parts)} partitions, {len(todo)} to encode"
         + (f" ({len(parts) - len(todo)} already done)" if len(todo) < len(parts) else ""))
+    start = time.perf_counter()
     for record in run_parts(todo, spec, workers, scheduler, device, quiet):
         records[record["index"]] = record
+    seconds = time.perf_counter() - start
+    done = sum(records[p.index]["rows"] for p in todo)
+    if todo:
+        log(f"encode: {done:,} examples encoded in {seconds:.1f} s "
+            f"({done / max(seconds, 1e-9):,.0f} examples/s, cluster start included)")
     return write_manifest(out, plan, parts, records, log)
 
 
@@ -427,22 +440,26 @@ def run_parts(todo: list[Part], spec: EncodeSpec, workers: int | None,
 
     cluster = None if scheduler else start_cluster(workers, device)
     threads = None
-    if cluster is not None and device == "cpu":
-        threads = max(1, (os.cpu_count() or 1) // workers)
+    if cluster is not None and device == "cpu":  # the workers share this machine's cores
+        threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or \
+            max(1, (os.cpu_count() or 1) // workers)
     spec = EncodeSpec(**{**asdict(spec), "threads": threads})
-    with Client(scheduler if scheduler else cluster) as client:
-        futures = [client.submit(encode_part, p, spec, key=f"encode-{p.name}-{id(spec)}",
-                                 pure=False) for p in todo]
-        index = {f.key: p.index for f, p in zip(futures, todo)}
-        try:
-            for future in progress_bar(as_completed(futures), "encode", quiet,
-                                       total=len(futures), unit="part"):
-                yield {**future.result(), "index": index[future.key]}
-        finally:
-            for future in futures:
-                future.cancel()
-    if cluster is not None:
-        cluster.close()
+    token = uuid.uuid4().hex[:12]  # task keys unique on a shared scheduler
+    try:
+        with Client(scheduler if scheduler else cluster) as client:
+            futures = [client.submit(encode_part, p, spec, key=f"encode-{token}-{p.name}")
+                       for p in todo]
+            index = {f.key: p.index for f, p in zip(futures, todo)}
+            try:
+                for future in progress_bar(as_completed(futures), "encode", quiet,
+                                           total=len(futures), unit="part"):
+                    yield {**future.result(), "index": index[future.key]}
+            finally:
+                for future in futures:
+                    future.cancel()
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 def start_cluster(workers: int, device: str):
@@ -454,10 +471,9 @@ def start_cluster(workers: int, device: str):
         except ImportError:
             raise ConfigError(["--device cuda with --workers needs dask-cuda: "
                                "pip install 'sage-rapids[gpu]'"]) from None
-        visible = ",".join(str(i) for i in range(workers))
-        return LocalCUDACluster(CUDA_VISIBLE_DEVICES=visible, n_workers=workers,
-                                threads_per_worker=1, dashboard_address=None,
-                                host="127.0.0.1")
+        # the first `workers` GPUs of CUDA_VISIBLE_DEVICES, one worker process each
+        return LocalCUDACluster(n_workers=workers, threads_per_worker=1,
+                                dashboard_address=None, host="127.0.0.1")
     try:
         from distributed import LocalCluster
     except ImportError:

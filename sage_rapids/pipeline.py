@@ -128,8 +128,8 @@ def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet:
         train, note, shard = encoded_table(config, manifest, backend, dist.rank,
                                            dist.world_size)
         dev, _ = encode_dataset(task.dev, tokenizer, config.data.max_length, backend)
-    task.notes.append(note + (f"; each of {dist.world_size} ranks reads every "
-                              f"{dist.world_size}th shard" if dist.active else ""))
+    task.notes.append(note + (f"; rank r of {dist.world_size} reads shards r, "
+                              f"r + {dist.world_size}, ..." if dist.active else ""))
     return finish_setup(config, task, teacher, tokenizer, input_embeddings(teacher).detach(),
                         train, dev, backend, profiler, log, dist, shard)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from safetensors.numpy import load_file
 from conftest import glue_sst2_dir, make_sentences
 from test_cli import BIN, cli, tiny_config
 
@@ -157,3 +158,14 @@ def test_another_corpus_in_the_same_out_is_refused(tmp_path, config, data_dir, o
                  "--rows-per-part", "100", "--quiet", env_extra=env(data_dir), check=False)
     assert result.returncode == 1 and "holds the encode of another corpus" in result.stderr
     assert "parts" in result.stderr
+
+
+def test_each_rank_reads_only_its_shards(tmp_path, config, data_dir, one_worker):
+    out = tmp_path / "ddp"
+    cli("run", "--nproc", "2", "--config", config, "--out", out, "--quiet", "-o",
+        f"data.encoded={one_worker}", "-o", "train.epochs=1", env_extra=env(data_dir))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["train_examples"] == 600  # 2 x 2 shards
+    assert any("rank r of 2 reads shards r, r + 2" in n for n in summary["notes"])
+    index = load_file(out / "teacher_targets.safetensors")["index"]
+    assert sorted(index.tolist()) == list(range(600))  # every row once, none twice
