@@ -59,6 +59,8 @@ class TeacherConfig:
     finetune_epochs: float = 1.0
     finetune_lr: float = 5.0e-5
     finetune_batch_size: int = 32
+    finetune_schedule: str = "linear"  # linear: warmup then decay to 0 | constant
+    finetune_max_grad_norm: Optional[float] = 1.0  # null: no clipping
     cache_dir: Optional[str] = None  # default $SAGE_CACHE_DIR or ~/.cache/sage-rapids
     trust_remote_code: bool = False
 
@@ -137,6 +139,7 @@ METRICS = ("accuracy", "f1", "mcc")
 CHOICES = {
     "device": {"auto", "cpu", "cuda"},
     "data.bad_rows": {"error", "skip"},
+    "teacher.finetune_schedule": {"linear", "constant"},
     "augment.strategy": {"sage", "random", "none"},
     "augment.space": {"student", "input"},
     "augment.anchor_loss": {"kd", "total"},
@@ -154,6 +157,7 @@ RANGES = {
     "teacher.finetune_epochs": (0.0, None, True, False),
     "teacher.finetune_lr": (0.0, 1.0, True, False),
     "teacher.finetune_batch_size": (1, None, False, False),
+    "teacher.finetune_max_grad_norm": (0.0, None, True, False),
     "loss.temperature": (0.0, None, True, False),
     "loss.alpha": (0.0, 1.0, False, False),
     "loss.cosine": (0.0, None, False, False),

@@ -37,7 +37,8 @@ def teacher_cache_key(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
     payload = {
         "model": cfg.model, "model_path": resolve_model_path(cfg.model),
         "limit": cfg.finetune_limit, "epochs": cfg.finetune_epochs, "lr": cfg.finetune_lr,
-        "batch_size": cfg.finetune_batch_size, "data": data.name,
+        "batch_size": cfg.finetune_batch_size, "schedule": cfg.finetune_schedule,
+        "max_grad_norm": cfg.finetune_max_grad_norm, "data": data.name,
         "examples": dataset_digest(train), "labels": train.label_names,
         "max_length": data.max_length, "seed": seed,
     }
@@ -102,7 +103,7 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
     steps_per_epoch = math.ceil(len(subset) / cfg.finetune_batch_size)
     total = max(1, int(round(cfg.finetune_epochs * steps_per_epoch)))
     train_cfg = TrainConfig(lr=cfg.finetune_lr, batch_size=cfg.finetune_batch_size)
-    optimizer, scheduler = make_optimizer(model, train_cfg, total)
+    optimizer, scheduler = make_optimizer(model, train_cfg, total, cfg.finetune_schedule)
     labels_all = backend.to_torch(table.labels)
     batches = []
     while len(batches) < total:
@@ -113,7 +114,8 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
         loss = model(**token_batch(table, index, backend), labels=labels).loss
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if cfg.finetune_max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.finetune_max_grad_norm)
         optimizer.step()
         scheduler.step()
     model.config.id2label = dict(enumerate(train.label_names))

@@ -54,8 +54,10 @@ class EpochResult:
     profile: ErrorProfile
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int):
-    """AdamW with linear warmup then linear decay to zero over `total_steps`.
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int,
+                   schedule: str = "linear"):
+    """AdamW with linear warmup then linear decay to zero over `total_steps`
+    (`schedule="constant"`: the learning rate throughout, no warmup).
 
     Biases and norm weights (1-D parameters) get no weight decay; frozen ones are skipped.
 
@@ -72,6 +74,8 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int):
     warmup = max(1, int(cfg.warmup_ratio * total_steps))
 
     def factor(step: int) -> float:
+        if schedule == "constant":
+            return 1.0
         if step < warmup:
             return (step + 1) / warmup
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
