@@ -38,12 +38,17 @@ bench: $(STAMP)
 	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/vs_online_kd.py
+	$(BIN)/python bench/scaling.py
+	$(BIN)/python bench/encode.py
+	$(BIN)/python bench/teacher_recipe.py
+	$(BIN)/python bench/default_run.py
 	$(BIN)/python bench/accuracy.py
 	$(BIN)/python bench/accuracy.py --teacher-train 20000 --train 2000 -o train.epochs=5 \
 		-o augment.ratio=1.0 --name accuracy_scarce --variant "none: augment.strategy=none" \
 		--variant "random: augment.strategy=random" --variant "sage: augment.strategy=sage" \
 		--variant "soft2: augment.q=0 augment.anchor_power=2"
 	$(BIN)/python bench/compare.py bench/results/accuracy*.json --json bench/results/compare.json
+	$(BIN)/python bench/results_doc.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

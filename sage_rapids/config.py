@@ -88,7 +88,6 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     bucket_batches: int = 50  # batches drawn from one length bucket
-    eval_batch_size: int = 128
 
 
 @dataclass(frozen=True)
@@ -125,6 +124,7 @@ class EvalConfig:
 class Config:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    tensorboard: bool = False  # event files in RUN_DIR/tensorboard (needs tensorboard)
     data: DataConfig = field(default_factory=DataConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
@@ -168,7 +168,6 @@ RANGES = {
     "train.warmup_ratio": (0.0, 1.0, False, True),
     "train.max_grad_norm": (0.0, None, True, False),
     "train.bucket_batches": (1, None, False, False),
-    "train.eval_batch_size": (1, None, False, False),
     "augment.start_epoch": (1, None, False, False),
     "augment.umap_fit_max": (10, None, False, False),
     "augment.umap_n_neighbors": (2, None, False, False),
@@ -223,12 +222,24 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     problems: list[str] = []
     for item in overrides:
         _apply_override(raw, item, problems)
+    _drop_retired(raw)
     _resolve_relative_paths(raw, path.parent)
     config = _build(Config, raw, "", problems)
     problems += _check_values(config)
     if problems:
         raise ConfigError(problems, str(path))
     return config
+
+
+# Keys that once existed and did nothing: configs saved by earlier runs (every run
+# directory keeps its resolved config) still load, and resume.
+RETIRED = {("train", "eval_batch_size")}
+
+
+def _drop_retired(raw: dict) -> None:
+    for section, key in RETIRED:
+        if isinstance(raw.get(section), dict):
+            raw[section].pop(key, None)
 
 
 def config_to_dict(config: Config) -> dict:

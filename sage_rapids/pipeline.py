@@ -211,7 +211,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     """
     start, out_dir = time.perf_counter(), Path(out_dir)
     quiet, log = (quiet, log) if dist.is_main else (True, _silent)
-    rec = Recorder(out_dir, config, enabled=dist.is_main)
+    rec = Recorder(out_dir, config, enabled=dist.is_main, log=log)
     rec.start(resume)
     profiler = Profiler(backend.synchronize)
     s = prepare(config, backend, profiler, quiet, log, dist)

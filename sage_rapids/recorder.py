@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,15 +26,20 @@ class Recorder:
         enabled: False on every rank but 0.
     """
 
-    def __init__(self, run_dir: Path, config: Config, enabled: bool = True):
+    def __init__(self, run_dir: Path, config: Config, enabled: bool = True,
+                 log: Callable[[str], None] = print):
         self.run_dir = Path(run_dir)
         self.config = config
         self.enabled = enabled
+        self.log = log
+        self.board = None  # TensorBoard writer, with `tensorboard: true`
 
     def start(self, resume: bool) -> None:
         """A new run: create the folder and its `config.yaml` (refused if it holds a run)."""
         if self.enabled and not resume:
             artifacts.prepare_run_dir(self.run_dir, self.config)
+        if self.enabled and self.config.tensorboard:
+            self.board = tensorboard_writer(self.run_dir / "tensorboard", self.log)
 
     def resumed(self, metrics: list[dict]) -> None:
         """A resumed run keeps the metrics of the epochs its checkpoint holds, no more."""
@@ -51,12 +56,20 @@ class Recorder:
     def epoch(self, row: dict) -> None:
         if self.enabled:
             artifacts.append_jsonl(self.run_dir / "metrics.jsonl", row)
+        if self.board is not None:
+            for key, value in scalars(row).items():
+                self.board.add_scalar(key, value, row["epoch"])
+            self.board.flush()
 
     def region_map(self, picture, epoch: int) -> None:
         if self.enabled and self.config.augment.plots:
-            report.plot_region_map(picture, epoch, self.run_dir / "plots" /
-                                   f"region_map_epoch{epoch}.png",
-                                   self.config.augment.anchor_loss)
+            path = self.run_dir / "plots" / f"region_map_epoch{epoch}.png"
+            report.plot_region_map(picture, epoch, path, self.config.augment.anchor_loss)
+            if self.board is not None:
+                import matplotlib.image
+
+                self.board.add_image("region_map", matplotlib.image.imread(path)[..., :3],
+                                     epoch, dataformats="HWC")
 
     def export(self, student, embeddings, tokenizer, label_names: list[str]) -> None:
         """The best student so far, as a plain `transformers` model with its tokenizer."""
@@ -70,3 +83,37 @@ class Recorder:
         artifacts.write_json(self.run_dir / "profile.json", profile)
         if self.config.augment.plots:
             report.plot_training_curves(metrics, self.run_dir / "plots" / "training_curves.png")
+        if self.board is not None:
+            self.board.close()
+
+
+def scalars(row: dict) -> dict[str, float]:
+    """An epoch's numbers as TensorBoard tags: `dev/accuracy`, `teacher/accuracy`,
+    `train/loss`, `augment/n_synthetic`, `seconds/train`, ..."""
+    out = {}
+    for key, value in row.items():
+        if key == "stage_seconds":
+            out.update({f"seconds/{stage}": float(s) for stage, s in value.items()})
+        elif key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[_tag(key)] = float(value)
+    return out
+
+
+def _tag(key: str) -> str:
+    for prefix, group in (("teacher_dev_", "teacher/"), ("dev_", "dev/"), ("train_", "train/")):
+        if key.startswith(prefix):
+            return group + key[len(prefix):]
+    if key == "seconds":
+        return "seconds/epoch"
+    return "dev/agreement" if key == "agreement" else f"augment/{key}"
+
+
+def tensorboard_writer(folder: Path, log: Callable[[str], None]):
+    """A `SummaryWriter` on `folder`, or None with one line saying how to get one."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log("note: tensorboard: true, but the tensorboard package is missing; metrics go to "
+            "metrics.jsonl only (pip install 'sage-rapids[tensorboard]')")
+        return None
+    return SummaryWriter(log_dir=str(folder))

@@ -137,19 +137,9 @@ class UmapReducer:
         if len(rest):
             coords[rest] = place_by_neighbours(data[fit_index], coords[fit_index], data[rest],
                                                self.cfg.k, self.cfg.umap_metric, self.backend)
-        self.on_device_ = on_device
         self.fit_index_ = fit_index
-        self.fit_data_ = data[fit_index]
         self.coords_ = self.backend.asarray(coords)
         return self
-
-    def transform(self, embeddings: Any) -> Any:
-        """Place new rows (n, H) on the fitted map; returns (n, 2) backend array."""
-        fit_data = self.fit_data_
-        coords = place_by_neighbours(fit_data, self._host(self.coords_)[self.fit_index_],
-                                     self._input(embeddings, self.on_device_), self.cfg.k,
-                                     self.cfg.umap_metric, self.backend)
-        return self.backend.asarray(coords)
 
     def _input(self, embeddings: Any, on_device: bool):
         if on_device:

@@ -67,3 +67,9 @@ def test_soft_anchor_settings_are_validated():
     with pytest.raises(ConfigError) as err:
         load_config(None, ["augment.anchor_power=-1"])
     assert "augment.anchor_power: must be in [0.0, inf), got -1.0" in str(err.value)
+
+
+def test_a_config_saved_with_a_retired_key_still_loads(tmp_path):
+    saved = tmp_path / "config.yaml"  # as run directories written before the key went
+    saved.write_text("train:\n  epochs: 2\n  eval_batch_size: 128\n")
+    assert load_config(saved).train.epochs == 2

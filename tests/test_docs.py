@@ -22,3 +22,14 @@ def test_every_config_key_is_in_the_reference_with_its_default():
             assert float(shown) == value, key
         else:
             assert shown == str(value), key
+
+
+def test_results_document_is_generated_from_the_measurements():
+    import subprocess
+    import sys
+
+    root = Path(__file__).parent.parent
+    check = subprocess.run([sys.executable, str(root / "bench" / "results_doc.py"), "--check"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "| vector space, cached teacher logits |" in (root / "docs" / "results.md").read_text()

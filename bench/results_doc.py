@@ -1,0 +1,308 @@
+"""Write `docs/results.md` from the measurements in `bench/results/*.json`.
+
+Every figure in the document comes from a JSON file a benchmark wrote; nothing is typed
+by hand, so the document cannot drift from the data. A test regenerates it and fails
+when the committed file differs.
+
+    python bench/results_doc.py            # rewrite docs/results.md
+    python bench/results_doc.py --check    # exit 1 if docs/results.md is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DOC = ROOT / "docs" / "results.md"
+
+
+def load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def machine(d: dict) -> str:
+    """Where a result was measured, from what its file says."""
+    parts = [d.get("device") or d.get("machine")
+             or ("2-core CPU machine" if d.get("backend") == "cpu" else d.get("backend"))]
+    if d.get("threads"):
+        parts.append(f"{d['threads']} threads")
+    if d.get("date"):
+        parts.append(d["date"])
+    return ", ".join(p for p in parts if p)
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------- sections
+
+def default_run(d: dict) -> str:
+    s = d["summary"]
+    epochs = ", ".join(f"{a:.4f}" for a in d["dev_by_epoch"])
+    return f"""## The embedded default (`make run`)
+
+`{d['command']}` on {machine(d)}, from an empty cache (teacher fine-tuning and the
+first compile of umap-learn's kernels included): **{d['wall_seconds'] / 60:.1f} minutes**.
+
+{table(['', 'examples', 'dev accuracy'], [
+    ['teacher', f"{d['teacher_examples']:,} (fine-tuned)", f"{s['teacher_dev_accuracy']:.4f}"],
+    ['student', f"{s['train_examples']:,}", f"**{s['student_dev_accuracy']:.4f}** (by epoch: {epochs})"],
+])}
+
+Agreement with the teacher {s['agreement']:.4f}; {s['n_synthetic_total']:,} synthetic samples
+trained on; {s['student_parameters'] / 1e6:.1f}M parameters exported. The same config
+without augmentation (`-o augment.strategy=none`, cache warm):
+
+{table(['strategy', 'student dev accuracy', 'by epoch', 'seconds (cache warm for none)'], [
+    ['sage', f"{s['student_dev_accuracy']:.4f}", epochs, f"{d['wall_seconds']:.0f}"],
+    ['none', f"{d['none']['summary']['student_dev_accuracy']:.4f}",
+     ", ".join(f"{a:.4f}" for a in d['none']['dev_by_epoch']),
+     f"{d['none']['wall_seconds']:.0f}"],
+])}
+"""
+
+
+def teacher_recipe(d: dict) -> str:
+    rows = []
+    for r in d["recipes"]:
+        runs = ", ".join(f"{x['dev_accuracy']:.4f}" for x in r["runs"])
+        rows.append([r["recipe"], f"{r['mean_dev_accuracy']:.4f}", runs,
+                     f"{r['paired_difference_vs_old']:+.4f}", f"{r['median_seconds']:.0f}"])
+    best = max(d["recipes"], key=lambda r: r["mean_dev_accuracy"])
+    return f"""## Teacher fine-tuning recipes
+
+`python bench/teacher_recipe.py` ({machine(d)}): MiniLM fine-tuned on 8,000 SST-2
+examples, batch 32, max length 64, one epoch (250 steps); seeds {d['seeds']} paired across
+recipes (a seed fixes the subset, the head's initialisation and the batch order); seconds
+are the whole `sage-rapids teacher` command (fine-tuning plus loading and scoring dev).
+
+{table(['recipe', 'mean dev accuracy', 'per seed', 'vs old default (paired)', 'median s'], rows)}
+
+Highest mean: **{best['recipe']}** ({best['mean_dev_accuracy']:.4f}).
+"""
+
+
+def vs_online_kd(d: dict) -> str:
+    e = d["epochs_detail"]
+    import statistics
+
+    vec = statistics.median(x["vector_seconds"] for x in e)
+    onl = statistics.median(x["online_seconds"] for x in e)
+    teach = statistics.median(x["online_teacher_seconds"] for x in e)
+    return f"""## Vector space against online KD
+
+`python bench/vs_online_kd.py` ({machine(d)}): the same student, the same batches,
+{d['epochs']} epochs of each, alternating in one process; medians over epochs.
+
+{table(['', 'seconds per epoch', f"dev accuracy after {d['epochs']} epochs"], [
+    ['vector space, cached teacher logits', f"{vec:.1f}", f"{e[-1]['vector_dev_accuracy']:.4f}"],
+    ['online KD (teacher forward every batch)', f"{onl:.1f} (teacher {teach:.1f})", f"{e[-1]['online_dev_accuracy']:.4f}"],
+    ['ratio online / vector', f"**{d['median_ratio']:.2f}x** (ideal {d['ideal_ratio']:.2f}x: {pct(d['ratio_of_ideal'])} of it)", ''],
+])}
+"""
+
+
+def overhead(d: dict) -> str:
+    rows = []
+    for r in d["by_n"]:
+        s = r["seconds"]
+        rows.append([f"{r['n']:,}", f"{s['train']:.1f}", f"{s['reduce']:.2f}", f"{s['anchors']:.2f}",
+                     f"{s['neighbours']:.2f}", f"{s['synthesize']:.2f}", f"{s['label']:.1f}",
+                     pct(r["augmentation_overhead"]), pct(r["labelling_overhead"])])
+    sweep = ", ".join(f"{r['ratio']}: {r['seconds']['label']:.1f} s" for r in d["ratio_sweep"])
+    return f"""## What a round costs
+
+`python bench/overhead.py` ({machine(d)}): one epoch, then one round with the default
+augmentation settings; `augmentation_overhead` = (reduce + anchors + neighbours +
+synthesize) / train, `labelling_overhead` = label / train.
+
+{table(['N', 'train epoch s', 'reduce s', 'anchors s', 'neighbours s', 'synthesize s', 'label s',
+        'augmentation_overhead', 'labelling_overhead'], rows)}
+
+UMAP is fitted on at most `umap_fit_max` points and the rest placed from their nearest
+fitted points, so the round is almost flat in N. Labelling grows with the synthetic
+count (`augment.ratio` at N = {d['ratio_sweep'][0]['n']:,}: {sweep}).
+
+![round cost against N](../bench/results/overhead.png)
+"""
+
+
+def memory(d: dict) -> str:
+    rows = [[k, f"{r['examples']:,}", f"{r['mean_tokens']:.1f}", r["longest"],
+             f"{r['padded_bytes']:.1f}", f"{r['ragged_bytes']:.1f}",
+             pct(1 - r["ragged_bytes"] / r["padded_bytes"])] for k, r in d["layouts"].items()]
+    syn = d["synthetic"]
+    return f"""## Memory per example
+
+`python bench/memory.py` ({machine(d)}), measured from the arrays (`nbytes`). Real
+examples are stored ragged (flat token ids plus offsets); the padded layout they replaced
+is computed beside them:
+
+{table(['table', 'examples', 'mean tokens', 'longest', 'padded bytes', 'ragged bytes', 'saved'], rows)}
+
+A synthetic example is a recipe: {syn['pair']['bytes']:.0f} bytes for a pair mix,
+{syn['barycentric']['bytes']:.0f} for a barycentric one (logits included); materialised as
+vectors, one example would take {d['materialised_vector_bytes_mean']:,.0f} bytes.
+"""
+
+
+def accuracy(d: dict, title: str, command: str) -> str:
+    names = list(d["summary"])
+    rows = []
+    for name in names:
+        s = d["summary"][name]
+        reach = s.get("first_epoch_reaching_none_final")
+        rows.append([name, f"{s['dev_final_mean']:.4f} ± {s['dev_final_std']:.4f}",
+                     f"{s['heldout_mean']:.4f} ± {s['heldout_std']:.4f}",
+                     ", ".join(f"{x:.4f}" for x in s["dev_final_per_seed"]),
+                     ", ".join(f"{x:.4f}" for x in s["heldout_per_seed"]),
+                     reach if reach is not None else "never",
+                     f"{s['seconds_mean']:.0f}" if "seconds_mean" in s else ""])
+    epochs = len(d["summary"][names[0]]["dev_by_epoch_mean"])
+    by_epoch = [[n] + [f"{x:.4f}" for x in d["summary"][n]["dev_by_epoch_mean"]] for n in names]
+    note = f"\n{d['note']}\n" if d.get("note") else ""
+    return f"""### {title}
+
+`{command}` ({machine(d)}): student on {d['train']:,} SST-2 training examples, teacher
+fine-tuned on {d.get('teacher_train', d['train']):,} (dev {d['teacher_dev_accuracy']:.4f}); seeds
+{d['seeds']}; held out: {d['held_out']:,} training examples no model saw.
+{note}
+{table(['variant', 'dev final (mean ± std)', 'held-out (mean ± std)', 'dev per seed',
+        'held-out per seed', "first epoch reaching none's final dev", 'seconds per run'], rows)}
+
+{table(['variant'] + [f'epoch {i + 1}' for i in range(epochs)], by_epoch)}
+"""
+
+
+def compare(d: dict, title: str) -> str:
+    rows = [[r["pair"], r["n"], f"{r['dev']['mean']:+.2f} ± {r['dev']['se']:.2f}",
+             f"{r['heldout']['mean']:+.2f} ± {r['heldout']['se']:.2f}",
+             f"{r['heldout']['mean'] / r['heldout']['se']:+.1f}" if r['heldout']['se'] else ""]
+            for r in d["rows"]]
+    files = ", ".join(f"`{Path(f).name}`" for f in d["files"])
+    return f"""### {title}
+
+`python bench/compare.py` over {files}: differences in accuracy points, paired by seed
+and file (both students share their initialisation and first epoch), mean ± standard
+error.
+
+{table(['pair', 'pairs', 'dev', 'held-out', 'held-out in standard errors'], rows)}
+"""
+
+
+def scaling(d: dict) -> str:
+    rows = [[r["nproc"], f"{r['train_seconds']:.1f}", f"{r['examples']:,}",
+             f"{r['examples_per_second']:.1f}", f"{r['student_dev_accuracy']:.4f}"]
+            for r in d["runs"]]
+    return f"""## Data-parallel training (`run --nproc N`)
+
+`python bench/scaling.py` ({d['machine']}, {d['threads_per_process']} thread per process,
+`{' '.join(d['overrides'])}`):
+
+{table(['processes', 'train s', 'examples', 'examples/s', 'dev accuracy'], rows)}
+
+Speed-up of 2 processes over 1: **{d['speedup']:.2f}x**.
+"""
+
+
+def encode(d: dict) -> str:
+    base = d["runs"][0]["examples_per_second"]
+    rows = [[r["workers"], r["threads_per_worker"],
+             f"{d['rows'] / r['examples_per_second']:.1f}", f"{r['examples_per_second']:.1f}",
+             f"{r['examples_per_second'] / base:.2f}x",
+             f"{r['command_examples_per_second']:.1f}"] for r in d["runs"]]
+    return f"""## Encoding a corpus (`sage-rapids encode`)
+
+`python bench/encode.py` ({d['machine']}): {d['rows']:,} SST-2 rows with the default's
+teacher on a dask LocalCluster; median of {d['repeats']}.
+
+{table(['workers', 'threads each', 'encode s', 'examples/s', 'vs 1 worker', 'examples/s, whole command'], rows)}
+
+2 workers over 1 (one thread each): **{d['speedup_2_workers']:.2f}x**.
+"""
+
+
+def render() -> str:
+    out = ["# Results",
+           "",
+           "Generated by `python bench/results_doc.py` from `bench/results/*.json`; every "
+           "figure below is\nread from those files (`make bench` and the commands named in "
+           "each section\nwrite them). Do not edit by hand.",
+           ""]
+    sections = [
+        ("default_run.json", default_run),
+        ("teacher_recipe.json", teacher_recipe),
+        ("vs_online_kd.json", vs_online_kd),
+        ("overhead.json", overhead),
+        ("memory.json", memory),
+        ("scaling.json", scaling),
+        ("encode.json", encode),
+    ]
+    for name, render_section in sections:
+        d = load(name)
+        if d is not None:
+            out.append(render_section(d))
+    studies = [
+        ("accuracy.json", "Same data for teacher and student",
+         "python bench/accuracy.py"),
+        ("accuracy_2k_ratio05.json", "2,000 examples, teacher on the same 2,000",
+         "python bench/accuracy.py --train 2000 -o augment.ratio=0.5 --name accuracy_2k_ratio05"),
+        ("accuracy_scarce.json", "A strong teacher and scarce data",
+         "python bench/accuracy.py --teacher-train 20000 --train 2000 -o train.epochs=5 "
+         "-o augment.ratio=1.0 --name accuracy_scarce"),
+        ("search_h200/h200_2k_ratio05.json", "On a GPU: 2k examples, ratio 0.5, 3 epochs",
+         "python bench/accuracy.py --device cuda --teacher-train 20000 --train 2000 "
+         "-o augment.ratio=0.5"),
+        ("search_h200/h200_8k_ratio02.json", "On a GPU: 8k examples, ratio 0.2, 3 epochs",
+         "python bench/accuracy.py --device cuda --teacher-train 20000 --train 8000"),
+        ("search_h200/h200_2k_ratio1_5epochs.json", "On a GPU: 2k examples, ratio 1.0, 5 epochs",
+         "python bench/accuracy.py --device cuda --teacher-train 20000 --train 2000 "
+         "-o train.epochs=5 -o augment.ratio=1.0"),
+    ]
+    present = [(load(n), t, c) for n, t, c in studies if load(n) is not None]
+    if present:
+        out.append("## Accuracy: does SAGE make a better student?\n\n"
+                   "Students trained with each `augment.strategy` (and named variants of "
+                   "the round) on the same\nsplit, paired by seed; the synthetic budget is "
+                   "the same for every augmented variant.\n")
+        out += [accuracy(d, t, c) for d, t, c in present]
+    for name, title in (("compare.json", "Paired differences over the CPU studies"),
+                        ("compare_strong_teacher.json", "Paired differences: a strong teacher and scarce data")):
+        d = load(name)
+        if d is not None:
+            out.append(compare(d, title))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if docs/results.md differs from what the data gives")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = DOC.read_text(encoding="utf-8") if DOC.is_file() else ""
+        if current != text:
+            print(f"{DOC.relative_to(ROOT)} is out of date: python bench/results_doc.py")
+            return 1
+        return 0
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(text, encoding="utf-8")
+    print(f"wrote {DOC.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
