@@ -63,14 +63,28 @@ first compile of umap-learn's kernels included): **{d['wall_seconds'] / 60:.1f} 
 
 Agreement with the teacher {s['agreement']:.4f}; {s['n_synthetic_total']:,} synthetic samples
 trained on; {s['student_parameters'] / 1e6:.1f}M parameters exported. The same config
-without augmentation (`-o augment.strategy=none`, cache warm):
+without augmentation (`-o augment.strategy=none`), seed {s.get('seed', 0)} for both (one seed: students of
+this regime spread by about half a point across seeds, see the accuracy studies below):
 
-{table(['strategy', 'student dev accuracy', 'by epoch', 'seconds (cache warm for none)'], [
+{table(['strategy', 'student dev accuracy', 'by epoch',
+        'wall seconds (sage: empty cache, teacher fine-tuning included; none: cache warm)'], [
     ['sage', f"{s['student_dev_accuracy']:.4f}", epochs, f"{d['wall_seconds']:.0f}"],
     ['none', f"{d['none']['summary']['student_dev_accuracy']:.4f}",
      ", ".join(f"{a:.4f}" for a in d['none']['dev_by_epoch']),
      f"{d['none']['wall_seconds']:.0f}"],
 ])}
+""" + region_map()
+
+
+def region_map() -> str:
+    if not (RESULTS / "region_map_epoch1.png").is_file():
+        return ""
+    return """
+A region map after epoch 1 (`plots/region_map_epoch1.png` of a run): the 2-D map of pooled
+input vectors coloured by the student's KD loss, with the round's anchors and synthetic
+points.
+
+![region map after epoch 1](../bench/results/region_map_epoch1.png)
 """
 
 

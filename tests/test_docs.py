@@ -1,8 +1,11 @@
+import re
 from pathlib import Path
 
 from sage_rapids.config import Config, flat_config
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+REFERENCE = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
 
 
 def test_readme_starts_with_the_two_commands():
@@ -12,9 +15,9 @@ def test_readme_starts_with_the_two_commands():
 
 def test_every_config_key_is_in_the_reference_with_its_default():
     for key, value in flat_config(Config()).items():
-        row = next((line for line in README.splitlines() if line.startswith(f"| `{key}` |")),
-                   None)
-        assert row is not None, f"{key} missing from the README config reference"
+        row = next((line for line in REFERENCE.splitlines()
+                    if line.startswith(f"| `{key}` |")), None)
+        assert row is not None, f"{key} missing from docs/configuration.md"
         shown = row.split("|")[2].strip().strip("`")
         if isinstance(value, bool) or value is None:
             assert shown == {None: "null", True: "true", False: "false"}[value], key
@@ -33,3 +36,9 @@ def test_results_document_is_generated_from_the_measurements():
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "| vector space, cached teacher logits |" in (root / "docs" / "results.md").read_text()
+
+
+def test_readme_stays_short_and_links_resolve():
+    assert len(README.splitlines()) < 300
+    for target in re.findall(r"\]\(((?:docs|bench)/[^)#]+)\)", README):
+        assert (ROOT / target).exists(), target
