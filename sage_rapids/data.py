@@ -152,9 +152,9 @@ def read_rows(path: Path, header: bool = True, columns: list[str] | None = None,
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             if suffix in (".jsonl", ".json"):
-                return _read_jsonl(path, handle)
+                return read_jsonl(path, handle)
             if suffix in (".tsv", ".csv"):
-                return _read_delimited(path, handle, suffix, header, columns, bad_rows)
+                return read_delimited(path, handle, suffix, header, columns, bad_rows)
     except UnicodeDecodeError as err:
         line = _line_of_offset(path, err.start)
         raise DataError(f"{path}:{line}: not valid UTF-8 ({err.reason}); "
@@ -169,7 +169,7 @@ def _line_of_offset(path: Path, offset: int) -> int:
     return path.read_bytes()[:offset].count(b"\n") + 1
 
 
-def _read_delimited(path: Path, handle, suffix: str, header: bool,
+def read_delimited(path: Path, handle, suffix: str, header: bool,
                     columns: list[str] | None, bad_rows: str, line_offset: int = 0) -> Rows:
     """Rows of a TSV / CSV (or of a stretch of one: `line_offset` lines precede it)."""
     if suffix == ".tsv":  # GLUE TSV: quotes are literal text (QNLI contains them)
@@ -202,7 +202,8 @@ def _read_delimited(path: Path, handle, suffix: str, header: bool,
     return Rows(names, rows, skipped)
 
 
-def _read_jsonl(path: Path, handle, line_offset: int = 0) -> Rows:
+def read_jsonl(path: Path, handle, line_offset: int = 0) -> Rows:
+    """Rows of a JSONL file (or of a stretch of one: `line_offset` lines precede it)."""
     rows, columns = [], {}
     for line, text in enumerate(handle, start=1 + line_offset):
         if not text.strip():

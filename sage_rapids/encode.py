@@ -10,7 +10,7 @@ Parquet shard (token ids as `list<int32>`, segment ids as `list<int8>` for pairs
 label, the teacher's logits) plus a small JSON record with the shard's checksum. A
 shard is written to a temporary name and renamed, so an interrupted encode resumes:
 partitions whose shard verifies against its record are skipped. `manifest.json` is
-written last; `run` reads the shards through it (`data.encoded`).
+written last; `run` reads the shards through it (`data.encoded`, `shards.py`).
 
 Without `--workers` or `--scheduler` the partitions run in this process. With
 `--workers N` a `distributed.LocalCluster` (CPU) or a dask-cuda `LocalCUDACluster`
@@ -21,9 +21,7 @@ configuration applies, so TLS addresses work when it is set).
 
 from __future__ import annotations
 
-import glob
 import hashlib
-import io
 import json
 import os
 import time
@@ -37,36 +35,11 @@ import numpy as np
 
 from .artifacts import write_atomic, write_json
 from .config import GLUE_TASKS, Config, ConfigError
-from .data import GLUE, DataError, Rows, _read_delimited, _read_jsonl, dataset_from_rows
-from .data import read_rows
+from .corpus import Part, expand_inputs, plan_parts, read_part
+from .data import GLUE, DataError, dataset_from_rows
 from .progress import progress_bar
 
 FORMAT = "sage-rapids encoded corpus 1"
-SUFFIXES = (".tsv", ".csv", ".jsonl", ".json", ".parquet")
-
-
-@dataclass(frozen=True)
-class Part:
-    """One partition of the corpus: what one dask task reads.
-
-    Attributes:
-        index: position in the plan; names the shard (`part-00000.parquet`).
-        path: the file.
-        start, stop: byte range (TSV / JSONL / CSV) or row-group range (Parquet).
-        first_line: line (or row) number of the partition's first row, 1-based.
-        columns: column names of a TSV / CSV (from its header or `data.columns`).
-    """
-
-    index: int
-    path: str
-    start: int
-    stop: int
-    first_line: int
-    columns: list[str] | None = None
-
-    @property
-    def name(self) -> str:
-        return f"part-{self.index:05d}"
 
 
 @dataclass(frozen=True)
@@ -85,124 +58,6 @@ class EncodeSpec:
     label_values: list[str]
     bad_rows: str
     threads: int | None  # torch threads per worker; None leaves the worker's setting
-
-
-# ----------------------------------------------------------------------------- plan
-
-def expand_inputs(inputs: list[str]) -> list[Path]:
-    """Files named or matched by `inputs`, in the order given (each glob sorted).
-
-    Raises:
-        DataError: a name that matches nothing, or an unsupported file type.
-    """
-    paths: list[Path] = []
-    for item in inputs:
-        matches = sorted(glob.glob(os.path.expanduser(item), recursive=True))
-        if not matches:
-            raise DataError(f"{item}: no such file (or no match for the pattern)")
-        for match in matches:
-            path = Path(match)
-            if path.is_dir():
-                continue
-            if path.suffix.lower() not in SUFFIXES:
-                raise DataError(f"{path}: unsupported file type {path.suffix!r}; use "
-                                f"{', '.join(SUFFIXES)}")
-            paths.append(path)
-    if not paths:
-        raise DataError(f"{' '.join(inputs)}: no files to encode")
-    return list(dict.fromkeys(paths))
-
-
-def plan_parts(paths: list[Path], rows_per_part: int, header: bool,
-               columns: list[str] | None) -> list[Part]:
-    """Cut the corpus into partitions of about `rows_per_part` rows."""
-    parts: list[Part] = []
-    for path in paths:
-        suffix = path.suffix.lower()
-        if suffix == ".parquet":
-            parts += _parquet_parts(path, rows_per_part, len(parts))
-        elif suffix == ".csv":
-            parts.append(Part(len(parts), str(path), 0, path.stat().st_size, 1))
-        else:
-            parts += _line_parts(path, rows_per_part, len(parts), suffix == ".tsv" and header,
-                                 columns)
-    return parts
-
-
-def _line_parts(path: Path, rows: int, first_index: int, header: bool,
-                columns: list[str] | None) -> list[Part]:
-    parts, names = [], list(columns) if columns else None
-    with path.open("rb") as handle:
-        offset, line = 0, 0
-        if header:
-            first = handle.readline()
-            offset, line = len(first), 1
-            try:
-                names = [h.strip() for h in first.decode("utf-8-sig").rstrip("\r\n").split("\t")]
-            except UnicodeDecodeError:
-                raise DataError(f"{path}:1: not valid UTF-8; re-save the file as UTF-8") from None
-            if not any(names):
-                raise DataError(f"{path}: empty file, expected a header line (set "
-                                "data.header: false and data.columns for a file without one)")
-        start, start_line, count = offset, line + 1, 0
-        for raw in handle:
-            offset += len(raw)
-            line += 1
-            count += raw.strip() != b""
-            if count == rows:
-                parts.append(Part(first_index + len(parts), str(path), start, offset,
-                                  start_line, names))
-                start, start_line, count = offset, line + 1, 0
-        if count:
-            parts.append(Part(first_index + len(parts), str(path), start, offset, start_line,
-                              names))
-    return parts
-
-
-def _parquet_parts(path: Path, rows: int, first_index: int) -> list[Part]:
-    import pyarrow.parquet as pq
-
-    try:
-        meta = pq.ParquetFile(path).metadata
-    except Exception as err:  # pyarrow raises several types for corrupt files
-        raise DataError(f"{path}: cannot read Parquet: {err}") from None
-    parts, start, first_row, count = [], 0, 1, 0
-    for group in range(meta.num_row_groups):
-        count += meta.row_group(group).num_rows
-        if count >= rows or group == meta.num_row_groups - 1:
-            parts.append(Part(first_index + len(parts), str(path), start, group + 1, first_row))
-            start, first_row, count = group + 1, first_row + count, 0
-    return parts
-
-
-# ------------------------------------------------------------------------ a partition
-
-def read_part(part: Part, spec: EncodeSpec) -> Rows:
-    """The rows of one partition, with their real line numbers."""
-    path = Path(part.path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return read_rows(path, part.columns is None, part.columns, spec.bad_rows)
-    if suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.ParquetFile(path).read_row_groups(range(part.start, part.stop))
-        return Rows(table.column_names, [(part.first_line + i, r) for i, r in
-                                         enumerate(table.to_pylist())], [])
-    with path.open("rb") as handle:
-        handle.seek(part.start)
-        raw = handle.read(part.stop - part.start)
-    try:
-        text = raw.decode("utf-8-sig" if part.start == 0 else "utf-8")
-    except UnicodeDecodeError as err:
-        line = part.first_line + raw[:err.start].count(b"\n")
-        raise DataError(f"{path}:{line}: not valid UTF-8 ({err.reason}); re-save the file "
-                        "as UTF-8") from None
-    handle = io.StringIO(text, newline="")
-    if suffix == ".tsv":
-        return _read_delimited(path, handle, suffix, False, part.columns, spec.bad_rows,
-                               part.first_line - 1)
-    return _read_jsonl(path, handle, part.first_line - 1)
 
 
 _WORKER_MODELS: dict[tuple, tuple] = {}
@@ -244,7 +99,7 @@ def encode_part(part: Part, spec: EncodeSpec) -> dict:
     if spec.threads:
         torch.set_num_threads(spec.threads)
     teacher, tokenizer, embeddings, backend = _teacher(spec)
-    rows = read_part(part, spec)
+    rows = read_part(part, spec.bad_rows)
     label = spec.label if spec.label in rows.columns else None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # counted below; one summary line, not one per part
@@ -284,8 +139,6 @@ def verified_record(out: Path, part: Part) -> dict | None:
         return None
     return record if hashlib.sha256(data).hexdigest() == record.get("sha256") else None
 
-
-# ------------------------------------------------------------------------- the driver
 
 def file_digest(folder: Path, names: tuple[str, ...]) -> str:
     """A hash of the named files of a model folder (those present), by content."""
@@ -504,156 +357,3 @@ def write_manifest(out: Path, plan: dict, parts: list[Part], records: dict, log)
         f"({manifest['labelled_rows']:,} labelled, {manifest['truncated']:,} truncated to "
         f"{manifest['max_length']} tokens, {manifest['skipped']:,} bad rows skipped) -> {out}")
     return manifest
-
-
-# ------------------------------------------------------------------------ reading back
-
-class EncodedMismatch(DataError):
-    """An encoded corpus made with another teacher, tokenizer or max length."""
-
-
-def read_manifest(folder: Path) -> dict:
-    path = Path(folder) / "manifest.json"
-    if not path.is_file():
-        raise DataError(f"data.encoded: {folder} has no manifest.json (not a finished "
-                        "encode; run sage-rapids encode again to complete it)")
-    manifest = json.loads(path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise DataError(f"{path}: not a {FORMAT!r} manifest")
-    return manifest
-
-
-def check_manifest(folder: Path, manifest: dict, teacher: str, max_length: int,
-                   label_names: list[str]) -> None:
-    """Refuse shards made with another teacher, tokenizer, max length or label set."""
-    prints = fingerprints(teacher)
-    for key in ("teacher", "tokenizer"):
-        if manifest[key] != prints[key]:
-            raise EncodedMismatch(
-                f"data.encoded: {folder} was encoded with another {key} ({manifest[key][:12]}) "
-                f"than this config's teacher {teacher} ({prints[key][:12]}); encode the corpus "
-                "again with this config")
-    if manifest["max_length"] != max_length:
-        raise EncodedMismatch(f"data.encoded: {folder} was encoded with max_length "
-                              f"{manifest['max_length']}, the config has data.max_length "
-                              f"{max_length}; set one to the other")
-    if manifest["label_names"] != list(label_names):
-        raise EncodedMismatch(f"data.encoded: {folder} has labels {manifest['label_names']}, "
-                              f"the dev set {list(label_names)}")
-
-
-def load_shards(folder: Path, manifest: dict, rank: int = 0, world_size: int = 1):
-    """This rank's shards (every `world_size`-th, from `rank`) as flat arrays.
-
-    Returns:
-        (ids (T,), lengths (n,), type_ids (T,) or None, labels (n,), logits (n, C),
-        rows (n,) int64 position of each row in the whole corpus).
-
-    Raises:
-        DataError: a shard missing or not matching its checksum, or fewer shards than
-            ranks.
-    """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    shards = manifest["shards"][rank::world_size]
-    starts = np.concatenate([[0], np.cumsum([s["rows"] for s in manifest["shards"]])])
-    rows = np.concatenate([np.arange(starts[i], starts[i + 1])
-                           for i in range(rank, len(manifest["shards"]), world_size)]
-                          or [np.zeros(0)]).astype(np.int64)
-    if not shards:
-        raise DataError(f"data.encoded: {folder} has {len(manifest['shards'])} shards for "
-                        f"{world_size} ranks; encode with a smaller --rows-per-part")
-    tables = []
-    for shard in shards:
-        path = Path(folder) / shard["shard"]
-        try:
-            data = path.read_bytes()
-        except OSError:
-            raise DataError(f"data.encoded: {path} is missing; encode again") from None
-        if hashlib.sha256(data).hexdigest() != shard["sha256"]:
-            raise DataError(f"data.encoded: {path} does not match its checksum in the "
-                            "manifest (changed or damaged); encode again")
-        tables.append(pq.read_table(pa.BufferReader(data)))
-    table = pa.concat_tables(tables).combine_chunks()
-    ids_col = table.column("ids").chunk(0)
-    lengths = np.diff(ids_col.offsets.to_numpy()).astype(np.int32)
-    ids = ids_col.flatten().to_numpy().astype(np.int32)
-    type_ids = None
-    if "type_ids" in table.column_names:
-        type_ids = table.column("type_ids").chunk(0).flatten().to_numpy().astype(np.int8)
-    labels = table.column("label").to_numpy().astype(np.int64)
-    logits_col = table.column("logits").chunk(0)
-    logits = logits_col.flatten().to_numpy().astype(np.float32).reshape(len(table), -1)
-    return ids, lengths, type_ids, labels, logits, rows
-
-
-def encoded_task(config: Config, manifest: dict):
-    """The task of a run on an encoded corpus: dev from the `data` section, read with
-    the corpus's labels; the data section's training split only when the teacher is
-    fine-tuned on it. The training examples themselves come from the shards.
-
-    Returns:
-        `TaskData` whose `train` is the fine-tuning split (or an empty placeholder).
-    """
-    from .data import TaskData, TextDataset, load_split, task_metrics
-
-    cfg = config.data
-    values, names = manifest["label_values"], manifest["label_names"]
-    dev = load_split(cfg, "dev", values, names)
-    if dev is None or not dev.labelled:
-        raise DataError("data.dev_file: a labelled dev set is required to evaluate the "
-                        "student (data.encoded replaces only the training split)")
-    train = None
-    if config.teacher.finetune:
-        train = load_split(cfg, "train", values, names)
-        if train is None or not train.labelled:
-            raise ConfigError(["teacher.finetune: fine-tuning needs the data section's "
-                               "labelled training split beside data.encoded; or give a "
-                               "fine-tuned teacher.model and set teacher.finetune: false"])
-    if train is None:
-        train = TextDataset([], None, np.zeros(0, dtype=np.int64), list(names),
-                            str(config.data.encoded))
-    if cfg.dev_limit is not None and cfg.dev_limit < len(dev):
-        from .data import stratified_subset
-
-        dev = dev.subset(stratified_subset(dev.labels, cfg.dev_limit, config.seed),
-                         f" [stratified {cfg.dev_limit}]")
-    return TaskData(train, dev, task_metrics(cfg), [], train)
-
-
-def encoded_table(config: Config, manifest: dict, backend, rank: int = 0,
-                  world_size: int = 1):
-    """This rank's training table from the shards, teacher logits included.
-
-    `data.train_limit` keeps a seeded stratified subset of this rank's rows
-    (`train_limit // world_size` of them).
-
-    Returns:
-        (ExampleTable with teacher logits, note for the summary, (n,) position of each
-        row in the whole corpus).
-    """
-    from .data import UNLABELLED, stratified_subset
-    from .table import ragged_table
-
-    folder = Path(config.data.encoded)
-    ids, lengths, type_ids, labels, logits, rows = load_shards(folder, manifest, rank,
-                                                               world_size)
-    note = (f"trained on the encoded corpus {folder} ({manifest['rows']:,} examples in "
-            f"{len(manifest['shards'])} shards)")
-    limit = config.data.train_limit
-    if limit is not None and limit // world_size < len(lengths):
-        keep = stratified_subset(labels, limit // world_size, config.seed)
-        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
-        tokens = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in keep])
-        ids, lengths, labels, logits = ids[tokens], lengths[keep], labels[keep], logits[keep]
-        rows = rows[keep]
-        type_ids = None if type_ids is None else type_ids[tokens]
-        note += f", a stratified {limit:,} of them"
-    if config.loss.alpha != 1.0 and (labels == UNLABELLED).any():
-        raise ConfigError([f"loss.alpha: the encoded corpus {folder} has unlabelled rows; "
-                           f"they need loss.alpha: 1.0 (pure distillation), got "
-                           f"{config.loss.alpha}"])
-    table = ragged_table(ids, lengths, type_ids, labels, backend, manifest["pad_id"],
-                         teacher_logits=logits)
-    return table, note, rows

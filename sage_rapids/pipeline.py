@@ -116,7 +116,7 @@ def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet:
                     dist: Dist = Dist()) -> Setup:
     """Stages 0 and 1 of a run on an encoded corpus: this rank's shards (token ids and
     teacher logits) after checking they were made by this config's teacher."""
-    from .encode import check_manifest, encoded_table, encoded_task, read_manifest
+    from .shards import check_manifest, encoded_table, encoded_task, read_manifest
 
     folder = Path(config.data.encoded)
     manifest = read_manifest(folder)

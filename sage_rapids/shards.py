@@ -1,0 +1,165 @@
+"""Reading an encoded corpus back: the manifest, its checks against the run's config,
+and this rank's shards as a ragged training table with teacher logits."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config, ConfigError
+from .data import DataError
+from .encode import FORMAT, fingerprints
+
+
+class EncodedMismatch(DataError):
+    """An encoded corpus made with another teacher, tokenizer or max length."""
+
+
+def read_manifest(folder: Path) -> dict:
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise DataError(f"data.encoded: {folder} has no manifest.json (not a finished "
+                        "encode; run sage-rapids encode again to complete it)")
+    manifest = json.loads(path.read_text())
+    if manifest.get("format") != FORMAT:
+        raise DataError(f"{path}: not a {FORMAT!r} manifest")
+    return manifest
+
+
+def check_manifest(folder: Path, manifest: dict, teacher: str, max_length: int,
+                   label_names: list[str]) -> None:
+    """Refuse shards made with another teacher, tokenizer, max length or label set."""
+    prints = fingerprints(teacher)
+    for key in ("teacher", "tokenizer"):
+        if manifest[key] != prints[key]:
+            raise EncodedMismatch(
+                f"data.encoded: {folder} was encoded with another {key} ({manifest[key][:12]}) "
+                f"than this config's teacher {teacher} ({prints[key][:12]}); encode the corpus "
+                "again with this config")
+    if manifest["max_length"] != max_length:
+        raise EncodedMismatch(f"data.encoded: {folder} was encoded with max_length "
+                              f"{manifest['max_length']}, the config has data.max_length "
+                              f"{max_length}; set one to the other")
+    if manifest["label_names"] != list(label_names):
+        raise EncodedMismatch(f"data.encoded: {folder} has labels {manifest['label_names']}, "
+                              f"the dev set {list(label_names)}")
+
+
+def load_shards(folder: Path, manifest: dict, rank: int = 0, world_size: int = 1):
+    """This rank's shards (every `world_size`-th, from `rank`) as flat arrays.
+
+    Returns:
+        (ids (T,), lengths (n,), type_ids (T,) or None, labels (n,), logits (n, C),
+        rows (n,) int64 position of each row in the whole corpus).
+
+    Raises:
+        DataError: a shard missing or not matching its checksum, or fewer shards than
+            ranks.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    shards = manifest["shards"][rank::world_size]
+    starts = np.concatenate([[0], np.cumsum([s["rows"] for s in manifest["shards"]])])
+    rows = np.concatenate([np.arange(starts[i], starts[i + 1])
+                           for i in range(rank, len(manifest["shards"]), world_size)]
+                          or [np.zeros(0)]).astype(np.int64)
+    if not shards:
+        raise DataError(f"data.encoded: {folder} has {len(manifest['shards'])} shards for "
+                        f"{world_size} ranks; encode with a smaller --rows-per-part")
+    tables = []
+    for shard in shards:
+        path = Path(folder) / shard["shard"]
+        try:
+            data = path.read_bytes()
+        except OSError:
+            raise DataError(f"data.encoded: {path} is missing; encode again") from None
+        if hashlib.sha256(data).hexdigest() != shard["sha256"]:
+            raise DataError(f"data.encoded: {path} does not match its checksum in the "
+                            "manifest (changed or damaged); encode again")
+        tables.append(pq.read_table(pa.BufferReader(data)))
+    table = pa.concat_tables(tables).combine_chunks()
+    ids_col = table.column("ids").chunk(0)
+    lengths = np.diff(ids_col.offsets.to_numpy()).astype(np.int32)
+    ids = ids_col.flatten().to_numpy().astype(np.int32)
+    type_ids = None
+    if "type_ids" in table.column_names:
+        type_ids = table.column("type_ids").chunk(0).flatten().to_numpy().astype(np.int8)
+    labels = table.column("label").to_numpy().astype(np.int64)
+    logits_col = table.column("logits").chunk(0)
+    logits = logits_col.flatten().to_numpy().astype(np.float32).reshape(len(table), -1)
+    return ids, lengths, type_ids, labels, logits, rows
+
+
+def encoded_task(config: Config, manifest: dict):
+    """The task of a run on an encoded corpus: dev from the `data` section, read with
+    the corpus's labels; the data section's training split only when the teacher is
+    fine-tuned on it. The training examples themselves come from the shards.
+
+    Returns:
+        `TaskData` whose `train` is the fine-tuning split (or an empty placeholder).
+    """
+    from .data import TaskData, TextDataset, load_split, task_metrics
+
+    cfg = config.data
+    values, names = manifest["label_values"], manifest["label_names"]
+    dev = load_split(cfg, "dev", values, names)
+    if dev is None or not dev.labelled:
+        raise DataError("data.dev_file: a labelled dev set is required to evaluate the "
+                        "student (data.encoded replaces only the training split)")
+    train = None
+    if config.teacher.finetune:
+        train = load_split(cfg, "train", values, names)
+        if train is None or not train.labelled:
+            raise ConfigError(["teacher.finetune: fine-tuning needs the data section's "
+                               "labelled training split beside data.encoded; or give a "
+                               "fine-tuned teacher.model and set teacher.finetune: false"])
+    if train is None:
+        train = TextDataset([], None, np.zeros(0, dtype=np.int64), list(names),
+                            str(config.data.encoded))
+    if cfg.dev_limit is not None and cfg.dev_limit < len(dev):
+        from .data import stratified_subset
+
+        dev = dev.subset(stratified_subset(dev.labels, cfg.dev_limit, config.seed),
+                         f" [stratified {cfg.dev_limit}]")
+    return TaskData(train, dev, task_metrics(cfg), [], train)
+
+
+def encoded_table(config: Config, manifest: dict, backend, rank: int = 0,
+                  world_size: int = 1):
+    """This rank's training table from the shards, teacher logits included.
+
+    `data.train_limit` keeps a seeded stratified subset of this rank's rows
+    (`train_limit // world_size` of them).
+
+    Returns:
+        (ExampleTable with teacher logits, note for the summary, (n,) position of each
+        row in the whole corpus).
+    """
+    from .data import UNLABELLED, stratified_subset
+    from .table import ragged_table
+
+    folder = Path(config.data.encoded)
+    ids, lengths, type_ids, labels, logits, rows = load_shards(folder, manifest, rank,
+                                                               world_size)
+    note = (f"trained on the encoded corpus {folder} ({manifest['rows']:,} examples in "
+            f"{len(manifest['shards'])} shards)")
+    limit = config.data.train_limit
+    if limit is not None and limit // world_size < len(lengths):
+        keep = stratified_subset(labels, limit // world_size, config.seed)
+        offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+        tokens = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in keep])
+        ids, lengths, labels, logits = ids[tokens], lengths[keep], labels[keep], logits[keep]
+        rows = rows[keep]
+        type_ids = None if type_ids is None else type_ids[tokens]
+        note += f", a stratified {limit:,} of them"
+    if config.loss.alpha != 1.0 and (labels == UNLABELLED).any():
+        raise ConfigError([f"loss.alpha: the encoded corpus {folder} has unlabelled rows; "
+                           f"they need loss.alpha: 1.0 (pure distillation), got "
+                           f"{config.loss.alpha}"])
+    table = ragged_table(ids, lengths, type_ids, labels, backend, manifest["pad_id"],
+                         teacher_logits=logits)
+    return table, note, rows
