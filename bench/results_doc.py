@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -110,8 +111,6 @@ Highest mean: **{best['recipe']}** ({best['mean_dev_accuracy']:.4f}).
 
 def vs_online_kd(d: dict) -> str:
     e = d["epochs_detail"]
-    import statistics
-
     vec = statistics.median(x["vector_seconds"] for x in e)
     onl = statistics.median(x["online_seconds"] for x in e)
     teach = statistics.median(x["online_teacher_seconds"] for x in e)

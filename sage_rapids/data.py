@@ -312,6 +312,43 @@ def glue_file(task: str, split: str, cfg: DataConfig) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """How the configured task's files are read: columns to pick and header rules.
+
+    Attributes:
+        text, pair, label: the first text, second text and label columns.
+        header: TSV / CSV: the first line names the columns.
+        columns: names of a headerless file's columns (None: from the header).
+    """
+
+    text: str
+    pair: str | None
+    label: str
+    header: bool
+    columns: list[str] | None
+
+
+def layout_of(cfg: DataConfig) -> Layout:
+    """The data section's columns and header rules: the config's keys, else the GLUE
+    task's (CoLA ships without a header), else a local file's defaults."""
+    spec = GLUE.get(cfg.name[5:]) if cfg.name.startswith("glue/") else None
+    if spec is None:
+        return Layout(cfg.text_column, cfg.text_pair_column, cfg.label_column or "label",
+                      True if cfg.header is None else cfg.header, cfg.columns)
+    return Layout(cfg.text_column or spec.text, cfg.text_pair_column or spec.pair,
+                  cfg.label_column or spec.label,
+                  spec.columns is None if cfg.header is None else cfg.header,
+                  cfg.columns or spec.columns)
+
+
+def limited(ds: TextDataset, size: int | None, seed: int) -> TextDataset:
+    """A seeded stratified subset of `size` examples (`ds` itself when it has no more)."""
+    if size is None or size >= len(ds):
+        return ds
+    return ds.subset(stratified_subset(ds.labels, size, seed), f" [stratified {size}]")
+
+
 def load_split(cfg: DataConfig, split: str, label_values: list[str] | None = None,
                label_names: list[str] | None = None) -> TextDataset | None:
     """Load one split ("train" or "dev"); None when that split does not exist.
@@ -323,12 +360,10 @@ def load_split(cfg: DataConfig, split: str, label_values: list[str] | None = Non
         file = cfg.train_file if split == "train" else cfg.dev_file
         if not file:
             return None
-        path = Path(file).expanduser()
-        header = True if cfg.header is None else cfg.header
-        table = read_rows(path, header, cfg.columns, cfg.bad_rows)
+        path, layout = Path(file).expanduser(), layout_of(cfg)
+        table = read_rows(path, layout.header, layout.columns, cfg.bad_rows)
         values = cfg.label_names or label_values
-        return dataset_from_rows(path, table, cfg.text_column, cfg.text_pair_column,
-                                 cfg.label_column or "label", values,
+        return dataset_from_rows(path, table, layout.text, layout.pair, layout.label, values,
                                  None if cfg.label_names else label_names, cfg.bad_rows)
     if cfg.name == "hf":
         from .hf import load_hf_split
@@ -337,17 +372,14 @@ def load_split(cfg: DataConfig, split: str, label_values: list[str] | None = Non
     task = cfg.name.split("/", 1)[1]
     if task not in GLUE:
         raise DataError(f"data.name: unknown GLUE task {task!r}; known: {', '.join(GLUE)}")
-    spec = GLUE[task]
-    text = cfg.text_column or spec.text
-    pair = cfg.text_pair_column or spec.pair
-    label = cfg.label_column or spec.label
+    spec, layout = GLUE[task], layout_of(cfg)
     values = cfg.label_names or spec.label_values
     names = cfg.label_names or spec.label_names
     path = glue_file(task, split, cfg)
     if path is not None:
-        header = spec.columns is None if cfg.header is None else cfg.header
-        table = read_rows(path, header, cfg.columns or spec.columns, cfg.bad_rows)
-        return dataset_from_rows(path, table, text, pair, label, values, names, cfg.bad_rows)
+        table = read_rows(path, layout.header, layout.columns, cfg.bad_rows)
+        return dataset_from_rows(path, table, layout.text, layout.pair, layout.label, values,
+                                 names, cfg.bad_rows)
     if cfg.path or os.environ.get("SAGE_DATA_DIR"):
         if split == "train":
             return None  # a local copy without train: the caller may split dev
@@ -444,12 +476,7 @@ def load_task(cfg: DataConfig, seed: int, loss: LossConfig | None = None) -> Tas
         if ds.skipped:
             notes.append(f"{ds.source}: {ds.skipped} bad rows skipped (data.bad_rows: skip)")
     full_train = train
-    if cfg.train_limit is not None and cfg.train_limit < len(train):
-        train = train.subset(stratified_subset(train.labels, cfg.train_limit, seed),
-                             f" [stratified {cfg.train_limit}]")
-    if cfg.dev_limit is not None and cfg.dev_limit < len(dev):
-        dev = dev.subset(stratified_subset(dev.labels, cfg.dev_limit, seed),
-                         f" [stratified {cfg.dev_limit}]")
+    train, dev = limited(train, cfg.train_limit, seed), limited(dev, cfg.dev_limit, seed)
     for name, ds in (("train", train), ("dev", dev)):
         if len(ds) == 0:
             raise DataError(f"{cfg.name}: the {name} set is empty after filtering")

@@ -36,7 +36,7 @@ import numpy as np
 from .artifacts import write_atomic, write_json
 from .config import GLUE_TASKS, Config, ConfigError
 from .corpus import Part, expand_inputs, plan_parts, read_part
-from .data import GLUE, DataError, dataset_from_rows
+from .data import GLUE, DataError, dataset_from_rows, layout_of
 from .progress import progress_bar
 
 FORMAT = "sage-rapids encoded corpus 1"
@@ -67,14 +67,11 @@ def _teacher(spec: EncodeSpec):
     """The teacher, its tokenizer, embeddings and backend: loaded once per worker."""
     key = (spec.teacher, spec.device)
     if key not in _WORKER_MODELS:
-        from transformers.utils import logging as hf_logging
-
         from .backend import resolve_backend
         from .models import input_embeddings, load_classifier
+        from .progress import quiet_libraries
 
-        hf_logging.set_verbosity_error()  # a worker's output is the driver's log
-        hf_logging.disable_progress_bar()
-
+        quiet_libraries()  # a worker's output is the driver's log
         backend = resolve_backend(spec.device)
         teacher, tokenizer = load_classifier(spec.teacher, None, spec.trust_remote_code)
         teacher.to(backend.device).requires_grad_(False)
@@ -208,17 +205,6 @@ def label_sets(config: Config) -> tuple[list[str], list[str]]:
     return list(names), list(names)
 
 
-def columns_of(config: Config) -> tuple[str, str | None, str]:
-    data = config.data
-    if data.name.startswith("glue/"):
-        spec = GLUE[data.name[5:]]
-        return (data.text_column or spec.text, data.text_pair_column or spec.pair,
-                data.label_column or spec.label)
-    if not data.text_column:
-        raise ConfigError(["data.text_column: name the corpus's text column"])
-    return data.text_column, data.text_pair_column, data.label_column or "label"
-
-
 def encode_corpus(config: Config, inputs: list[str], out: Path, workers: int | None = None,
                   scheduler: str | None = None, device: str = "cpu",
                   rows_per_part: int = 50_000, quiet: bool = False,
@@ -232,13 +218,12 @@ def encode_corpus(config: Config, inputs: list[str], out: Path, workers: int | N
     """
     out = Path(out)
     paths = expand_inputs(inputs)
-    text, pair, label = columns_of(config)
-    header = True if config.data.header is None else config.data.header
-    if config.data.name == "glue/cola" and config.data.header is None:
-        header = False
-    columns = config.data.columns or (GLUE[config.data.name[5:]].columns
-                                      if config.data.name.startswith("glue/") else None)
-    parts = plan_parts(paths, rows_per_part, header, None if header else columns)
+    layout = layout_of(config.data)  # the columns and header rules `run` reads with
+    if not layout.text:
+        raise ConfigError(["data.text_column: name the corpus's text column"])
+    text, pair, label = layout.text, layout.pair, layout.label
+    parts = plan_parts(paths, rows_per_part, layout.header,
+                       None if layout.header else layout.columns)
     values, names = label_sets(config)
     teacher = teacher_folder(config, quiet, log)
     prints = fingerprints(teacher)
@@ -269,9 +254,9 @@ def _claim(out: Path, plan: dict) -> None:
     """Write the plan into `out`, or check that `out` already holds this same plan."""
     plan_path = out / "plan.json"
     if plan_path.is_file():
-        old = json.loads(plan_path.read_text())
-        if old != json.loads(json.dumps(plan)):
-            keys = [k for k in plan if old.get(k) != json.loads(json.dumps(plan.get(k)))]
+        old, new = json.loads(plan_path.read_text()), json.loads(json.dumps(plan))
+        if old != new:
+            keys = [k for k in new if old.get(k) != new[k]]
             raise DataError(f"{out}: holds the encode of another corpus or teacher (differs "
                             f"in: {', '.join(keys)}); give another --out or delete it")
     elif out.exists() and any(out.iterdir()):

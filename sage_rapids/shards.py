@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config, ConfigError
-from .data import DataError
+from .data import (UNLABELLED, DataError, TaskData, TextDataset, limited, load_split,
+                   stratified_subset, task_metrics)
 from .encode import FORMAT, fingerprints
 
 
@@ -62,14 +63,14 @@ def load_shards(folder: Path, manifest: dict, rank: int = 0, world_size: int = 1
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    shards = manifest["shards"][rank::world_size]
-    starts = np.concatenate([[0], np.cumsum([s["rows"] for s in manifest["shards"]])])
-    rows = np.concatenate([np.arange(starts[i], starts[i + 1])
-                           for i in range(rank, len(manifest["shards"]), world_size)]
-                          or [np.zeros(0)]).astype(np.int64)
-    if not shards:
-        raise DataError(f"data.encoded: {folder} has {len(manifest['shards'])} shards for "
+    every = manifest["shards"]
+    if len(every) < world_size:  # every rank decides alike: none may train on nothing
+        raise DataError(f"data.encoded: {folder} has {len(every)} shards for "
                         f"{world_size} ranks; encode with a smaller --rows-per-part")
+    shards = every[rank::world_size]
+    starts = np.cumsum([0] + [s["rows"] for s in every])  # (S + 1,) first row of each
+    rows = np.concatenate([np.arange(starts[i], starts[i + 1])
+                           for i in range(rank, len(every), world_size)])  # (n,)
     tables = []
     for shard in shards:
         path = Path(folder) / shard["shard"]
@@ -102,8 +103,6 @@ def encoded_task(config: Config, manifest: dict):
     Returns:
         `TaskData` whose `train` is the fine-tuning split (or an empty placeholder).
     """
-    from .data import TaskData, TextDataset, load_split, task_metrics
-
     cfg = config.data
     values, names = manifest["label_values"], manifest["label_names"]
     dev = load_split(cfg, "dev", values, names)
@@ -120,12 +119,8 @@ def encoded_task(config: Config, manifest: dict):
     if train is None:
         train = TextDataset([], None, np.zeros(0, dtype=np.int64), list(names),
                             str(config.data.encoded))
-    if cfg.dev_limit is not None and cfg.dev_limit < len(dev):
-        from .data import stratified_subset
-
-        dev = dev.subset(stratified_subset(dev.labels, cfg.dev_limit, config.seed),
-                         f" [stratified {cfg.dev_limit}]")
-    return TaskData(train, dev, task_metrics(cfg), [], train)
+    return TaskData(train, limited(dev, cfg.dev_limit, config.seed), task_metrics(cfg), [],
+                    train)
 
 
 def encoded_table(config: Config, manifest: dict, backend, rank: int = 0,
@@ -139,7 +134,6 @@ def encoded_table(config: Config, manifest: dict, backend, rank: int = 0,
         (ExampleTable with teacher logits, note for the summary, (n,) position of each
         row in the whole corpus).
     """
-    from .data import UNLABELLED, stratified_subset
     from .table import ragged_table
 
     folder = Path(config.data.encoded)
