@@ -4,7 +4,9 @@ Same teacher (fine-tuned once), same student initialisation, same training file
 and epochs; only the variant (by default `augment.strategy`) and the seed change.
 SST-2 dev has 872 examples (one example is 0.11 points), so each exported student
 is also scored on a held-out slice of SST-2 train that neither the teacher nor any
-student saw.
+student saw. `--task qnli` cuts everything from the QNLI dev split (5,463 sentence
+pairs, the only QNLI split at hand): held-out slice, dev set, the teacher's and the
+student's training files, disjoint but for the student's being the teacher's subset.
 
     python bench/accuracy.py                   # 8k train, 3 epochs, 3 seeds, 5k held out
     python bench/accuracy.py --quick           # minutes: 600 train, 2 epochs, 1 seed
@@ -12,6 +14,8 @@ student saw.
     python bench/accuracy.py --teacher-train 20000 --train 2000     # strong teacher, scarce data
     python bench/accuracy.py --variant "none: augment.strategy=none" \
         --variant "soft: augment.q=0 augment.anchor_power=2"           # any named variants
+    python bench/accuracy.py --task qnli --teacher-train 3000 --train 1000 --dev 1000 \
+        --held-out 1400 -o data.max_length=128                        # a sentence-pair task
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sage_rapids.config import load_config
 from sage_rapids.data import TextDataset, glue_file, load_split, load_task, stratified_subset
 from sage_rapids.evaluate import score_classifier
 from sage_rapids.progress import quiet_libraries
+from sage_rapids.reduce import UmapReducer
 from sage_rapids.teacher import finetune_teacher
 
 STRATEGIES = ("none", "random", "sage")
@@ -47,22 +52,54 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name.strip(), shlex.split(rest)
 
 
+TASKS = {"sst2": "train", "qnli": "dev"}  # the split every file is cut from
+
+
 def write_tsv(path: Path, ds: TextDataset) -> Path:
-    rows = ["sentence\tlabel"] + [f"{t}\t{y}" for t, y in zip(ds.texts, ds.labels)]
-    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    """Columns `sentence` (and `pair`), `label` as the class index."""
+    head = ["sentence", "pair", "label"] if ds.pairs is not None else ["sentence", "label"]
+    rows = zip(ds.texts, ds.pairs, ds.labels) if ds.pairs is not None else zip(ds.texts, ds.labels)
+    lines = ["\t".join(head)] + ["\t".join(str(v) for v in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
-def split_files(base, n_train: int, n_teacher: int, n_held: int, folder: Path):
-    """Fixed teacher and student training files (the student's examples are a subset
-    of the teacher's) and a disjoint held-out set, all cut from SST-2 train."""
-    full = load_split(base.data, "train")
+def split_files(base, task: str, n_train: int, n_teacher: int, n_held: int,
+                n_dev: int | None, folder: Path):
+    """The student's training file, the teacher's training set (a superset of the
+    student's), a disjoint held-out set and, for `qnli`, a disjoint dev file; all cut
+    from one split of the task. SST-2 keeps its official dev file."""
+    full = load_split(base.data, TASKS[task])
     held = stratified_subset(full.labels, n_held, seed=12345)
     rest = np.setdiff1d(np.arange(len(full)), held)
+    dev_file = glue_file(task, "dev", base.data)
+    if task != "sst2":
+        dev = rest[stratified_subset(full.labels[rest], n_dev or 1000, seed=54321)]
+        rest = np.setdiff1d(rest, dev)
+        dev_file = write_tsv(folder / "dev.tsv", full.subset(dev))
     teacher = rest[stratified_subset(full.labels[rest], max(n_teacher, n_train), seed=0)]
     train = teacher[stratified_subset(full.labels[teacher], n_train, seed=0)]
-    return (write_tsv(folder / "train.tsv", full.subset(train)), full.subset(teacher),
-            full.subset(held))
+    return (write_tsv(folder / "train.tsv", full.subset(train)), str(dev_file),
+            full.subset(teacher), full.subset(held))
+
+
+ROUND_FIELDS = ("n_made", "mean_kd_loss", "anchor_mean_loss", "overall_mean_loss",
+                "anchor_teacher_wrong", "teacher_wrong", "anchor_neighbour_anchors",
+                "partner_other_class")
+
+
+def warm_up(configs: dict, backend) -> None:
+    """Compile UMAP's kernels (numba) once before any run is timed, so the first
+    augmented run does not pay for every other's."""
+    augmented = [c for c in configs.values() if c.augment.strategy != "none"]
+    if augmented:
+        points = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+        UmapReducer(augmented[0].augment, backend).fit(points)
+
+
+def round_fields(row: dict) -> dict:
+    """The round's numbers of one metrics.jsonl row (empty after the last epoch)."""
+    return {k: row[k] for k in ROUND_FIELDS if k in row}
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -80,6 +117,8 @@ def summarise(runs: list[dict]) -> dict:
             "heldout_std": float(np.std([r["heldout_accuracy"] for r in rs])),
             "heldout_per_seed": [r["heldout_accuracy"] for r in rs],
             "seconds_mean": float(np.mean([r["seconds"] for r in rs])),
+            "run_seconds_median": float(np.median([r.get("run_seconds", r["seconds"])
+                                                   for r in rs])),
         }
     if "none" in out:
         target = out["none"]["dev_final_mean"]
@@ -91,7 +130,7 @@ def summarise(runs: list[dict]) -> dict:
 
 def print_tables(summary: dict, n_train: int, n_held: int, n_dev: int) -> None:
     print(f"\naccuracy by variant ({n_train:,} train, dev {n_dev} examples, held-out "
-          f"{n_held:,} examples of SST-2 train; mean ± std over seeds)")
+          f"{n_held:,} examples; mean ± std over seeds)")
     width = max(9, max(len(n) for n in summary) + 1)
     head = f"{'variant':<{width}}{'dev final':>16}{'held-out':>16}{'reaches none@':>15}  per-seed dev / held-out"
     print(head)
@@ -124,6 +163,9 @@ def main(argv=None) -> int:
                         help="teacher fine-tuning examples, a superset of the student's "
                              "(default: the student's)")
     parser.add_argument("--held-out", type=int, default=None, help="held-out examples (>= 5000)")
+    parser.add_argument("--task", choices=sorted(TASKS), default="sst2")
+    parser.add_argument("--dev", type=int, default=None,
+                        help="dev examples cut from the source split (qnli; default 1000)")
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--name", default=None, help="result file stem")
     parser.add_argument("--device", default="auto")
@@ -136,17 +178,18 @@ def main(argv=None) -> int:
     overrides = (["train.epochs=2"] if quick else []) + args.overrides
     variants = ([parse_variant(v) for v in args.variants] or
                 [(s, [f"augment.strategy={s}"]) for s in args.strategies.split(",")])
-    base = load_config(args.config, overrides)
+    base = load_config(args.config, overrides + [f"data.name=glue/{args.task}"])
     configs = {name: load_config(args.config, overrides + extra) for name, extra in variants}
     backend = resolve_backend(args.device)
     work = Path(tempfile.mkdtemp(prefix="sage-accuracy-"))
     n_teacher = args.teacher_train or n_train
-    train_file, teacher_train, held = split_files(base, n_train, n_teacher, n_held, work)
-    dev_file = str(glue_file("sst2", "dev", base.data))
+    train_file, dev_file, teacher_train, held = split_files(base, args.task, n_train, n_teacher,
+                                                            n_held, args.dev, work)
     data = replace(base.data, name="local", train_file=str(train_file), dev_file=dev_file,
                    text_column="sentence", label_column="label",
-                   label_names=["0", "1"],  # the files' values: dev.tsv is read as it is
-                   train_limit=None)
+                   text_pair_column="pair" if teacher_train.pairs is not None else None,
+                   label_names=[str(i) for i in range(len(teacher_train.label_names))],
+                   train_limit=None, dev_limit=None)  # SST-2's dev.tsv holds 0 / 1 as well
     task = load_task(data, 0)
     teacher_cfg = replace(base.teacher, finetune_limit=None)
     teacher_dir = finetune_teacher(teacher_cfg, data, teacher_train, backend, 0, True, print)
@@ -155,6 +198,7 @@ def main(argv=None) -> int:
     log_path = Path(args.out) / f"{name}.runs.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text("")
+    warm_up(configs, backend)
     runs = []
     for seed in seeds:
         for variant, vcfg in configs.items():
@@ -163,6 +207,7 @@ def main(argv=None) -> int:
             out = work / f"{variant}-{seed}"
             t0 = time.perf_counter()
             summary = pipeline.run(cfg, backend, out, quiet=True, log=lambda m: None)
+            run_seconds = time.perf_counter() - t0  # the run alone, held-out scoring apart
             rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
             heldout = score_classifier(out / "student", held, data.max_length, backend)
             shutil.rmtree(out)  # checkpoints and the exported student: ~0.2 GB a run
@@ -171,6 +216,9 @@ def main(argv=None) -> int:
                          "best_epoch": summary["best_epoch"],
                          "heldout_accuracy": heldout["accuracy"],
                          "teacher_dev_accuracy": summary["teacher_dev_accuracy"],
+                         "run_seconds": run_seconds,
+                         "epoch_seconds": [r["seconds"] for r in rows],
+                         "rounds": [round_fields(r) for r in rows],
                          "seconds": time.perf_counter() - t0})
             artifacts.append_jsonl(log_path, runs[-1])
             print(f"{variant:<7} seed {seed}: dev {runs[-1]['dev_by_epoch']}, held-out "
@@ -180,7 +228,8 @@ def main(argv=None) -> int:
     print_tables(summary, n_train, n_held, len(task.dev))
     out = Path(args.out)
     artifacts.write_json(out / f"{name}.json", {
-        "date": time.strftime("%Y-%m-%d"), "backend": backend.name, "train": n_train,
+        "date": time.strftime("%Y-%m-%d"), "backend": backend.name, "task": args.task,
+        "dev": len(task.dev), "train": n_train,
         "teacher_train": n_teacher, "held_out": n_held, "seeds": seeds,
         "overrides": overrides, "variants": dict(variants),
         "teacher_dev_accuracy": runs[0]["teacher_dev_accuracy"], "runs": runs,

@@ -1,6 +1,7 @@
 """Stage 3: one augmentation round between epochs.
 
-reduce (UMAP to 2-D) -> anchors (high loss) -> neighbours (kNN in the map) ->
+reduce (UMAP to 2-D) -> anchors (high point or region loss) -> neighbours (kNN in
+the map) ->
 synthesize (recipes) -> label (teacher logits) -> pool (replace or accumulate).
 Each stage is timed under its own name so the round's cost can be read apart
 from the teacher's labelling work.
@@ -19,7 +20,7 @@ from .backend import Backend
 from .config import AugmentConfig
 from .profiling import Profiler
 from .reduce import UmapReducer
-from .regions import nearest_neighbours, select_anchors
+from .regions import Anchors, Neighbours, nearest_neighbours, region_scores, select_anchors
 from .synthesize import recipe_coords, synthesize_recipes
 from .table import ExampleTable, SyntheticPool, real_batch, sorted_batches
 from .targets import label_synthetic
@@ -43,20 +44,38 @@ class RoundResult:
     anchor_mean_loss: float
     overall_mean_loss: float
     picture: RoundPicture
+    looks: dict  # what the anchors are: see `anchor_looks`
 
     def stats(self) -> dict:
         """The round's numbers for `metrics.jsonl`."""
         return {"n_anchors": self.n_anchors, "anchor_mean_loss": self.anchor_mean_loss,
-                "overall_mean_loss": self.overall_mean_loss, "pool_size": len(self.pool)}
+                "overall_mean_loss": self.overall_mean_loss, "pool_size": len(self.pool),
+                "n_made": len(self.picture.synthetic), **self.looks}
 
 
-def synthetic_budget(cfg: AugmentConfig, n_real: int) -> int:
-    """Synthetic points made per round: `ratio * N`."""
-    return int(round(cfg.ratio * n_real))
+def synthetic_budget(cfg: AugmentConfig, n_real: int, scale: float = 1.0) -> int:
+    """Synthetic points made per round: `ratio * N`, times `scale` (adaptive budget)."""
+    return int(round(cfg.ratio * n_real * scale))
+
+
+def budget_scale(cfg: AugmentConfig, metrics: list[dict], mean_kd_loss: float) -> float:
+    """This round's share of the budget: 1 when `budget: fixed`; with `adaptive`, the
+    epoch's mean KD loss over the first round's (how far the student still is from
+    the teacher), at most 1.
+
+    Args:
+        metrics: the rows of the epochs before this one (`mean_kd_loss` where a round ran).
+        mean_kd_loss: this epoch's mean KD loss over the real examples.
+    """
+    if cfg.budget == "fixed":
+        return 1.0
+    first = next((r["mean_kd_loss"] for r in metrics if "mean_kd_loss" in r), mean_kd_loss)
+    return float(min(1.0, mean_kd_loss / max(first, 1e-12)))
 
 
 def expected_synthetic(cfg: AugmentConfig, n_real: int, epochs: int) -> list[int]:
-    """Pool size trained on in each epoch 1..epochs (for the LR schedule)."""
+    """Pool size trained on in each epoch 1..epochs (for the LR schedule); with
+    `budget: adaptive` the full budget, an upper bound."""
     sizes, pool = [], 0
     for epoch in range(1, epochs + 1):
         sizes.append(pool)
@@ -100,8 +119,8 @@ def merge_pools(old: SyntheticPool, new: SyntheticPool, cfg: AugmentConfig,
 def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile,
                   pool: SyntheticPool, embeddings: torch.Tensor, cfg: AugmentConfig,
                   backend: Backend, profiler: Profiler, rng: np.random.Generator,
-                  reducer: UmapReducer | None = None,
-                  quiet: bool = True) -> tuple[RoundResult, UmapReducer]:
+                  reducer: UmapReducer | None = None, quiet: bool = True,
+                  scale: float = 1.0) -> tuple[RoundResult, UmapReducer]:
     """Run one round and return the next synthetic pool.
 
     Args:
@@ -111,6 +130,7 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
         pool: the current pool (kept or extended per `cfg.pool`).
         embeddings: (V, H_T) teacher word-embedding table.
         reducer: a fitted reducer to reuse (`space: input`), or None to fit.
+        scale: share of the synthetic budget to make (`budget_scale`).
 
     Returns:
         (`RoundResult`, the reducer used) so the caller can reuse an input-space map.
@@ -124,12 +144,16 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
     with profiler.stage("anchors"):
         chosen = profile.kd_loss if cfg.anchor_loss == "kd" else profile.total_loss
         loss = backend.to_host(chosen).astype(np.float64)  # (n,)
-        anchors = select_anchors(loss, cfg.q, cfg.strategy, rng, cfg.anchor_power)
+        score = loss if cfg.anchor_score == "point" else region_scores(loss, coords, cfg.k,
+                                                                       backend)
+        anchors = select_anchors(score, cfg.q, cfg.strategy, rng, cfg.anchor_power)
     with profiler.stage("neighbours"):
         neighbours = nearest_neighbours(coords, anchors.index, cfg.k, backend)
     with profiler.stage("synthesize"):
-        recipes = synthesize_recipes(anchors, neighbours, synthetic_budget(cfg, len(table)),
-                                     cfg.lam_max, cfg.synthesis, rng)
+        classes = backend.to_host(table.teacher_logits.argmax(1))  # (n,)
+        recipes = synthesize_recipes(anchors, neighbours,
+                                     synthetic_budget(cfg, len(table), scale), cfg.lam_max,
+                                     cfg.synthesis, rng, cfg.partner, classes)
         sources = backend.asarray(recipes.sources)
         weights = backend.asarray(recipes.weights)
     with profiler.stage("label"):
@@ -139,7 +163,33 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
     host_coords = backend.to_host(coords)
     picture = RoundPicture(host_coords, loss, anchors.index,
                            recipe_coords(host_coords, recipes))
+    looks = anchor_looks(anchors, neighbours, classes, backend.to_host(table.labels),
+                         recipes.sources)
     result = RoundResult(pool, len(anchors.index), float(loss[anchors.index].mean()),
-                         float(loss.mean()), picture)
+                         float(loss.mean()), picture, looks)
     return result, reducer
+
+
+def anchor_looks(anchors: Anchors, neighbours: Neighbours, classes: np.ndarray,
+                 labels: np.ndarray, sources: np.ndarray) -> dict:
+    """What the anchors are, as shares in [0, 1] (NaN where undefined).
+
+    `anchor_teacher_wrong` / `teacher_wrong`: labelled anchors / examples whose teacher
+    class is not the gold label; `anchor_neighbour_anchors`: the anchors' map
+    neighbours that are anchors too (uniform anchors give about 1 - q: higher means
+    they cluster); `partner_other_class`: recipes mixing two teacher classes.
+    """
+    labelled = labels >= 0
+    wrong = (classes != labels) & labelled  # (n,)
+    is_anchor = np.zeros(len(classes), dtype=bool)
+    is_anchor[anchors.index] = True
+
+    def share(hits: np.ndarray, of: np.ndarray) -> float:
+        return float(hits.sum() / of.sum()) if of.sum() else float("nan")
+
+    return {"anchor_teacher_wrong": share(wrong[anchors.index], labelled[anchors.index]),
+            "teacher_wrong": share(wrong, labelled),
+            "anchor_neighbour_anchors": float(is_anchor[neighbours.index].mean()),
+            "partner_other_class": float(np.mean(classes[sources[:, 0]] != classes[sources[:, 1]]))
+            if sources.shape[1] == 2 else float("nan")}
 

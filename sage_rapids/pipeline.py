@@ -7,6 +7,7 @@ several ranks each holds a shard of the training split (`distributed`).
 
 from __future__ import annotations
 
+import math
 import signal
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .augment import RoundResult, augment_round, expected_synthetic
+from .augment import RoundResult, augment_round, budget_scale, expected_synthetic
 from .backend import Backend
 from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config
@@ -241,9 +242,11 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             pool = state.pool
             if config.augment.strategy != "none" and \
                     config.augment.start_epoch <= epoch < config.train.epochs:
+                row["mean_kd_loss"] = dist.mean(float(result.profile.kd_loss.mean()))
+                scale = budget_scale(config.augment, state.metrics, row["mean_kd_loss"])
                 round_, reducer = augment_round(s.teacher, s.train, result.profile, pool,
                                                 s.embeddings, config.augment, backend, profiler,
-                                                t.rngs["augment"], reducer, quiet)
+                                                t.rngs["augment"], reducer, quiet, scale)
                 pool = round_.pool
                 row.update(round_stats(round_, dist))
                 rec.region_map(round_.picture, epoch)
@@ -299,12 +302,11 @@ def start_training(config: Config, s: Setup, backend: Backend, dist: Dist) -> Tr
 
 
 def round_stats(round_: RoundResult, dist: Dist) -> dict:
-    """The round's numbers over all ranks: counts add up, mean losses average."""
-    stats = round_.stats()
-    return {"n_anchors": int(dist.sum(stats["n_anchors"])),
-            "anchor_mean_loss": dist.mean(stats["anchor_mean_loss"]),
-            "overall_mean_loss": dist.mean(stats["overall_mean_loss"]),
-            "pool_size": int(dist.sum(stats["pool_size"]))}
+    """The round's numbers over all ranks: counts add up, losses and shares average."""
+    counts = ("n_anchors", "pool_size", "n_made")
+    out = {key: int(dist.sum(value)) if key in counts else dist.mean(value)
+           for key, value in round_.stats().items()}
+    return {key: value if math.isfinite(value) else None for key, value in out.items()}
 
 
 def next_state(state: TrainingState, row: dict, pool, reducer, config: Config,

@@ -1,5 +1,8 @@
 """Stages 3.2 and 3.3: anchors where the student's loss is high, and their
 nearest neighbours in the 2-D map.
+
+An anchor's score is its own loss (`anchor_score: point`) or the mean loss of its
+neighbourhood in the map (`region`: the paper's "regions of high student loss").
 """
 
 from __future__ import annotations
@@ -51,6 +54,22 @@ def select_anchors(loss: np.ndarray, q: float, strategy: str,
     index = np.sort(np.argsort(-loss, kind="stable")[:count])
     weight = np.clip(loss[index].astype(np.float64), 1e-12, None) ** power
     return Anchors(index, weight / weight.sum())
+
+
+def region_scores(loss: np.ndarray, coords: Any, k: int, backend: Backend) -> np.ndarray:
+    """Each example's region loss: the mean loss of itself and its k map neighbours.
+
+    Args:
+        loss: (n,) per-sample loss.
+        coords: (n, 2) map of all real examples (backend array).
+        k: neighbours per example.
+
+    Returns:
+        (n,) float64 scores on the host.
+    """
+    n = len(loss)
+    around = nearest_neighbours(coords, np.arange(n), k, backend).index  # (n, k)
+    return (loss + loss[around].sum(1)) / (around.shape[1] + 1)
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,16 @@ class Recipes:
 
 
 def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max: float,
-                       synthesis: str, rng: np.random.Generator) -> Recipes:
+                       synthesis: str, rng: np.random.Generator, partner: str = "any",
+                       classes: np.ndarray | None = None) -> Recipes:
     """Draw `m` synthetic recipes.
 
     `pair`: anchor a (drawn by `anchors.probability`), one of its neighbours b
     uniformly, lam ~ U(0, lam_max); weights (1 - lam, lam). The 2-D map picked
-    *where*; the source vectors give the high-dimensional point.
+    *where*; the source vectors give the high-dimensional point. With `partner`
+    `other_class` (`same_class`) b is drawn among the neighbours the teacher puts in
+    another class than a's (in a's class); an anchor with no such neighbour falls
+    back to all of them.
     `barycentric`: the anchor keeps 1 - lam and its k neighbours share lam with
     inverse-distance weights from the map.
 
@@ -37,6 +41,8 @@ def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max
         lam_max: upper end of the mixing weight.
         synthesis: `pair` or `barycentric`.
         rng: seeded generator.
+        partner: `any`, `other_class` or `same_class` (`pair` only).
+        classes: (n,) the teacher's class of every real example (for `partner`).
 
     Returns:
         `Recipes` with (m, 2) or (m, k + 1) arrays.
@@ -45,9 +51,11 @@ def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max
     lam = rng.uniform(0.0, lam_max, size=m).astype(np.float32)  # (m,)
     anchor = anchors.index[pick]  # (m,)
     if synthesis == "pair":
-        col = rng.integers(0, neighbours.index.shape[1], size=m)
-        partner = neighbours.index[pick, col]  # (m,)
-        sources = np.stack([anchor, partner], axis=1)  # (m, 2)
+        if partner == "any":
+            col = rng.integers(0, neighbours.index.shape[1], size=m)
+        else:
+            col = draw_column(partner_mask(anchors, neighbours, partner, classes)[pick], rng)
+        sources = np.stack([anchor, neighbours.index[pick, col]], axis=1)  # (m, 2)
         weights = np.stack([1.0 - lam, lam], axis=1)  # (m, 2)
     elif synthesis == "barycentric":
         inv = 1.0 / np.maximum(neighbours.distance[pick], 1e-6)  # (m, k)
@@ -57,6 +65,25 @@ def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max
     else:
         raise ValueError(f"augment.synthesis: must be pair or barycentric, got {synthesis!r}")
     return Recipes(sources.astype(np.int32), weights.astype(np.float32))
+
+
+def partner_mask(anchors: Anchors, neighbours: Neighbours, partner: str,
+                 classes: np.ndarray | None) -> np.ndarray:
+    """(a, k) bool: which neighbours of each anchor may be its mixing partner."""
+    if partner not in ("other_class", "same_class"):
+        raise ValueError(f"augment.partner: must be any, other_class or same_class, "
+                         f"got {partner!r}")
+    differ = classes[neighbours.index] != classes[anchors.index][:, None]  # (a, k)
+    mask = differ if partner == "other_class" else ~differ
+    mask[~mask.any(1)] = True  # no such neighbour: any of them
+    return mask
+
+
+def draw_column(eligible: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(m,) one column per row, uniform among the row's True entries."""
+    counts = eligible.sum(1)  # (m,) >= 1
+    nth = np.minimum((rng.uniform(size=len(eligible)) * counts).astype(np.int64), counts - 1)
+    return (eligible.cumsum(1) > nth[:, None]).argmax(1)
 
 
 def recipe_coords(coords: np.ndarray, recipes: Recipes) -> np.ndarray:
