@@ -16,7 +16,7 @@ endif
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test bench install clean
+.PHONY: run test bench install clean check-cuml
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,21 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# cuML's API as the backend calls it, in a separate environment with the `gpu` extra
+# (about 4.6 GB). Runs on a machine without a GPU: estimators are built, not fitted.
+CUML_VENV := .venv-cuml
+CUML_STAMP := $(CUML_VENV)/.installed
+
+$(CUML_STAMP): pyproject.toml
+	test -x $(CUML_VENV)/bin/python || $(PYTHON) -m venv $(CUML_VENV)
+	$(CUML_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CUML_VENV)/bin/python -m pip install -q $(TORCH)
+	$(CUML_VENV)/bin/python -m pip install -q -e '.[gpu]' 'pytest>=7'
+	touch $(CUML_STAMP)
+
+check-cuml: $(CUML_STAMP)
+	$(CUML_VENV)/bin/python -m pytest -q -p no:cacheprovider checks/cuml
 
 run: $(STAMP)
 	$(BIN)/sage-rapids run $(ARGS)
@@ -51,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/results_doc.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(CUML_VENV) build *.egg-info

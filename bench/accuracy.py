@@ -88,6 +88,24 @@ ROUND_FIELDS = ("n_made", "mean_kd_loss", "anchor_mean_loss", "overall_mean_loss
                 "partner_other_class")
 
 
+def earlier_runs(result: Path, log: Path, n_train: int, n_teacher: int,
+                 overrides: list[str]) -> list[dict]:
+    """Runs of an earlier invocation with the same settings: its result file, then
+    its crash log (a run in both counts once)."""
+    runs = []
+    if result.is_file():
+        old = json.loads(result.read_text())
+        if (old["train"], old["teacher_train"], old["overrides"]) != (n_train, n_teacher,
+                                                                       overrides):
+            raise SystemExit(f"--resume: {result} was made with other settings "
+                             f"({old['train']}, {old['teacher_train']}, {old['overrides']})")
+        runs = old["runs"]
+    if log.is_file():
+        runs += [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    unique = {(r["variant"], r["seed"]): r for r in runs}
+    return list(unique.values())
+
+
 def warm_up(configs: dict, backend) -> None:
     """Compile UMAP's kernels (numba) once before any run is timed, so the first
     augmented run does not pay for every other's."""
@@ -169,6 +187,11 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--name", default=None, help="result file stem")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--only", default=None,
+                        help="comma-separated variant names to run this time (all: default)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in the result file (or its crash log) "
+                             "and run only the (variant, seed) pairs missing")
     args = parser.parse_args(argv)
     quiet_libraries()
     quick = args.quick
@@ -197,11 +220,15 @@ def main(argv=None) -> int:
     name = args.name or ("accuracy_quick" if quick else "accuracy")
     log_path = Path(args.out) / f"{name}.runs.jsonl"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    log_path.write_text("")
+    runs = earlier_runs(Path(args.out) / f"{name}.json", log_path, n_train, n_teacher,
+                        overrides) if args.resume else []
+    log_path.write_text("".join(json.dumps(r) + "\n" for r in runs))
+    done = {(r["variant"], r["seed"]) for r in runs}
     warm_up(configs, backend)
-    runs = []
     for seed in seeds:
         for variant, vcfg in configs.items():
+            if (variant, seed) in done or (args.only and variant not in args.only.split(",")):
+                continue
             cfg = replace(vcfg, seed=seed, data=data, teacher=teacher_cfg,
                           augment=replace(vcfg.augment, plots=False))
             out = work / f"{variant}-{seed}"
@@ -230,7 +257,7 @@ def main(argv=None) -> int:
     artifacts.write_json(out / f"{name}.json", {
         "date": time.strftime("%Y-%m-%d"), "backend": backend.name, "task": args.task,
         "dev": len(task.dev), "train": n_train,
-        "teacher_train": n_teacher, "held_out": n_held, "seeds": seeds,
+        "teacher_train": n_teacher, "held_out": n_held, "seeds": sorted({r["seed"] for r in runs}),
         "overrides": overrides, "variants": dict(variants),
         "teacher_dev_accuracy": runs[0]["teacher_dev_accuracy"], "runs": runs,
         "summary": summary})

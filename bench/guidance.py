@@ -12,6 +12,8 @@ of the study's runs:
     python bench/guidance.py run qnli      # bench/results/guidance_qnli.json
     python bench/guidance.py report        # tables, verdicts, plot: guidance.json/.png
     python bench/guidance.py run sst2 --quick   # minutes: the machinery, not the answer
+    python bench/guidance.py run qnli --only sage,random   # some variants now; reruns
+                                                           # skip the pairs already done
 """
 
 from __future__ import annotations
@@ -51,16 +53,37 @@ TASKS = {
 }
 
 
-def run(task: str, quick: bool) -> int:
-    """Run one task's study through `bench/accuracy.py`."""
-    args = ["--task", task, "--name", f"guidance_{task}{'_quick' if quick else ''}",
-            "--seeds", "0" if quick else SEEDS, *TASKS[task]]
+def run(task: str, quick: bool, seeds: str | None, only: str | None, part: str | None) -> int:
+    """Run one task's study through `bench/accuracy.py`, resuming what already ran.
+    A `part` writes its own file (`guidance_<task>.<part>.json`), so several processes
+    can share a task's seeds; `report` merges the parts."""
+    stem = f"guidance_{task}{'_quick' if quick else ''}{f'.{part}' if part else ''}"
+    args = ["--task", task, "--name", stem,
+            "--seeds", seeds or ("0" if quick else SEEDS), "--resume", *TASKS[task]]
+    if only:
+        args += ["--only", only]
     if quick:
         args += ["--quick", "--train", "200", "--teacher-train", "400", "--held-out", "200"]
         args += ["--dev", "200"] if task != "sst2" else []
     for name, overrides in VARIANTS.items():
         args += ["--variant", f"{name}: {overrides}"]
     return accuracy.main(args)
+
+
+def merged(files: list[Path]) -> dict | None:
+    """One task's result files (its parts) as one: the first file's settings, every
+    run once, and the summary recomputed over all of them."""
+    if not files:
+        return None
+    parts = [json.loads(f.read_text()) for f in files]
+    base = dict(parts[0])
+    runs = {(r["variant"], r["seed"]): r for d in parts for r in d["runs"]}
+    order = list(VARIANTS)
+    base["runs"] = sorted(runs.values(), key=lambda r: (r["seed"], order.index(r["variant"])))
+    base["seeds"] = sorted({r["seed"] for r in base["runs"]})
+    base["summary"] = {v: s for v, s in accuracy.summarise(
+        sorted(base["runs"], key=lambda r: order.index(r["variant"]))).items()}
+    return base
 
 
 def paired(runs: list[dict], a: str, b: str) -> dict | None:
@@ -104,8 +127,9 @@ def curve(runs: list[dict], variant: str) -> dict:
 
 
 def report(out: Path) -> int:
-    files = {t: out / f"guidance_{t}.json" for t in TASKS}
-    data = {t: json.loads(f.read_text()) for t, f in files.items() if f.is_file()}
+    data = {t: merged(sorted(out.glob(f"guidance_{t}.json")) +
+                      sorted(out.glob(f"guidance_{t}.*.json"))) for t in TASKS}
+    data = {t: d for t, d in data.items() if d is not None}
     if not data:
         print(f"error: no study results in {out}: run `python bench/guidance.py run sst2` "
               "first", file=sys.stderr)
@@ -188,10 +212,15 @@ def main(argv=None) -> int:
     p_run = sub.add_parser("run", help="run one task's study")
     p_run.add_argument("task", choices=sorted(TASKS))
     p_run.add_argument("--quick", action="store_true")
+    p_run.add_argument("--seeds", default=None, help=f"comma-separated (default {SEEDS})")
+    p_run.add_argument("--only", default=None, help="comma-separated variants to run now")
+    p_run.add_argument("--part", default=None, help="write guidance_<task>.<part>.json")
     p_report = sub.add_parser("report", help="tables, verdicts and plot from the results")
     p_report.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    return run(args.task, args.quick) if args.command == "run" else report(args.out)
+    if args.command == "run":
+        return run(args.task, args.quick, args.seeds, args.only, args.part)
+    return report(args.out)
 
 
 if __name__ == "__main__":

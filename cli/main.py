@@ -160,8 +160,12 @@ def worker(args: dict) -> None:
         log = (lambda msg: None) if quiet or not dist.is_main else \
             (lambda msg: click.echo(msg, err=True))
         ranks = f", {dist.world_size} ranks" if dist.active else ""
+        if backend.note:
+            log(backend.note)
         log(f"sage-rapids: {config.data.name}, device {backend.name}{ranks}, run directory "
             f"{args['out']}")
+        log("implementations: " + ", ".join(f"{k} {v}" for k, v in
+                                            backend.implementations.items()))
         summary = pipeline.run(config, backend, Path(args["out"]), quiet=quiet, log=log,
                                resume=args["resume"], dist=dist)
         if dist.is_main:

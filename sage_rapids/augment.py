@@ -1,10 +1,10 @@
 """Stage 3: one augmentation round between epochs.
 
 reduce (UMAP to 2-D) -> anchors (high point or region loss) -> neighbours (kNN in
-the map) ->
-synthesize (recipes) -> label (teacher logits) -> pool (replace or accumulate).
-Each stage is timed under its own name so the round's cost can be read apart
-from the teacher's labelling work.
+the map) -> synthesize (recipes) -> label (teacher logits) -> pool (replace or
+accumulate). Each stage is timed under its own name so the round's cost can be read
+apart from the teacher's labelling work. On CUDA every array of the round stays on
+the device: the host sees the round's scalars, and the map only for a plot.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .config import AugmentConfig
 from .profiling import Profiler
 from .reduce import UmapReducer
 from .regions import Anchors, Neighbours, nearest_neighbours, region_scores, select_anchors
-from .synthesize import recipe_coords, synthesize_recipes
+from .synthesize import Recipes, recipe_coords, synthesize_recipes
 from .table import ExampleTable, SyntheticPool, real_batch, sorted_batches
 from .targets import label_synthetic
 from .train import ErrorProfile
@@ -36,21 +36,30 @@ class RoundPicture:
     anchors: np.ndarray  # (a,) anchor indices
     synthetic: np.ndarray  # (m, 2) synthetic points on the map
 
+    @classmethod
+    def of(cls, coords: Any, loss: Any, anchors: Anchors, recipes: Recipes,
+           backend: Backend) -> "RoundPicture":
+        """The round's map brought to the host (four copies), for a plot."""
+        return cls(backend.to_host(coords), backend.to_host(loss),
+                   backend.to_host(anchors.index),
+                   backend.to_host(recipe_coords(coords, recipes)))
+
 
 @dataclass(frozen=True)
 class RoundResult:
     pool: SyntheticPool
+    n_made: int
     n_anchors: int
     anchor_mean_loss: float
     overall_mean_loss: float
-    picture: RoundPicture
+    picture: RoundPicture | None  # None unless asked for (plots)
     looks: dict  # what the anchors are: see `anchor_looks`
 
     def stats(self) -> dict:
         """The round's numbers for `metrics.jsonl`."""
         return {"n_anchors": self.n_anchors, "anchor_mean_loss": self.anchor_mean_loss,
                 "overall_mean_loss": self.overall_mean_loss, "pool_size": len(self.pool),
-                "n_made": len(self.picture.synthetic), **self.looks}
+                "n_made": self.n_made, **self.looks}
 
 
 def synthetic_budget(cfg: AugmentConfig, n_real: int, scale: float = 1.0) -> int:
@@ -107,12 +116,15 @@ def merge_pools(old: SyntheticPool, new: SyntheticPool, cfg: AugmentConfig,
         raise ValueError("augment.pool: cannot accumulate recipes of different widths")
     else:
         xp = backend.xp
+        lengths = (None if old.host_lengths is None or new.host_lengths is None
+                   else np.concatenate([old.host_lengths, new.host_lengths]))
         pool = SyntheticPool(xp.concatenate([old.sources, new.sources]),
                              xp.concatenate([old.weights, new.weights]),
-                             xp.concatenate([old.logits, new.logits]))
+                             xp.concatenate([old.logits, new.logits]), lengths)
     if cfg.pool_max is not None and len(pool) > cfg.pool_max:
         keep = slice(len(pool) - cfg.pool_max, None)
-        pool = SyntheticPool(pool.sources[keep], pool.weights[keep], pool.logits[keep])
+        pool = SyntheticPool(pool.sources[keep], pool.weights[keep], pool.logits[keep],
+                             None if pool.host_lengths is None else pool.host_lengths[keep])
     return pool
 
 
@@ -120,7 +132,8 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
                   pool: SyntheticPool, embeddings: torch.Tensor, cfg: AugmentConfig,
                   backend: Backend, profiler: Profiler, rng: np.random.Generator,
                   reducer: UmapReducer | None = None, quiet: bool = True,
-                  scale: float = 1.0) -> tuple[RoundResult, UmapReducer]:
+                  scale: float = 1.0, picture: bool = False,
+                  precision: str = "fp32") -> tuple[RoundResult, UmapReducer]:
     """Run one round and return the next synthetic pool.
 
     Args:
@@ -129,8 +142,11 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
         profile: the epoch's error profile (per-sample losses, pooled states).
         pool: the current pool (kept or extended per `cfg.pool`).
         embeddings: (V, H_T) teacher word-embedding table.
+        rng: the run's augmentation generator (seeds the map and the round's draws).
         reducer: a fitted reducer to reuse (`space: input`), or None to fit.
         scale: share of the synthetic budget to make (`budget_scale`).
+        picture: bring the map to the host for a plot (`RoundResult.picture`).
+        precision: the teacher's labelling precision.
 
     Returns:
         (`RoundResult`, the reducer used) so the caller can reuse an input-space map.
@@ -141,37 +157,33 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
                       else pooled_input_vectors(table, embeddings, backend))
             reducer = UmapReducer(cfg, backend, seed=int(rng.integers(2**31))).fit(source)
         coords = reducer.coords_  # (n, 2)
+    draws = backend.draws(rng)
     with profiler.stage("anchors"):
         chosen = profile.kd_loss if cfg.anchor_loss == "kd" else profile.total_loss
-        loss = backend.to_host(chosen).astype(np.float64)  # (n,)
+        loss = chosen.astype(backend.xp.float64)  # (n,)
         score = loss if cfg.anchor_score == "point" else region_scores(loss, coords, cfg.k,
                                                                        backend)
-        anchors = select_anchors(score, cfg.q, cfg.strategy, rng, cfg.anchor_power)
+        anchors = select_anchors(score, cfg.q, cfg.strategy, draws, cfg.anchor_power)
     with profiler.stage("neighbours"):
         neighbours = nearest_neighbours(coords, anchors.index, cfg.k, backend)
     with profiler.stage("synthesize"):
-        classes = backend.to_host(table.teacher_logits.argmax(1))  # (n,)
+        classes = table.teacher_logits.argmax(1)  # (n,)
         recipes = synthesize_recipes(anchors, neighbours,
                                      synthetic_budget(cfg, len(table), scale), cfg.lam_max,
-                                     cfg.synthesis, rng, cfg.partner, classes)
-        sources = backend.asarray(recipes.sources)
-        weights = backend.asarray(recipes.weights)
+                                     cfg.synthesis, draws, cfg.partner, classes)
     with profiler.stage("label"):
-        new = label_synthetic(teacher, table, sources, weights, embeddings, backend,
-                              cfg.label_batch_size, quiet)
-    pool = merge_pools(pool, new, cfg, backend)
-    host_coords = backend.to_host(coords)
-    picture = RoundPicture(host_coords, loss, anchors.index,
-                           recipe_coords(host_coords, recipes))
-    looks = anchor_looks(anchors, neighbours, classes, backend.to_host(table.labels),
-                         recipes.sources)
-    result = RoundResult(pool, len(anchors.index), float(loss[anchors.index].mean()),
-                         float(loss.mean()), picture, looks)
+        new = label_synthetic(teacher, table, recipes.sources, recipes.weights, embeddings,
+                              backend, cfg.label_batch_size, quiet, precision)
+    result = RoundResult(
+        merge_pools(pool, new, cfg, backend), len(new), len(anchors.index),
+        backend.scalar(loss[anchors.index].mean()), backend.scalar(loss.mean()),
+        RoundPicture.of(coords, loss, anchors, recipes, backend) if picture else None,
+        anchor_looks(anchors, neighbours, classes, table.labels, recipes.sources, backend))
     return result, reducer
 
 
-def anchor_looks(anchors: Anchors, neighbours: Neighbours, classes: np.ndarray,
-                 labels: np.ndarray, sources: np.ndarray) -> dict:
+def anchor_looks(anchors: Anchors, neighbours: Neighbours, classes: Any, labels: Any,
+                 sources: Any, backend: Backend) -> dict:
     """What the anchors are, as shares in [0, 1] (NaN where undefined).
 
     `anchor_teacher_wrong` / `teacher_wrong`: labelled anchors / examples whose teacher
@@ -179,17 +191,19 @@ def anchor_looks(anchors: Anchors, neighbours: Neighbours, classes: np.ndarray,
     neighbours that are anchors too (uniform anchors give about 1 - q: higher means
     they cluster); `partner_other_class`: recipes mixing two teacher classes.
     """
+    xp = backend.xp
     labelled = labels >= 0
     wrong = (classes != labels) & labelled  # (n,)
-    is_anchor = np.zeros(len(classes), dtype=bool)
+    is_anchor = xp.zeros(len(classes), dtype=bool)
     is_anchor[anchors.index] = True
 
-    def share(hits: np.ndarray, of: np.ndarray) -> float:
-        return float(hits.sum() / of.sum()) if of.sum() else float("nan")
+    def share(hits: Any, of: Any) -> float:
+        total = backend.scalar(of.sum())
+        return backend.scalar(hits.sum()) / total if total else float("nan")
 
+    mixed = (classes[sources[:, 0]] != classes[sources[:, 1]]) if sources.shape[1] == 2 else None
     return {"anchor_teacher_wrong": share(wrong[anchors.index], labelled[anchors.index]),
             "teacher_wrong": share(wrong, labelled),
-            "anchor_neighbour_anchors": float(is_anchor[neighbours.index].mean()),
-            "partner_other_class": float(np.mean(classes[sources[:, 0]] != classes[sources[:, 1]]))
-            if sources.shape[1] == 2 else float("nan")}
-
+            "anchor_neighbour_anchors": backend.scalar(is_anchor[neighbours.index].mean()),
+            "partner_other_class": float("nan") if mixed is None
+            else backend.scalar(mixed.mean())}

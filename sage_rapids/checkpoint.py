@@ -50,7 +50,7 @@ def _fsync_dir(folder: Path) -> None:
 
 def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Module, optimizer,
                     scheduler, rngs: dict[str, np.random.Generator], backend: Backend,
-                    dist: Dist = Dist()) -> Path:
+                    dist: Dist = Dist(), scaler=None) -> Path:
     """Write the checkpoint of a completed epoch atomically (a collective with N ranks).
 
     Rank 0 writes the shared student, optimizer and scheduler; every rank writes its
@@ -60,6 +60,7 @@ def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Modul
     Args:
         student: the unwrapped student (not its DDP wrapper).
         rngs: the rank's NumPy generators by stream name (batch order, augmentation).
+        scaler: the fp16 gradient scaler, whose scale is part of the state.
 
     Returns:
         The checkpoint folder.
@@ -68,7 +69,7 @@ def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Modul
                               if dist.is_main else None))
     try:
         if dist.is_main:
-            _save_shared(tmp, state, student, optimizer, scheduler, dist)
+            _save_shared(tmp, state, student, optimizer, scheduler, dist, scaler)
         _save_rank(tmp, state, rngs, backend, dist.rank)
         dist.barrier()
         final = run_dir / NAME
@@ -91,7 +92,7 @@ def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Modul
 
 
 def _save_shared(folder: Path, state: TrainingState, student: torch.nn.Module, optimizer,
-                 scheduler, dist: Dist) -> None:
+                 scheduler, dist: Dist, scaler=None) -> None:
     tensors = {f"student.{k}": v.detach().cpu().contiguous()
                for k, v in student.state_dict().items()}
     opt = optimizer.state_dict()
@@ -102,15 +103,17 @@ def _save_shared(folder: Path, state: TrainingState, student: torch.nn.Module, o
     meta = {"epoch": state.epoch, "metrics": state.metrics, "best": state.best,
             "world_size": dist.world_size, "optimizer_groups": opt["param_groups"],
             "scheduler": {k: v for k, v in scheduler.state_dict().items()
-                          if k != "lr_lambdas"}}
+                          if k != "lr_lambdas"},
+            "grad_scaler": None if scaler is None else scaler.state_dict()}
     (folder / "meta.json").write_text(json.dumps(meta, default=_plain))
 
 
 def _save_rank(folder: Path, state: TrainingState, rngs: dict[str, np.random.Generator],
                backend: Backend, rank: int) -> None:
     tensors = {"rng.torch": torch.get_rng_state()}
-    if backend.is_cuda:  # dropout on the GPU draws from the device's generator
-        tensors["rng.cuda"] = torch.cuda.get_rng_state(backend.device)
+    device_state = backend.device_rng_state()  # dropout on a GPU draws from its generator
+    if device_state is not None:
+        tensors["rng.cuda"] = device_state
     for key in ("sources", "weights", "logits"):
         tensors[f"pool.{key}"] = torch.from_numpy(
             np.ascontiguousarray(backend.to_host(getattr(state.pool, key))))
@@ -147,7 +150,7 @@ def latest_checkpoint(run_dir: Path) -> Path:
 
 def load_checkpoint(folder: Path, student: torch.nn.Module, optimizer, scheduler,
                     rngs: dict[str, np.random.Generator], backend: Backend,
-                    dist: Dist = Dist()) -> TrainingState:
+                    dist: Dist = Dist(), scaler=None) -> TrainingState:
     """Restore student, optimizer, scheduler and this rank's RNGs in place; return the rest.
 
     Raises:
@@ -171,12 +174,13 @@ def load_checkpoint(folder: Path, student: torch.nn.Module, optimizer, scheduler
             state.setdefault(int(pid), {})[slot] = value.to(backend.device) \
                 if slot != "step" else value
     optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer_groups"]})
+    if scaler is not None and meta.get("grad_scaler"):
+        scaler.load_state_dict(meta["grad_scaler"])
     scheduler.load_state_dict({**meta["scheduler"], "lr_lambdas": [None] * len(
         optimizer.param_groups)})
     mine = load_file(str(folder / f"rank{dist.rank}.safetensors"))
     torch.set_rng_state(mine["rng.torch"])
-    if "rng.cuda" in mine and backend.is_cuda:
-        torch.cuda.set_rng_state(mine["rng.cuda"], backend.device)
+    backend.set_device_rng_state(mine.get("rng.cuda"))
     saved = json.loads((folder / f"rank{dist.rank}.json").read_text())["rng_numpy"]
     if set(saved) != set(rngs):
         raise CheckpointError(f"{folder}: written by another version of sage-rapids (random "

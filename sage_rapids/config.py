@@ -88,6 +88,7 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     bucket_batches: int = 50  # batches drawn from one length bucket
+    precision: str = "fp32"  # fp32 | bf16 | fp16: student steps, teacher targets and labels
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,7 @@ CHOICES = {
     "device": {"auto", "cpu", "cuda"},
     "data.bad_rows": {"error", "skip"},
     "teacher.finetune_schedule": {"linear", "constant"},
+    "train.precision": {"fp32", "bf16", "fp16"},
     "augment.strategy": {"sage", "random", "none"},
     "augment.space": {"student", "input"},
     "augment.anchor_loss": {"kd", "total"},

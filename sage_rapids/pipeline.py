@@ -77,6 +77,7 @@ def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, 
         if not dist.is_main:
             name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, True,
                                         _silent))
+    seed_torch(config.seed, "teacher_head")  # a checkpoint without a head gets a seeded one
     teacher, tokenizer = load_classifier(name, None, cfg.trust_remote_code)
     if teacher.config.num_labels != n_labels:
         raise ModelError(f"teacher.model: {cfg.model} has {teacher.config.num_labels} labels, "
@@ -107,7 +108,8 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
         dev, _ = encode_dataset(task.dev, tokenizer, config.data.max_length, backend)
     with profiler.stage("teacher_targets"):
         targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
-                                  pooled=config.loss.cosine > 0, quiet=quiet)
+                                  pooled=config.loss.cosine > 0, quiet=quiet,
+                                  precision=config.train.precision)
     return finish_setup(config, task, teacher, tokenizer, embeddings,
                         train.with_targets(targets.logits, targets.pooled), dev, backend,
                         profiler, log, dist, shard)
@@ -196,6 +198,7 @@ class Training:
     optimizer: torch.optim.Optimizer
     scheduler: object
     rngs: dict  # NumPy generators of this rank: batch order, augmentation
+    scaler: object = None  # the fp16 gradient scaler, or None
 
 
 def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bool = False,
@@ -221,7 +224,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     state = TrainingState(0, [], None, empty_pool(backend), None)
     if resume:
         state = load_checkpoint(latest_checkpoint(out_dir), t.student, t.optimizer,
-                                t.scheduler, t.rngs, backend, dist)
+                                t.scheduler, t.rngs, backend, dist, t.scaler)
         rec.resumed(state.metrics)
         log(f"resuming {out_dir} after epoch {state.epoch}")
     reducer = None if state.map_coords is None else UmapReducer.from_coords(
@@ -232,7 +235,8 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             with profiler.stage("train"):
                 result = train_epoch(t.model, s.train, state.pool, s.embeddings, t.optimizer,
                                      t.scheduler, config.loss, config.train, backend,
-                                     t.rngs["batches"], epoch, quiet, should_stop, dist)
+                                     t.rngs["batches"], epoch, quiet, should_stop, dist,
+                                     t.scaler)
             if result is None:
                 raise RunInterrupted(out_dir, epoch)
             with profiler.stage("evaluate"):
@@ -242,22 +246,26 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             pool = state.pool
             if config.augment.strategy != "none" and \
                     config.augment.start_epoch <= epoch < config.train.epochs:
-                row["mean_kd_loss"] = dist.mean(float(result.profile.kd_loss.mean()))
+                row["mean_kd_loss"] = dist.mean(backend.scalar(result.profile.kd_loss.mean()))
                 scale = budget_scale(config.augment, state.metrics, row["mean_kd_loss"])
-                round_, reducer = augment_round(s.teacher, s.train, result.profile, pool,
-                                                s.embeddings, config.augment, backend, profiler,
-                                                t.rngs["augment"], reducer, quiet, scale)
+                round_, reducer = augment_round(
+                    s.teacher, s.train, result.profile, pool, s.embeddings, config.augment,
+                    backend, profiler, t.rngs["augment"], reducer, quiet, scale,
+                    picture=config.augment.plots and dist.is_main,
+                    precision=config.train.precision)
                 pool = round_.pool
                 row.update(round_stats(round_, dist))
-                rec.region_map(round_.picture, epoch)
+                if round_.picture is not None:
+                    rec.region_map(round_.picture, epoch)
             row.update(seconds=time.perf_counter() - t0,
                        stage_seconds=profiler.epoch_seconds(epoch))
             state = next_state(state, row, pool, reducer, config, backend, s, rec, t, log)
             save_checkpoint(out_dir, state, t.student, t.optimizer, t.scheduler, t.rngs,
-                            backend, dist)
+                            backend, dist, t.scaler)
     summary = summarize(config, s, t.student, state.metrics, state.best,
-                        time.perf_counter() - start, dist)
-    rec.finish(summary, profiler.report(), state.metrics)
+                        time.perf_counter() - start, backend, dist)
+    rec.finish(summary, {**profiler.report(), "implementations": backend.implementations},
+               state.metrics)
     return summary
 
 
@@ -298,7 +306,8 @@ def start_training(config: Config, s: Setup, backend: Backend, dist: Dist) -> Tr
     seed_torch(config.seed, "dropout", dist.rank)
     rngs = {"batches": generator(config.seed, "batches", dist.rank),
             "augment": generator(config.seed, "augment", dist.rank)}
-    return Training(student, model, optimizer, scheduler, rngs)
+    return Training(student, model, optimizer, scheduler, rngs,
+                    backend.grad_scaler(config.train.precision))
 
 
 def round_stats(round_: RoundResult, dist: Dist) -> dict:
@@ -340,7 +349,7 @@ def evaluate_epoch(student: Student, s: Setup, config: Config, backend: Backend,
 
 
 def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], best: dict,
-              seconds: float, dist: Dist = Dist()) -> dict:
+              seconds: float, backend: Backend, dist: Dist = Dist()) -> dict:
     """The run's headline numbers. With several ranks it first checks that every rank
     ends with the same weights (DDP keeps them in step; a mismatch is a bug, not noise).
 
@@ -371,5 +380,7 @@ def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], b
         "strategy": config.augment.strategy,
         "n_synthetic_total": sum(m["n_synthetic"] for m in metrics),
         "total_seconds": seconds,
+        "precision": config.train.precision,
+        "implementations": backend.implementations,
         "notes": list(s.task.notes),
     }

@@ -1,6 +1,7 @@
 """Stage 3.1: reduce the error-profile embeddings to a 2-D map with UMAP.
 
-cuML's UMAP on the CUDA backend when it imports, umap-learn on the host otherwise.
+The backend's UMAP: cuML's on the device when it imports, umap-learn on the host
+otherwise. The map is assembled where the backend's arrays live.
 Above `umap_fit_max` points the map is fitted on a seeded subsample and every other
 point is placed at the inverse-distance mean of its k nearest fitted points' map
 positions (the same start UMAP's own `transform` uses, without its slow refinement:
@@ -10,9 +11,6 @@ with N.
 
 from __future__ import annotations
 
-import importlib
-import os
-import warnings
 from typing import Any
 
 import numpy as np
@@ -23,35 +21,8 @@ from .backend import Backend
 from .config import AugmentConfig
 
 
-def import_umap():
-    """Import umap-learn with numba's on-disk cache switched on for its kernels.
-
-    umap-learn compiles about 130 numba functions, only one with `cache=True`, so
-    every process paid ~10 s of compilation before its first fit. Defaulting
-    `cache=True` while umap and pynndescent are imported stores the machine code in
-    `$NUMBA_CACHE_DIR` (default under the sage-rapids cache): paid once per install.
-    """
-    root = os.environ.get("SAGE_CACHE_DIR") or os.path.expanduser("~/.cache/sage-rapids")
-    os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(root, "numba"))
-    import numba
-
-    original = numba.njit, numba.jit
-
-    def cached(decorator):
-        def wrapper(*args, **kwargs):
-            kwargs.setdefault("cache", True)
-            return decorator(*args, **kwargs)
-        return wrapper
-
-    numba.njit, numba.jit = cached(numba.njit), cached(numba.jit)
-    try:
-        return importlib.import_module("umap")
-    finally:
-        numba.njit, numba.jit = original
-
-
-def place_by_neighbours(fit_points: Any, fit_coords: np.ndarray, points: Any, k: int,
-                        metric: str, backend: Backend, chunk: int = 4096) -> np.ndarray:
+def place_by_neighbours(fit_points: Any, fit_coords: Any, points: Any, k: int,
+                        metric: str, backend: Backend, chunk: int = 4096) -> Any:
     """Place points on a fitted map from their k nearest fitted points.
 
     Args:
@@ -62,13 +33,13 @@ def place_by_neighbours(fit_points: Any, fit_coords: np.ndarray, points: Any, k:
         metric: cosine or euclidean.
 
     Returns:
-        (n, 2) float32 positions: inverse-distance weighted means.
+        (n, 2) float32 positions, inverse-distance weighted means (backend array).
     """
     ref = backend.to_torch(backend.asarray(fit_points)).float()  # (f, H)
-    anchors = torch.as_tensor(fit_coords, device=ref.device)  # (f, 2)
+    anchors = backend.to_torch(backend.asarray(fit_coords)).float()  # (f, 2)
     if metric == "cosine":
         ref = F.normalize(ref, dim=1)
-    out = np.empty((int(points.shape[0]), 2), dtype=np.float32)
+    out = torch.empty((int(points.shape[0]), 2), dtype=torch.float32, device=ref.device)
     k = min(k, ref.shape[0])
     for start in range(0, out.shape[0], chunk):
         block = backend.to_torch(backend.asarray(points[start:start + chunk])).float()
@@ -79,8 +50,8 @@ def place_by_neighbours(fit_points: Any, fit_coords: np.ndarray, points: Any, k:
         d, idx = dist.topk(k, largest=False)  # (c, k)
         w = 1.0 / d.clamp_min(1e-6)
         w = w / w.sum(1, keepdim=True)
-        out[start:start + len(block)] = backend.to_host((w[..., None] * anchors[idx]).sum(1))
-    return out
+        out[start:start + len(block)] = (w[..., None] * anchors[idx]).sum(1)
+    return backend.from_torch(out)
 
 
 class UmapReducer:
@@ -88,7 +59,7 @@ class UmapReducer:
 
     Args:
         cfg: `augment` section (umap_* knobs).
-        backend: picks cuML or umap-learn.
+        backend: gives the UMAP implementation and where the map lives.
         seed: seeds the subsample and UMAP.
     """
 
@@ -98,18 +69,7 @@ class UmapReducer:
         self.seed = seed
 
     def _estimator(self, n_points: int):
-        cfg = self.cfg
-        kwargs = dict(n_components=2, n_neighbors=min(cfg.umap_n_neighbors, n_points - 1),
-                      min_dist=cfg.umap_min_dist, metric=cfg.umap_metric,
-                      random_state=self.seed)
-        if cfg.umap_epochs is not None:
-            kwargs["n_epochs"] = cfg.umap_epochs
-        if self.backend.has_cuml():
-            from cuml.manifold import UMAP
-
-            return UMAP(**kwargs), True
-        warnings.filterwarnings("ignore", message="n_jobs value", module="umap")
-        return import_umap().UMAP(**kwargs, low_memory=True, transform_seed=self.seed), False
+        return self.backend.umap(**umap_arguments(self.cfg, n_points, self.seed))
 
     @classmethod
     def from_coords(cls, coords: np.ndarray, cfg: AugmentConfig,
@@ -123,28 +83,33 @@ class UmapReducer:
         """Fit the map on `embeddings` (n, H), or on a seeded subsample of them.
 
         Returns:
-            self, with `coords_` (n, 2) float32 for every input row and `fit_index_`.
+            self, with `coords_` (n, 2) float32 for every input row (backend array)
+            and `fit_index_`.
         """
-        n = int(embeddings.shape[0])
+        n, xp = int(embeddings.shape[0]), self.backend.xp
         rng = np.random.default_rng(self.seed)
         fit_index = (np.sort(rng.choice(n, self.cfg.umap_fit_max, replace=False))
                      if n > self.cfg.umap_fit_max else np.arange(n))
-        self.estimator_, on_device = self._estimator(len(fit_index))
-        data = self._input(embeddings, on_device)
-        coords = np.empty((n, 2), dtype=np.float32)  # (n, 2)
-        coords[fit_index] = self._host(self.estimator_.fit_transform(data[fit_index]))
+        self.estimator_ = self._estimator(len(fit_index))
+        fit_points = embeddings[xp.asarray(fit_index)]
+        fitted = self.estimator_.fit_transform(self.backend.umap_input(fit_points))
+        coords = xp.empty((n, 2), dtype=xp.float32)  # (n, 2)
+        coords[xp.asarray(fit_index)] = self.backend.asarray(fitted, dtype=xp.float32)
         rest = np.setdiff1d(np.arange(n), fit_index)
         if len(rest):
-            coords[rest] = place_by_neighbours(data[fit_index], coords[fit_index], data[rest],
-                                               self.cfg.k, self.cfg.umap_metric, self.backend)
+            rest = xp.asarray(rest)
+            coords[rest] = place_by_neighbours(fit_points, coords[xp.asarray(fit_index)],
+                                               embeddings[rest], self.cfg.k,
+                                               self.cfg.umap_metric, self.backend)
         self.fit_index_ = fit_index
-        self.coords_ = self.backend.asarray(coords)
+        self.coords_ = coords
         return self
 
-    def _input(self, embeddings: Any, on_device: bool):
-        if on_device:
-            return self.backend.xp.asarray(embeddings, dtype=self.backend.xp.float32)
-        return self.backend.to_host(embeddings).astype(np.float32)
 
-    def _host(self, array: Any) -> np.ndarray:
-        return self.backend.to_host(array).astype(np.float32)
+def umap_arguments(cfg: AugmentConfig, n_points: int, seed: int) -> dict:
+    """The UMAP arguments both implementations take, from the `augment` section."""
+    kwargs = dict(n_components=2, n_neighbors=min(cfg.umap_n_neighbors, n_points - 1),
+                  min_dist=cfg.umap_min_dist, metric=cfg.umap_metric, random_state=seed)
+    if cfg.umap_epochs is not None:
+        kwargs["n_epochs"] = cfg.umap_epochs
+    return kwargs

@@ -3,6 +3,8 @@ nearest neighbours in the 2-D map.
 
 An anchor's score is its own loss (`anchor_score: point`) or the mean loss of its
 neighbourhood in the map (`region`: the paper's "regions of high student loss").
+Everything here works on the backend's arrays (NumPy or CuPy): a round on CUDA
+selects anchors and finds neighbours on the device.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from .backend import Backend
+from .draws import HostDraws
 
 
 @dataclass(frozen=True)
@@ -25,38 +27,50 @@ class Anchors:
         probability: (a,) float64 draw probabilities, summing to 1.
     """
 
-    index: np.ndarray
-    probability: np.ndarray
+    index: Any
+    probability: Any
 
 
-def select_anchors(loss: np.ndarray, q: float, strategy: str,
-                   rng: np.random.Generator, power: float = 1.0) -> Anchors:
+def _draws(draws):
+    """Accept a NumPy generator where draws are expected (tests, benchmarks)."""
+    return HostDraws(draws) if isinstance(draws, np.random.Generator) else draws
+
+
+def _descending(xp, values: Any) -> Any:
+    """Indices sorting `values` from the largest, ties in index order."""
+    if xp is np:
+        return np.argsort(-values, kind="stable")
+    return xp.argsort(-values)  # CuPy's sort is a stable radix sort
+
+
+def select_anchors(loss: Any, q: float, strategy: str, draws, power: float = 1.0) -> Anchors:
     """Pick anchors for a round.
 
     Args:
-        loss: (n,) per-sample loss of every real example (kd or total).
+        loss: (n,) per-sample score of every real example (loss, or region loss).
         q: `sage` keeps the examples above the q-quantile of the loss (q = 0: all).
         strategy: `sage` (top 1 - q, drawn in proportion to loss ** power) or
             `random` (the same number of anchors, uniform over all examples, uniform
             draws).
-        rng: seeded generator (`random` only).
+        draws: the round's random draws (`Backend.draws`) or a NumPy generator.
         power: sharpness of the loss weighting; 0 draws the kept anchors uniformly,
             1 in proportion to their loss, larger values favour the hardest.
 
     Returns:
-        `Anchors`.
+        `Anchors`, arrays of the loss's kind.
     """
-    n = len(loss)
+    draws = _draws(draws)
+    xp, n = draws.xp, len(loss)
     count = max(1, int(round((1.0 - q) * n)))
     if strategy == "random":
-        index = np.sort(rng.choice(n, count, replace=False))
-        return Anchors(index, np.full(count, 1.0 / count))
-    index = np.sort(np.argsort(-loss, kind="stable")[:count])
-    weight = np.clip(loss[index].astype(np.float64), 1e-12, None) ** power
+        index = draws.subset(n, count)
+        return Anchors(index, xp.full(count, 1.0 / count))
+    index = xp.sort(_descending(xp, loss)[:count])
+    weight = xp.clip(loss[index].astype(xp.float64), 1e-12, None) ** power
     return Anchors(index, weight / weight.sum())
 
 
-def region_scores(loss: np.ndarray, coords: Any, k: int, backend: Backend) -> np.ndarray:
+def region_scores(loss: Any, coords: Any, k: int, backend: Backend) -> Any:
     """Each example's region loss: the mean loss of itself and its k map neighbours.
 
     Args:
@@ -65,63 +79,40 @@ def region_scores(loss: np.ndarray, coords: Any, k: int, backend: Backend) -> np
         k: neighbours per example.
 
     Returns:
-        (n,) float64 scores on the host.
+        (n,) scores, a backend array.
     """
     n = len(loss)
-    around = nearest_neighbours(coords, np.arange(n), k, backend).index  # (n, k)
+    around = nearest_neighbours(coords, backend.xp.arange(n), k, backend).index  # (n, k)
     return (loss + loss[around].sum(1)) / (around.shape[1] + 1)
 
 
 @dataclass(frozen=True)
 class Neighbours:
-    index: np.ndarray  # (a, k) int64 real-example indices, self excluded
-    distance: np.ndarray  # (a, k) float32 distances in the 2-D map
+    index: Any  # (a, k) int64 real-example indices, self excluded
+    distance: Any  # (a, k) float32 distances in the 2-D map
 
 
-def nearest_neighbours(coords: Any, queries: np.ndarray, k: int,
-                       backend: Backend) -> Neighbours:
+def nearest_neighbours(coords: Any, queries: Any, k: int, backend: Backend) -> Neighbours:
     """k nearest real points of each query point in the 2-D map, excluding itself.
-
-    cuML `NearestNeighbors` on CUDA when it imports, else torch brute force on the
-    GPU; scikit-learn on CPU.
 
     Args:
         coords: (n, 2) map of all real examples (backend array).
-        queries: (a,) indices of the query examples.
+        queries: (a,) indices of the query examples (backend array).
         k: neighbours per query (capped at n - 1).
 
     Returns:
-        `Neighbours` on the host.
+        `Neighbours`, backend arrays.
     """
-    n = int(coords.shape[0])
-    k = min(k, n - 1)
-    if backend.is_cuda:
-        idx, dist = _knn_cuda(coords, queries, k + 1, backend)
-    else:
-        from sklearn.neighbors import NearestNeighbors
-
-        host = backend.to_host(coords)
-        dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(host).kneighbors(host[queries])
+    k = min(k, int(coords.shape[0]) - 1)
+    queries = backend.xp.asarray(queries)
+    idx, dist = backend.knn(coords, queries, k + 1)
     return _drop_self(idx, dist, queries, k)
 
 
-def _knn_cuda(coords: Any, queries: np.ndarray, k: int, backend: Backend):
-    if backend.has_cuml():
-        from cuml.neighbors import NearestNeighbors
-
-        model = NearestNeighbors(n_neighbors=k).fit(coords)
-        dist, idx = model.kneighbors(coords[backend.xp.asarray(queries)])
-        return backend.to_host(idx), backend.to_host(dist)
-    points = backend.to_torch(coords).float()  # (n, 2)
-    q = points[torch.as_tensor(queries, device=backend.device)]  # (a, 2)
-    dist, idx = torch.cdist(q, points).topk(k, largest=False)  # (a, k)
-    return backend.to_host(idx), backend.to_host(dist)
-
-
-def _drop_self(idx: np.ndarray, dist: np.ndarray, queries: np.ndarray, k: int) -> Neighbours:
+def _drop_self(idx: Any, dist: Any, queries: Any, k: int) -> Neighbours:
     """Remove each query from its own list (ties may put it anywhere, or nowhere)."""
     keep = idx != queries[:, None]  # (a, k + 1)
-    keep[keep.sum(1) > k, -1] = False  # self was absent: drop the farthest instead
+    keep[:, -1] &= keep.sum(1) <= k  # self was absent: drop the farthest instead
     out_idx = idx[keep].reshape(len(queries), k)
     out_dist = dist[keep].reshape(len(queries), k)
-    return Neighbours(out_idx.astype(np.int64), out_dist.astype(np.float32))
+    return Neighbours(out_idx.astype("int64"), out_dist.astype("float32"))

@@ -2,27 +2,27 @@
 
 A recipe is k source indices and k weights summing to 1 (column 0 is the anchor).
 The vectors are never built here: they are materialised per batch from token ids
-as the token-wise weighted mix of the sources' `E_T[x]` (see `table`).
+as the token-wise weighted mix of the sources' `E_T[x]` (see `table`). Recipes are
+drawn where the anchors live (NumPy, or CuPy on the device).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
-
-from .regions import Anchors, Neighbours
+from .regions import Anchors, Neighbours, _draws
 
 
 @dataclass(frozen=True)
 class Recipes:
-    sources: np.ndarray  # (m, k) int32 real-example indices, column 0 the anchor
-    weights: np.ndarray  # (m, k) float32, rows sum to 1
+    sources: Any  # (m, k) int32 real-example indices, column 0 the anchor
+    weights: Any  # (m, k) float32, rows sum to 1
 
 
 def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max: float,
-                       synthesis: str, rng: np.random.Generator, partner: str = "any",
-                       classes: np.ndarray | None = None) -> Recipes:
+                       synthesis: str, draws, partner: str = "any",
+                       classes: Any = None) -> Recipes:
     """Draw `m` synthetic recipes.
 
     `pair`: anchor a (drawn by `anchors.probability`), one of its neighbours b
@@ -40,53 +40,56 @@ def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max
         m: number of recipes.
         lam_max: upper end of the mixing weight.
         synthesis: `pair` or `barycentric`.
-        rng: seeded generator.
+        draws: the round's random draws (`Backend.draws`) or a NumPy generator.
         partner: `any`, `other_class` or `same_class` (`pair` only).
         classes: (n,) the teacher's class of every real example (for `partner`).
 
     Returns:
         `Recipes` with (m, 2) or (m, k + 1) arrays.
     """
-    pick = rng.choice(len(anchors.index), size=m, p=anchors.probability)  # (m,)
-    lam = rng.uniform(0.0, lam_max, size=m).astype(np.float32)  # (m,)
+    draws = _draws(draws)
+    xp = draws.xp
+    pick = draws.weighted(anchors.probability, m)  # (m,)
+    lam = draws.uniform(lam_max, m).astype(xp.float32)  # (m,)
     anchor = anchors.index[pick]  # (m,)
     if synthesis == "pair":
         if partner == "any":
-            col = rng.integers(0, neighbours.index.shape[1], size=m)
+            col = draws.integers(neighbours.index.shape[1], m)
         else:
-            col = draw_column(partner_mask(anchors, neighbours, partner, classes)[pick], rng)
-        sources = np.stack([anchor, neighbours.index[pick, col]], axis=1)  # (m, 2)
-        weights = np.stack([1.0 - lam, lam], axis=1)  # (m, 2)
+            col = draw_column(partner_mask(anchors, neighbours, partner, classes)[pick], draws)
+        sources = xp.stack([anchor, neighbours.index[pick, col]], axis=1)  # (m, 2)
+        weights = xp.stack([1.0 - lam, lam], axis=1)  # (m, 2)
     elif synthesis == "barycentric":
-        inv = 1.0 / np.maximum(neighbours.distance[pick], 1e-6)  # (m, k)
+        inv = 1.0 / xp.maximum(neighbours.distance[pick], 1e-6)  # (m, k)
         inv /= inv.sum(1, keepdims=True)
-        sources = np.concatenate([anchor[:, None], neighbours.index[pick]], axis=1)  # (m, k+1)
-        weights = np.concatenate([1.0 - lam[:, None], lam[:, None] * inv], axis=1)
+        sources = xp.concatenate([anchor[:, None], neighbours.index[pick]], axis=1)  # (m, k+1)
+        weights = xp.concatenate([1.0 - lam[:, None], lam[:, None] * inv], axis=1)
     else:
         raise ValueError(f"augment.synthesis: must be pair or barycentric, got {synthesis!r}")
-    return Recipes(sources.astype(np.int32), weights.astype(np.float32))
+    return Recipes(sources.astype(xp.int32), weights.astype(xp.float32))
 
 
-def partner_mask(anchors: Anchors, neighbours: Neighbours, partner: str,
-                 classes: np.ndarray | None) -> np.ndarray:
+def partner_mask(anchors: Anchors, neighbours: Neighbours, partner: str, classes: Any) -> Any:
     """(a, k) bool: which neighbours of each anchor may be its mixing partner."""
     if partner not in ("other_class", "same_class"):
         raise ValueError(f"augment.partner: must be any, other_class or same_class, "
                          f"got {partner!r}")
     differ = classes[neighbours.index] != classes[anchors.index][:, None]  # (a, k)
     mask = differ if partner == "other_class" else ~differ
-    mask[~mask.any(1)] = True  # no such neighbour: any of them
+    mask |= ~mask.any(1, keepdims=True)  # no such neighbour: any of them
     return mask
 
 
-def draw_column(eligible: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def draw_column(eligible: Any, draws) -> Any:
     """(m,) one column per row, uniform among the row's True entries."""
+    draws = _draws(draws)
+    xp = draws.xp
     counts = eligible.sum(1)  # (m,) >= 1
-    nth = np.minimum((rng.uniform(size=len(eligible)) * counts).astype(np.int64), counts - 1)
+    nth = xp.minimum((draws.random(len(eligible)) * counts).astype(xp.int64), counts - 1)
     return (eligible.cumsum(1) > nth[:, None]).argmax(1)
 
 
-def recipe_coords(coords: np.ndarray, recipes: Recipes) -> np.ndarray:
+def recipe_coords(coords: Any, recipes: Recipes) -> Any:
     """Where each recipe sits on the 2-D map: the same mix of its sources' points.
 
     Args:

@@ -90,11 +90,23 @@ class SyntheticPool:
         sources: (m, k) int32 indices of real examples; column 0 is the anchor.
         weights: (m, k) float32 mixing weights, each row summing to 1.
         logits: (m, C) float32 teacher logits of the materialised mix.
+        host_lengths: (m,) NumPy token count of each synthetic example (the longest of
+            its sources), used to plan batches; None until `with_lengths`.
     """
 
     sources: Any
     weights: Any
     logits: Any
+    host_lengths: np.ndarray | None = None
+
+    def with_lengths(self, table: "ExampleTable", backend: Backend) -> "SyntheticPool":
+        """This pool with `host_lengths` (one small copy to the host when missing)."""
+        if self.host_lengths is not None:
+            return self
+        if len(self) == 0:
+            return replace(self, host_lengths=np.zeros(0, dtype=np.int32))
+        lengths = table.lengths[self.sources].max(axis=1)  # (m,) on the device
+        return replace(self, host_lengths=backend.to_host(lengths).astype(np.int32))
 
     def __len__(self) -> int:
         return int(self.sources.shape[0])
@@ -220,13 +232,13 @@ def real_batch(table: ExampleTable, embeddings: torch.Tensor, index: np.ndarray,
 
 
 def synthetic_batch(table: ExampleTable, pool: SyntheticPool, embeddings: torch.Tensor,
-                    index: np.ndarray, backend: Backend, host_sources: np.ndarray) -> Batch:
-    """Materialise synthetic examples `index` of `pool` from their recipes.
+                    index: np.ndarray, backend: Backend) -> Batch:
+    """Materialise synthetic examples `index` of `pool` (with lengths) from their recipes.
 
     The vectors are the token-wise weighted mix of the sources' padded vectors;
     the mask is the union of the sources' masks; segment ids come from the anchor.
     """
-    width = int(table.host_lengths[host_sources[index]].max())
+    width = int(pool.host_lengths[index].max())
     idx = torch.as_tensor(index, device=backend.device)
     sources = backend.to_torch(pool.sources)[idx].long()  # (b, k)
     weights = backend.to_torch(pool.weights)[idx]  # (b, k)
@@ -240,13 +252,6 @@ def synthetic_batch(table: ExampleTable, pool: SyntheticPool, embeddings: torch.
     logits = backend.to_torch(pool.logits)[idx]
     minus = torch.full((b,), -1, dtype=torch.long, device=backend.device)
     return Batch(vectors, mask, types, minus, logits, None, minus)
-
-
-def synthetic_lengths(table: ExampleTable, host_sources: np.ndarray) -> np.ndarray:
-    """(m,) length of each synthetic example: the longest of its sources."""
-    if len(host_sources) == 0:
-        return np.zeros(0, dtype=np.int32)
-    return table.host_lengths[host_sources].max(axis=1)
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, bucket_batches: int,

@@ -16,8 +16,7 @@ from torch import nn
 from .backend import Backend
 from .models import vector_forward
 from .progress import progress_bar
-from .table import (ExampleTable, SyntheticPool, real_batch, sorted_batches, synthetic_batch,
-                    synthetic_lengths)
+from .table import ExampleTable, SyntheticPool, real_batch, sorted_batches, synthetic_batch
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,8 @@ class TeacherTargets:
 @torch.no_grad()
 def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.Tensor,
                     backend: Backend, batch_size: int, pooled: bool = False,
-                    quiet: bool = True, desc: str = "teacher targets") -> TeacherTargets:
+                    quiet: bool = True, desc: str = "teacher targets",
+                    precision: str = "fp32") -> TeacherTargets:
     """Stage 1: teacher logits (and optionally pooled states) for every real example.
 
     Args:
@@ -38,6 +38,7 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
         embeddings: (V, H) teacher word-embedding table.
         batch_size: examples per forward pass.
         pooled: also keep mean-pooled last hidden states (for `loss.cosine`).
+        precision: `fp32`, `bf16` or `fp16` forward passes; logits are kept in fp32.
 
     Returns:
         `TeacherTargets` as backend arrays, in table order.
@@ -48,7 +49,9 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
     states = None
     for index in progress_bar(sorted_batches(table.host_lengths, batch_size), desc, quiet):
         batch = real_batch(table, embeddings, index, backend)
-        out = vector_forward(teacher, batch.vectors, batch.mask, batch.type_ids, pooled=pooled)
+        with backend.autocast(precision):
+            out = vector_forward(teacher, batch.vectors, batch.mask, batch.type_ids,
+                                 pooled=pooled)
         logits[batch.real_index] = out.logits.float()
         if pooled:
             if states is None:
@@ -62,25 +65,27 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
 @torch.no_grad()
 def label_synthetic(teacher: nn.Module, table: ExampleTable, sources: Any, weights: Any,
                     embeddings: torch.Tensor, backend: Backend, batch_size: int,
-                    quiet: bool = True) -> SyntheticPool:
+                    quiet: bool = True, precision: str = "fp32") -> SyntheticPool:
     """Stage 3.6: teacher logits for synthetic recipes, batched, no grad.
 
     Args:
-        sources: (m, k) int32 source indices (column 0 the anchor).
-        weights: (m, k) float32 mixing weights.
+        sources: (m, k) int32 source indices (column 0 the anchor), backend array.
+        weights: (m, k) float32 mixing weights, backend array.
+        precision: `fp32`, `bf16` or `fp16` forward passes; logits are kept in fp32.
 
     Returns:
-        The `SyntheticPool` of these recipes with their teacher logits.
+        The `SyntheticPool` of these recipes with their teacher logits and lengths.
     """
     m = int(sources.shape[0])
     pool = SyntheticPool(sources, weights, backend.xp.zeros((m, teacher.config.num_labels),
                                                             dtype=backend.xp.float32))
-    host_sources = backend.to_host(sources)
+    pool = pool.with_lengths(table, backend)
     logits = backend.to_torch(pool.logits)  # shares memory with pool.logits
-    lengths = synthetic_lengths(table, host_sources)
-    for index in progress_bar(sorted_batches(lengths, batch_size), "label synthetic", quiet):
-        batch = synthetic_batch(table, pool, embeddings, index, backend, host_sources)
-        out = vector_forward(teacher, batch.vectors, batch.mask, batch.type_ids)
+    for index in progress_bar(sorted_batches(pool.host_lengths, batch_size),
+                              "label synthetic", quiet):
+        batch = synthetic_batch(table, pool, embeddings, index, backend)
+        with backend.autocast(precision):
+            out = vector_forward(teacher, batch.vectors, batch.mask, batch.type_ids)
         logits[torch.as_tensor(index, device=backend.device)] = out.logits.float()
     return pool
 

@@ -23,7 +23,7 @@ from .losses import per_sample_loss
 from .models import Student
 from .progress import progress_bar
 from .table import ExampleTable, SyntheticPool, bucketed_batches, real_batch
-from .table import synthetic_batch, synthetic_lengths
+from .table import synthetic_batch
 
 
 class NumericalError(RuntimeError):
@@ -88,12 +88,26 @@ def planned_steps(n_real: int, n_synthetic: list[int], batch_size: int) -> int:
     return sum(math.ceil(n_real / batch_size) + math.ceil(m / batch_size) for m in n_synthetic)
 
 
+def step_optimizer(loss: torch.Tensor, model, optimizer, scaler, max_grad_norm: float) -> None:
+    """Backward, clip, step; through the gradient scaler when training in fp16."""
+    if scaler is None:
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+        optimizer.step()
+        return
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)  # clip the true gradients
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    scaler.step(optimizer)  # skipped when the scaled gradients overflowed
+    scaler.update()
+
+
 def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
                 embeddings: torch.Tensor, optimizer, scheduler, loss_cfg: LossConfig,
                 train_cfg: TrainConfig, backend: Backend, rng: np.random.Generator,
                 epoch: int = 1, quiet: bool = True,
                 should_stop: Callable[[], bool] = lambda: False,
-                dist: Dist = Dist()) -> EpochResult | None:
+                dist: Dist = Dist(), scaler=None) -> EpochResult | None:
     """Train one epoch over all real examples and the synthetic pool.
 
     With several ranks, every rank runs the same number of steps, batches of like
@@ -107,6 +121,7 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
         embeddings: (V, H_T) teacher word-embedding table (frozen).
         rng: drives the batch order; seeded by the caller.
         should_stop: checked after every step; True abandons the epoch cleanly.
+        scaler: the fp16 gradient scaler (`Backend.grad_scaler`), or None.
 
     Returns:
         `EpochResult` with the mean loss and the error profile, or None if stopped.
@@ -115,8 +130,8 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
         NumericalError: a NaN or infinite loss.
     """
     n, device = len(table), backend.device
-    host_sources = backend.to_host(pool.sources)
-    lengths = {False: table.host_lengths, True: synthetic_lengths(table, host_sources)}
+    pool = pool.with_lengths(table, backend)
+    lengths = {False: table.host_lengths, True: pool.host_lengths}
     plan = [(False, b) for b in bucketed_batches(lengths[False], train_cfg.batch_size,
                                                  train_cfg.bucket_batches, rng)]
     plan += [(True, b) for b in bucketed_batches(lengths[True], train_cfg.batch_size,
@@ -130,12 +145,13 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
     loss_sum, count = torch.zeros((), device=device), 0
     student.train()
     for step, (synthetic, index) in enumerate(progress_bar(plan, f"epoch {epoch}", quiet)):
-        batch = (synthetic_batch(table, pool, embeddings, index, backend, host_sources)
+        batch = (synthetic_batch(table, pool, embeddings, index, backend)
                  if synthetic else real_batch(table, embeddings, index, backend))
-        out = student(batch.vectors, batch.mask, batch.type_ids, pooled=True)
-        losses = per_sample_loss(out.logits, batch.teacher_logits, batch.labels,
+        with backend.autocast(train_cfg.precision):
+            out = student(batch.vectors, batch.mask, batch.type_ids, pooled=True)
+        losses = per_sample_loss(out.logits.float(), batch.teacher_logits, batch.labels,
                                  loss_cfg.temperature, loss_cfg.alpha, loss_cfg.cosine,
-                                 out.pooled, batch.teacher_pooled)
+                                 out.pooled.float(), batch.teacher_pooled)
         loss = losses.total.mean()
         stop, bad = dist.any(should_stop(), not torch.isfinite(loss))  # all ranks agree
         if bad:
@@ -145,9 +161,7 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
         if stop:
             return None
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), train_cfg.max_grad_norm)
-        optimizer.step()
+        step_optimizer(loss, student, optimizer, scaler, train_cfg.max_grad_norm)
         scheduler.step()
         loss_sum += losses.total.detach().sum()
         count += len(index)

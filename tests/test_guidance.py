@@ -98,7 +98,7 @@ def test_anchor_looks_counts_teacher_errors_and_clustering():
     class Near:
         index = np.array([[3, 0], [1, 2], [5, 1]])
 
-    looks = anchor_looks(anchors, Near, classes, labels, np.array([[1, 3], [3, 2], [4, 5]]))
+    looks = anchor_looks(anchors, Near, classes, labels, np.array([[1, 3], [3, 2], [4, 5]]), CPU)
     assert looks["anchor_teacher_wrong"] == 1.0  # 2 of the 2 labelled anchors
     assert looks["teacher_wrong"] == pytest.approx(2 / 5)
     assert looks["anchor_neighbour_anchors"] == pytest.approx(3 / 6)

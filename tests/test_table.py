@@ -49,8 +49,9 @@ def test_materialised_synthetic_vector_equals_hand_mix():
     E = input_embeddings(tiny_bert()).detach()
     sources = np.array([[3, 7], [5, 1]], dtype=np.int32)
     weights = np.array([[0.7, 0.3], [0.9, 0.1]], dtype=np.float32)
-    pool = SyntheticPool(sources, weights, np.zeros((2, 2), np.float32))
-    batch = synthetic_batch(table, pool, E, np.array([0, 1]), CPU, sources)
+    pool = SyntheticPool(sources, weights, np.zeros((2, 2), np.float32)).with_lengths(table, CPU)
+    np.testing.assert_array_equal(pool.host_lengths, table.host_lengths[sources].max(1))
+    batch = synthetic_batch(table, pool, E, np.array([0, 1]), CPU)
     width = int(table.host_lengths[sources].max())
     for row in range(2):
         a, b = sources[row]
@@ -92,7 +93,7 @@ def test_teacher_labels_synthetic_points_through_inputs_embeds():
     sources = np.array([[0, 1], [2, 3], [4, 4]], dtype=np.int32)
     weights = np.array([[0.6, 0.4], [0.8, 0.2], [0.5, 0.5]], dtype=np.float32)
     pool = label_synthetic(teacher, table, sources, weights, E, CPU, batch_size=2)
-    batch = synthetic_batch(table, pool, E, np.arange(3), CPU, sources)
+    batch = synthetic_batch(table, pool, E, np.arange(3), CPU)
     with torch.no_grad():
         direct = vector_forward(teacher, batch.vectors, batch.mask).logits
     np.testing.assert_allclose(pool.logits, direct.numpy(), rtol=1e-5, atol=1e-6)
