@@ -247,6 +247,81 @@ teacher on a dask LocalCluster; median of {d['repeats']}.
 """
 
 
+def _diff(row: dict | None, key: str) -> str:
+    return "" if row is None else f"{row[key]['mean']:+.2f} ± {row[key]['se']:.2f}"
+
+
+def guidance(d: dict) -> str:
+    """The pre-registered guidance study (`bench/guidance.py report`)."""
+    variants = table(["variant", "overrides"], [[f"`{v}`", f"`{o}`"]
+                                                 for v, o in d["variants"].items()])
+    parts = [f"""## Guidance variants: the pre-registered study
+
+`python bench/guidance.py run sst2`, `... run qnli`, then `... report` ({d['date']}).
+The variants, settings and rule were committed before the study's first run. Rule:
+*{' '.join(d['rule'].split())}*
+
+{variants}
+"""]
+    for task, t in d["tasks"].items():
+        rows = []
+        for v, s in t["summary"].items():
+            rows.append([v, len(s["heldout_per_seed"]), f"{s['dev_final_mean']:.4f}",
+                         f"{s['heldout_mean']:.4f}", f"{s['run_seconds_median']:.0f}",
+                         _diff(t["vs_random"].get(v), "heldout"),
+                         _diff(t["vs_none"].get(v), "heldout"),
+                         _diff(t["vs_random"].get(v), "dev")])
+        parts.append(f"""### {task}: teacher dev {t['teacher_dev_accuracy']:.4f}
+
+Student on {t['train']:,} examples, teacher fine-tuned on {t['teacher_train']:,};
+{f"dev {t['dev']:,}, " if t.get('dev') else ''}held out {t['held_out']:,}; differences in
+accuracy points, paired by seed, mean ± standard error.
+
+{table(['variant', 'seeds', 'dev', 'held-out', 'seconds per run (median)',
+        'held-out vs random', 'held-out vs none', 'dev vs random'], rows)}
+""")
+    pooled = [[v, r["n"] if r else 0, _diff(r, "heldout"), _diff(r, "dev"), d["verdicts"][v]]
+              for v, r in d["pooled_vs_random"].items()]
+    parts.append(f"""### Pooled over both tasks, against `random`
+
+{table(['variant', 'pairs', 'held-out', 'dev', 'by the rule'], pooled)}
+""")
+    time_rows = []
+    for task, t in d["tasks"].items():
+        for v, r in t["vs_none_time"].items():
+            if r is not None:
+                time_rows.append([task, f"{v} - none_time", r["n"], _diff(r, "dev"),
+                                  _diff(r, "heldout"), f"{r['seconds']['mean']:+.0f}"])
+    if time_rows:
+        parts.append(f"""### Accuracy per second: `none` given the same time
+
+`none_time` trains without augmentation for 5 epochs instead of 3, at least an augmented
+run's wall time. Paired by seed (accuracy points; seconds per run):
+
+{table(['task', 'pair', 'pairs', 'dev', 'held-out', 'seconds'], time_rows)}
+
+![dev accuracy against seconds per strategy](../bench/results/guidance.png)
+""")
+    look_rows = []
+    for task, t in d["tasks"].items():
+        for v, x in t["looks"].items():
+            if x:
+                look_rows.append([task, v] + [f"{x[k]:.3f}" if k in x else "" for k in (
+                    "anchor_teacher_wrong", "teacher_wrong", "anchor_neighbour_anchors",
+                    "partner_other_class")])
+    parts.append(f"""### What the anchors are
+
+Means over every round: the share of anchors the teacher gets wrong against all examples,
+the share of an anchor's map neighbours that are anchors too (uniform anchors give about
+`1 - q` = 0.1; more means they cluster into regions), and the share of recipes that mix
+two teacher classes.
+
+{table(['task', 'variant', 'anchors teacher-wrong', 'all teacher-wrong',
+        'anchor neighbours that are anchors', 'partners of another class'], look_rows)}
+""")
+    return "\n".join(parts)
+
+
 def render() -> str:
     out = ["# Results",
            "",
@@ -291,6 +366,9 @@ def render() -> str:
                    "the round) on the same\nsplit, paired by seed; the synthetic budget is "
                    "the same for every augmented variant.\n")
         out += [accuracy(d, t, c) for d, t, c in present]
+    d = load("guidance.json")
+    if d is not None:
+        out.append(guidance(d))
     for name, title in (("compare.json", "Paired differences over the CPU studies"),
                         ("compare_strong_teacher.json", "Paired differences: a strong teacher and scarce data")):
         d = load(name)

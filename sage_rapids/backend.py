@@ -57,6 +57,11 @@ class Backend:
         return self.name == "cuda"
 
     @property
+    def ddp_device_ids(self) -> list[int] | None:
+        """What DistributedDataParallel is told: this rank's GPU, or None on the CPU."""
+        return [self.device.index] if self.is_cuda else None
+
+    @property
     def implementations(self) -> dict[str, str]:
         """What runs each part, with versions: recorded in profile.json and summary.json."""
         arrays = "cupy" if self.is_cuda else "numpy"
@@ -156,21 +161,18 @@ class Backend:
             torch.cuda.set_rng_state(state, self.device)
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def _versions(*packages: str) -> dict[str, str]:
-    names = {"umap-learn": "umap-learn", "scikit-learn": "scikit-learn", "cuml": "cuml",
-             "cupy": "cupy", "numpy": "numpy", "torch": "torch"}
-    out = {p: _version(names[p]) for p in packages if p in names}
-    if "cupy" in out and out["cupy"] == "not installed":  # wheels are named per CUDA
-        out["cupy"] = getattr(importlib.import_module("cupy"), "__version__", "")
-    if "cuml" in out and out["cuml"] == "not installed":
-        out["cuml"] = getattr(importlib.import_module("cuml"), "__version__", "")
+    """Installed versions; CuPy's and cuML's wheels are named per CUDA release, so those
+    two are read from the modules themselves."""
+    out = {}
+    for name in packages:
+        if name in ("cupy", "cuml"):
+            out[name] = getattr(importlib.import_module(name), "__version__", "")
+            continue
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
     return out
 
 

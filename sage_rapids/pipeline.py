@@ -300,7 +300,7 @@ def start_training(config: Config, s: Setup, backend: Backend, dist: Dist) -> Tr
         len(s.train), sizes, config.train.batch_size))
     model = student
     if dist.active:
-        ids = [backend.device.index] if backend.is_cuda else None
+        ids = backend.ddp_device_ids
         model = torch.nn.parallel.DistributedDataParallel(student, device_ids=ids,
                                                           forward_sync_buffers=False)
     seed_torch(config.seed, "dropout", dist.rank)

@@ -97,3 +97,21 @@ def cache_dir(tmp_path_factory) -> Path:
 def _offline(monkeypatch, cache_dir):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("SAGE_CACHE_DIR", str(cache_dir))
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu` tests skip cleanly on a machine without CUDA."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=pytest.mark.gpu)])
+def backend(request):
+    """Every backend this machine has: the CPU always, CUDA where there is a GPU."""
+    from sage_rapids.backend import resolve_backend
+
+    return resolve_backend(request.param)

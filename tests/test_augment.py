@@ -131,24 +131,3 @@ def test_place_by_neighbours_reproduces_fitted_points():
     coords = rng.normal(size=(50, 2)).astype(np.float32)
     placed = place_by_neighbours(pts, coords, pts[:5], 3, "euclidean", CPU)
     np.testing.assert_allclose(placed, coords[:5], atol=1e-2)  # distance ~0 dominates
-
-
-@pytest.mark.gpu
-def test_cuda_neighbours_and_placement_match_cpu():
-    import torch
-
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
-    cupy = pytest.importorskip("cupy")
-    gpu = resolve_backend("cuda")
-    rng = np.random.default_rng(0)
-    coords = rng.normal(size=(500, 2)).astype(np.float32)
-    queries = np.arange(0, 500, 7)
-    on_cpu = nearest_neighbours(coords, queries, 6, CPU)
-    on_gpu = nearest_neighbours(cupy.asarray(coords), queries, 6, gpu)
-    assert (np.sort(on_cpu.index, 1) == np.sort(on_gpu.index, 1)).mean() > 0.99
-    pts = rng.normal(size=(300, 16)).astype(np.float32)
-    a = place_by_neighbours(pts[:200], coords[:200], pts[200:], 5, "cosine", CPU)
-    b = place_by_neighbours(cupy.asarray(pts[:200]), coords[:200], cupy.asarray(pts[200:]), 5,
-                            "cosine", gpu)
-    np.testing.assert_allclose(a, b, atol=1e-3)

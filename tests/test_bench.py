@@ -71,3 +71,21 @@ def test_accuracy_quick(tmp_path):
     for strategy in result["summary"].values():
         assert len(strategy["dev_by_epoch_mean"]) == 2
         assert 0.0 <= strategy["heldout_mean"] <= 1.0
+
+
+@pytest.mark.slow
+def test_gpu_bench_quick_runs_anywhere(tmp_path):
+    """The GPU benchmark's machinery at toy size on this machine's backend."""
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_bench.py"), "--quick",
+                           "--device", "cpu", "--out", str(tmp_path)], capture_output=True,
+                          text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads((tmp_path / "gpu_bench_quick.json").read_text())
+    assert [r["precision"] for r in result["runs"]] == ["fp32", "bf16"]
+    for run in result["runs"]:
+        assert 0 < run["online_teacher_seconds"] < run["online_epoch_seconds"]
+        assert run["ideal_ratio"] > 1 and run["examples_per_second"] > 0
+        assert [r["n"] for r in run["rounds"]] == [100, 200, 400]
+        for row in run["rounds"]:
+            assert row["round_seconds"] > 0 and row["stage_seconds"]["label"] > 0
+    assert result["implementations"]["knn"].startswith("scikit-learn")

@@ -70,7 +70,11 @@ def test_sage_run_end_to_end(tmp_path, tiny_teacher_dir, sst_like_dir, device):
     assert rows[0]["n_synthetic"] == 0
     assert rows[1]["n_synthetic"] == rows[2]["n_synthetic"] == 48  # ratio 0.2 of 240
     assert rows[0]["anchor_mean_loss"] > rows[0]["overall_mean_loss"]
+    knn = {"cpu": ("scikit-learn",), "cuda": ("cuml", "torch-bruteforce")}[device]
+    assert summary["implementations"]["knn"].startswith(knn)
+    assert summary["precision"] == "fp32"
     profile = json.loads((out / "profile.json").read_text())
+    assert profile["implementations"] == summary["implementations"]
     for stage in ("train", "reduce", "anchors", "neighbours", "synthesize", "label"):
         assert profile["total"][stage] > 0
     assert 0 < profile["augmentation_overhead"] and 0 < profile["labelling_overhead"]
