@@ -63,6 +63,10 @@ bench: $(STAMP)
 		--variant "random: augment.strategy=random" --variant "sage: augment.strategy=sage" \
 		--variant "soft2: augment.q=0 augment.anchor_power=2"
 	$(BIN)/python bench/compare.py bench/results/accuracy*.json --json bench/results/compare.json
+	rm -f bench/results/guidance_*.json
+	$(BIN)/python bench/guidance.py run sst2 --fresh
+	$(BIN)/python bench/guidance.py run qnli --fresh
+	$(BIN)/python bench/guidance.py report
 	$(BIN)/python bench/results_doc.py
 
 clean:

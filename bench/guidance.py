@@ -44,22 +44,25 @@ VARIANTS = {
     "adaptive": "augment.budget=adaptive",
 }
 CANDIDATES = ("sage", "region", "boundary", "same_class", "adaptive")
+# The study ran when `augment.partner` defaulted to `any`; the study's outcome made
+# `other_class` the default, so the base settings now say `any` explicitly.
+BASE = ["-o", "train.epochs=3", "-o", "augment.ratio=0.5", "-o", "augment.partner=any"]
 TASKS = {
-    "sst2": ["--teacher-train", "20000", "--train", "2000", "--held-out", "5000",
-             "-o", "train.epochs=3", "-o", "augment.ratio=0.5"],
+    "sst2": ["--teacher-train", "20000", "--train", "2000", "--held-out", "5000", *BASE],
     "qnli": ["--teacher-train", "3000", "--train", "1000", "--dev", "1000", "--held-out", "1400",
-             "-o", "data.max_length=128", "-o", "teacher.finetune_epochs=3",
-             "-o", "train.epochs=3", "-o", "augment.ratio=0.5"],
+             "-o", "data.max_length=128", "-o", "teacher.finetune_epochs=3", *BASE],
 }
 
 
-def run(task: str, quick: bool, seeds: str | None, only: str | None, part: str | None) -> int:
+def run(task: str, quick: bool, seeds: str | None, only: str | None, part: str | None,
+        fresh: bool = False) -> int:
     """Run one task's study through `bench/accuracy.py`, resuming what already ran.
     A `part` writes its own file (`guidance_<task>.<part>.json`), so several processes
     can share a task's seeds; `report` merges the parts."""
     stem = f"guidance_{task}{'_quick' if quick else ''}{f'.{part}' if part else ''}"
     args = ["--task", task, "--name", stem,
-            "--seeds", seeds or ("0" if quick else SEEDS), "--resume", *TASKS[task]]
+            "--seeds", seeds or ("0" if quick else SEEDS), *TASKS[task]]
+    args += [] if fresh else ["--resume"]
     if only:
         args += ["--only", only]
     if quick:
@@ -143,7 +146,8 @@ def report(out: Path) -> int:
             "seeds": d["seeds"], "summary": d["summary"],
             "vs_random": {v: paired(runs, v, "random") for v in CANDIDATES},
             "vs_none": {v: paired(runs, v, "none") for v in d["summary"] if v != "none"},
-            "vs_none_time": {v: paired(runs, v, "none_time") for v in ("sage", "random")},
+            "vs_none_time": {v: paired(runs, v, "none_time")
+                             for v in ("sage", "random", "boundary")},
             "looks": {v: looks(runs, v) for v in d["summary"]},
             "curves": {v: curve(runs, v) for v in d["summary"]}}
     pooled_runs = [dict(r, seed=f"{t}-{r['seed']}") for t, d in data.items() for r in d["runs"]]
@@ -215,11 +219,13 @@ def main(argv=None) -> int:
     p_run.add_argument("--seeds", default=None, help=f"comma-separated (default {SEEDS})")
     p_run.add_argument("--only", default=None, help="comma-separated variants to run now")
     p_run.add_argument("--part", default=None, help="write guidance_<task>.<part>.json")
+    p_run.add_argument("--fresh", action="store_true",
+                       help="start over instead of keeping the runs already made")
     p_report = sub.add_parser("report", help="tables, verdicts and plot from the results")
     p_report.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.task, args.quick, args.seeds, args.only, args.part)
+        return run(args.task, args.quick, args.seeds, args.only, args.part, args.fresh)
     return report(args.out)
 
 

@@ -105,7 +105,7 @@ class AugmentConfig:
     anchor_power: float = 1.0  # draw anchors in proportion to loss ** anchor_power
     anchor_loss: str = "kd"  # kd | total
     anchor_score: str = "point"  # point (own loss) | region (mean loss of its map neighbours)
-    partner: str = "any"  # any | other_class | same_class (teacher classes)
+    partner: str = "other_class"  # any | other_class | same_class (teacher classes)
     budget: str = "fixed"  # fixed | adaptive (ratio scaled by the KD loss left)
     k: int = 10
     ratio: float = 0.2  # synthetic points per real point each round
@@ -436,7 +436,4 @@ def _check_values(config: Config) -> list[str]:
         problems.append(f"student.layers: layer indices must be >= 0, got {s.layers}")
     if config.augment.pool == "accumulate" and config.augment.pool_max is None:
         problems.append("augment.pool_max: required when augment.pool is 'accumulate'")
-    if config.augment.partner != "any" and config.augment.synthesis != "pair":
-        problems.append(f"augment.partner: {config.augment.partner!r} picks one partner, so it "
-                        "needs augment.synthesis: pair")
     return problems

@@ -66,3 +66,51 @@ def test_compare_pairs_variants_by_seed_across_files(tmp_path, capsys):
     assert compare.main([str(f) for f in files] + ["--pairs", "sage-none"]) == 0
     assert "sage-none" in capsys.readouterr().out
     assert compare.main([str(tmp_path / "missing.json")]) == 2
+
+
+def made_up_runs(task_shift: float, seeds, variants=("none", "none_time", "random", "sage",
+                                                     "region", "boundary", "adaptive")):
+    """Runs whose held-out accuracy is random's plus a fixed gain per variant, with a
+    little seed noise; `boundary` gains 1 point, `sage` nothing."""
+    gain = {"none": -0.01, "none_time": 0.0, "random": 0.0, "sage": 0.0, "region": 0.002,
+            "boundary": 0.01, "adaptive": 0.0}
+    runs = []
+    for seed in seeds:
+        for v in variants:
+            noise = 0.001 * ((seed * 7 + len(v)) % 3 - 1)
+            acc = 0.8 + task_shift + gain[v] + noise
+            runs.append({"variant": v, "seed": seed, "dev_by_epoch": [acc - 0.01, acc],
+                         "heldout_accuracy": acc, "run_seconds": 10.0 + len(v),
+                         "epoch_seconds": [4.0, 4.0], "seconds": 12.0,
+                         "rounds": [{"anchor_neighbour_anchors": 0.1}, {}]})
+    return runs
+
+
+def write_result(path, runs, **extra):
+    import json
+
+    path.write_text(json.dumps({"train": 100, "teacher_train": 200, "held_out": 50,
+                                "dev": 40, "teacher_dev_accuracy": 0.9, "seeds": [],
+                                "runs": runs, "summary": {}, **extra}))
+
+
+def test_guidance_report_pools_tasks_and_parts_and_applies_the_rule(tmp_path):
+    import json
+
+    guidance = load_bench("guidance")
+    write_result(tmp_path / "guidance_sst2.json", made_up_runs(0.0, [0, 1, 2]))
+    write_result(tmp_path / "guidance_qnli.json", made_up_runs(-0.1, [0, 1]))
+    write_result(tmp_path / "guidance_qnli.b.json", made_up_runs(-0.1, [3]))  # another part
+    assert guidance.report(tmp_path) == 0
+    result = json.loads((tmp_path / "guidance.json").read_text())
+    assert result["tasks"]["qnli"]["seeds"] == [0, 1, 3]
+    pooled = result["pooled_vs_random"]
+    assert pooled["boundary"]["n"] == 6 and pooled["boundary"]["heldout"]["mean"] == \
+        pytest.approx(1.0, abs=0.2)
+    assert result["verdicts"]["boundary"] == "beats random"
+    assert result["verdicts"]["sage"] == "does not beat random"
+    assert result["pooled_vs_random"]["same_class"] is None  # never ran
+    assert result["verdicts"]["same_class"] == "not run"
+    curve = result["tasks"]["sst2"]["curves"]["none"]  # 14 s a run: 6 s of setup, 2 x 4 s
+    assert curve["seconds"] == pytest.approx([10.0, 14.0])
+    assert (tmp_path / "guidance.png").stat().st_size > 0

@@ -6,7 +6,7 @@ import pytest
 
 from sage_rapids.augment import anchor_looks, budget_scale, synthetic_budget
 from sage_rapids.backend import resolve_backend
-from sage_rapids.config import AugmentConfig, ConfigError, load_config
+from sage_rapids.config import AugmentConfig, load_config
 from sage_rapids.regions import Anchors, nearest_neighbours, region_scores, select_anchors
 from sage_rapids.synthesize import draw_column, partner_mask, synthesize_recipes
 
@@ -105,9 +105,9 @@ def test_anchor_looks_counts_teacher_errors_and_clustering():
     assert looks["partner_other_class"] == pytest.approx(2 / 3)
 
 
-def test_partner_needs_pair_synthesis():
-    with pytest.raises(ConfigError) as err:
-        load_config(None, ["augment.partner=other_class", "augment.synthesis=barycentric"])
-    assert "augment.partner" in str(err.value) and "synthesis: pair" in str(err.value)
-    cfg = load_config(None, ["augment.anchor_score=region", "augment.budget=adaptive"])
-    assert (cfg.augment.anchor_score, cfg.augment.budget) == ("region", "adaptive")
+def test_boundary_partners_are_the_default_by_the_studys_rule():
+    assert load_config(None, []).augment.partner == "other_class"
+    cfg = load_config(None, ["augment.anchor_score=region", "augment.budget=adaptive",
+                             "augment.partner=any"])
+    assert (cfg.augment.anchor_score, cfg.augment.budget, cfg.augment.partner) == (
+        "region", "adaptive", "any")
