@@ -57,9 +57,9 @@ TASKS = {"sst2": "train", "qnli": "dev"}  # the split every file is cut from
 
 def write_tsv(path: Path, ds: TextDataset) -> Path:
     """Columns `sentence` (and `pair`), `label` as the class index."""
-    head = ["sentence", "pair", "label"] if ds.pairs is not None else ["sentence", "label"]
-    rows = zip(ds.texts, ds.pairs, ds.labels) if ds.pairs is not None else zip(ds.texts, ds.labels)
-    lines = ["\t".join(head)] + ["\t".join(str(v) for v in row) for row in rows]
+    columns = {"sentence": ds.texts, "pair": ds.pairs, "label": ds.labels}
+    columns = {name: values for name, values in columns.items() if values is not None}
+    lines = ["\t".join(columns)] + ["\t".join(map(str, row)) for row in zip(*columns.values())]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

@@ -23,26 +23,32 @@ import numpy as np
 DEFAULT_PAIRS = "sage-none,random-none,sage-random,soft2-sage,soft2-random"
 
 
+# What a pair's difference is taken of, and its scale (accuracy in points).
+MEASURES = {"dev": (lambda r: r["dev_by_epoch"][-1], 100.0),
+            "heldout": (lambda r: r["heldout_accuracy"], 100.0)}
+
+
+def paired_runs(runs: list[dict], a: str, b: str, measures: dict = MEASURES) -> dict | None:
+    """`a - b` over every seed where both variants ran: mean and standard error of each
+    measure, or None with fewer than two pairs. A run's seed may be any hashable key."""
+    by = {(r.get("variant", r.get("strategy")), r["seed"]): r for r in runs}
+    pairs = [(ra, by[(b, seed)]) for (name, seed), ra in by.items()
+             if name == a and (b, seed) in by]
+    if len(pairs) < 2:
+        return None
+    out = {"n": len(pairs)}
+    for key, (get, scale) in measures.items():
+        x = np.array([scale * (get(ra) - get(rb)) for ra, rb in pairs])
+        out[key] = {"mean": float(x.mean()), "se": float(x.std(ddof=1) / math.sqrt(len(x)))}
+    return out
+
+
 def paired(files: list[Path], a: str, b: str) -> dict | None:
     """Differences `a - b` (points) over every (file, seed) with both variants."""
-    dev, held = [], []
-    for path in files:
-        runs = json.loads(path.read_text())["runs"]
-        by = {(r.get("variant", r.get("strategy")), r["seed"]): r for r in runs}
-        for (name, seed), ra in by.items():
-            rb = by.get((b, seed))
-            if name != a or rb is None:
-                continue
-            dev.append(100 * (ra["dev_by_epoch"][-1] - rb["dev_by_epoch"][-1]))
-            held.append(100 * (ra["heldout_accuracy"] - rb["heldout_accuracy"]))
-    if len(dev) < 2:
-        return None
-
-    def stats(x):
-        x = np.asarray(x)
-        return {"mean": float(x.mean()), "se": float(x.std(ddof=1) / math.sqrt(len(x)))}
-
-    return {"pair": f"{a}-{b}", "n": len(dev), "dev": stats(dev), "heldout": stats(held)}
+    runs = [dict(r, seed=(i, r["seed"])) for i, path in enumerate(files)
+            for r in json.loads(path.read_text())["runs"]]
+    row = paired_runs(runs, a, b)
+    return None if row is None else {"pair": f"{a}-{b}", **row}
 
 
 def main(argv=None) -> int:

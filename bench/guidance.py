@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import accuracy  # noqa: E402  (a sibling script)
+import accuracy  # noqa: E402  (sibling scripts)
+import compare  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = "0,1,2,3,4"
@@ -89,20 +90,12 @@ def merged(files: list[Path]) -> dict | None:
     return base
 
 
+MEASURES = {**compare.MEASURES, "seconds": (lambda r: r["run_seconds"], 1.0)}
+
+
 def paired(runs: list[dict], a: str, b: str) -> dict | None:
-    """`a - b` in accuracy points over the seeds where both ran, mean and standard error."""
-    by = {(r["variant"], r["seed"]): r for r in runs}
-    pairs = [(by[(a, s)], by[(b, s)]) for (v, s) in by if v == a and (b, s) in by]
-    if len(pairs) < 2:
-        return None
-    out = {"n": len(pairs)}
-    for key, get in (("dev", lambda r: r["dev_by_epoch"][-1]),
-                     ("heldout", lambda r: r["heldout_accuracy"]),
-                     ("seconds", lambda r: r["run_seconds"])):
-        x = np.array([100 * (get(ra) - get(rb)) if key != "seconds" else get(ra) - get(rb)
-                      for ra, rb in pairs])
-        out[key] = {"mean": float(x.mean()), "se": float(x.std(ddof=1) / math.sqrt(len(x)))}
-    return out
+    """`a - b` over the seeds where both ran: accuracy points and seconds per run."""
+    return compare.paired_runs(runs, a, b, MEASURES)
 
 
 def verdict(row: dict | None) -> str:

@@ -68,9 +68,6 @@ class UmapReducer:
         self.backend = backend
         self.seed = seed
 
-    def _estimator(self, n_points: int):
-        return self.backend.umap(**umap_arguments(self.cfg, n_points, self.seed))
-
     @classmethod
     def from_coords(cls, coords: np.ndarray, cfg: AugmentConfig,
                     backend: Backend) -> "UmapReducer":
@@ -90,17 +87,18 @@ class UmapReducer:
         rng = np.random.default_rng(self.seed)
         fit_index = (np.sort(rng.choice(n, self.cfg.umap_fit_max, replace=False))
                      if n > self.cfg.umap_fit_max else np.arange(n))
-        self.estimator_ = self._estimator(len(fit_index))
-        fit_points = embeddings[xp.asarray(fit_index)]
+        self.estimator_ = self.backend.umap(**umap_arguments(self.cfg, len(fit_index),
+                                                             self.seed))
+        fit = xp.asarray(fit_index)
+        fit_points = embeddings[fit]
         fitted = self.estimator_.fit_transform(self.backend.umap_input(fit_points))
         coords = xp.empty((n, 2), dtype=xp.float32)  # (n, 2)
-        coords[xp.asarray(fit_index)] = self.backend.asarray(fitted, dtype=xp.float32)
+        coords[fit] = self.backend.asarray(fitted, dtype=xp.float32)
         rest = np.setdiff1d(np.arange(n), fit_index)
         if len(rest):
             rest = xp.asarray(rest)
-            coords[rest] = place_by_neighbours(fit_points, coords[xp.asarray(fit_index)],
-                                               embeddings[rest], self.cfg.k,
-                                               self.cfg.umap_metric, self.backend)
+            coords[rest] = place_by_neighbours(fit_points, coords[fit], embeddings[rest],
+                                               self.cfg.k, self.cfg.umap_metric, self.backend)
         self.fit_index_ = fit_index
         self.coords_ = coords
         return self

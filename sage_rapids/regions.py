@@ -31,7 +31,7 @@ class Anchors:
     probability: Any
 
 
-def _draws(draws):
+def as_draws(draws):
     """Accept a NumPy generator where draws are expected (tests, benchmarks)."""
     return HostDraws(draws) if isinstance(draws, np.random.Generator) else draws
 
@@ -59,7 +59,7 @@ def select_anchors(loss: Any, q: float, strategy: str, draws, power: float = 1.0
     Returns:
         `Anchors`, arrays of the loss's kind.
     """
-    draws = _draws(draws)
+    draws = as_draws(draws)
     xp, n = draws.xp, len(loss)
     count = max(1, int(round((1.0 - q) * n)))
     if strategy == "random":

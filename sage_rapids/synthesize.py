@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .regions import Anchors, Neighbours, _draws
+from .regions import Anchors, Neighbours, as_draws
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max
     Returns:
         `Recipes` with (m, 2) or (m, k + 1) arrays.
     """
-    draws = _draws(draws)
+    draws = as_draws(draws)
     xp = draws.xp
     pick = draws.weighted(anchors.probability, m)  # (m,)
     lam = draws.uniform(lam_max, m).astype(xp.float32)  # (m,)
@@ -82,7 +82,7 @@ def partner_mask(anchors: Anchors, neighbours: Neighbours, partner: str, classes
 
 def draw_column(eligible: Any, draws) -> Any:
     """(m,) one column per row, uniform among the row's True entries."""
-    draws = _draws(draws)
+    draws = as_draws(draws)
     xp = draws.xp
     counts = eligible.sum(1)  # (m,) >= 1
     nth = xp.minimum((draws.random(len(eligible)) * counts).astype(xp.int64), counts - 1)
