@@ -44,6 +44,11 @@ from sage_rapids.teacher import finetune_teacher
 STRATEGIES = ("none", "random", "sage")
 
 
+def count(text: str) -> int:
+    """A size argument: a positive number, or `all` (0: everything available)."""
+    return 0 if text == "all" else int(text)
+
+
 def parse_variant(text: str) -> tuple[str, list[str]]:
     """`"name: key=value key=value"` -> (name, overrides)."""
     name, sep, rest = text.partition(":")
@@ -52,7 +57,7 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name.strip(), shlex.split(rest)
 
 
-TASKS = {"sst2": "train", "qnli": "dev"}  # the split every file is cut from
+TASKS = {"sst2": "train", "qnli": "dev", "cola": "train", "mrpc": "train"}  # files cut from
 
 
 def write_tsv(path: Path, ds: TextDataset) -> Path:
@@ -68,15 +73,17 @@ def split_files(base, task: str, n_train: int, n_teacher: int, n_held: int,
                 n_dev: int | None, folder: Path):
     """The student's training file, the teacher's training set (a superset of the
     student's), a disjoint held-out set and, for `qnli`, a disjoint dev file; all cut
-    from one split of the task. SST-2 keeps its official dev file."""
+    from one split of the task. The others keep their official dev file. A size of 0
+    takes everything the held-out (and dev) slices leave."""
     full = load_split(base.data, TASKS[task])
     held = stratified_subset(full.labels, n_held, seed=12345)
     rest = np.setdiff1d(np.arange(len(full)), held)
     dev_file = glue_file(task, "dev", base.data)
-    if task != "sst2":
+    if task == "qnli":
         dev = rest[stratified_subset(full.labels[rest], n_dev or 1000, seed=54321)]
         rest = np.setdiff1d(rest, dev)
         dev_file = write_tsv(folder / "dev.tsv", full.subset(dev))
+    n_train, n_teacher = n_train or len(rest), n_teacher or len(rest)
     teacher = rest[stratified_subset(full.labels[rest], max(n_teacher, n_train), seed=0)]
     train = teacher[stratified_subset(full.labels[teacher], n_train, seed=0)]
     return (write_tsv(folder / "train.tsv", full.subset(train)), str(dev_file),
@@ -126,11 +133,13 @@ def summarise(runs: list[dict]) -> dict:
         rs = [r for r in runs if r["variant"] == name]
         if not rs:
             continue
-        curves = np.array([r["dev_by_epoch"] for r in rs])  # (seeds, epochs)
+        final = np.array([r["dev_by_epoch"][-1] for r in rs])  # (seeds,)
+        lengths = {len(r["dev_by_epoch"]) for r in rs}  # several when runs stopped early
         out[name] = {
-            "dev_final_mean": float(curves[:, -1].mean()), "dev_final_std": float(curves[:, -1].std()),
-            "dev_final_per_seed": curves[:, -1].tolist(),
-            "dev_by_epoch_mean": curves.mean(0).tolist(),
+            "dev_final_mean": float(final.mean()), "dev_final_std": float(final.std()),
+            "dev_final_per_seed": final.tolist(),
+            "dev_by_epoch_mean": np.mean([r["dev_by_epoch"] for r in rs], 0).tolist()
+            if len(lengths) == 1 else None,
             "heldout_mean": float(np.mean([r["heldout_accuracy"] for r in rs])),
             "heldout_std": float(np.std([r["heldout_accuracy"] for r in rs])),
             "heldout_per_seed": [r["heldout_accuracy"] for r in rs],
@@ -138,10 +147,10 @@ def summarise(runs: list[dict]) -> dict:
             "run_seconds_median": float(np.median([r.get("run_seconds", r["seconds"])
                                                    for r in rs])),
         }
-    if "none" in out:
+    if "none" in out and out["none"]["dev_by_epoch_mean"] is not None:
         target = out["none"]["dev_final_mean"]
         for s in out.values():
-            reached = [e + 1 for e, a in enumerate(s["dev_by_epoch_mean"]) if a >= target]
+            reached = [e + 1 for e, a in enumerate(s["dev_by_epoch_mean"] or []) if a >= target]
             s["first_epoch_reaching_none_final"] = reached[0] if reached else None
     return out
 
@@ -159,6 +168,9 @@ def print_tables(summary: dict, n_train: int, n_held: int, n_dev: int) -> None:
         print(f"{name:<{width}}{s['dev_final_mean']:>9.4f} ± {s['dev_final_std']:.4f}"
               f"{s['heldout_mean']:>9.4f} ± {s['heldout_std']:.4f}"
               f"{str(s.get('first_epoch_reaching_none_final')):>15}  {seeds}")
+    if len({len(s["dev_by_epoch_mean"] or []) for s in summary.values()}) > 1 or \
+            any(s["dev_by_epoch_mean"] is None for s in summary.values()):
+        return  # runs that stopped early have curves of different lengths
     epochs = len(next(iter(summary.values()))["dev_by_epoch_mean"])
     print("\nmean dev accuracy per epoch")
     print(f"{'variant':<{width}}" + "".join(f"{'epoch ' + str(e + 1):>10}" for e in range(epochs)))
@@ -176,8 +188,9 @@ def main(argv=None) -> int:
                         help="shorthand for one variant per augment.strategy")
     parser.add_argument("--variant", dest="variants", action="append", default=[],
                         help="'NAME: key=value ...' (repeatable); replaces --strategies")
-    parser.add_argument("--train", type=int, default=None, help="training examples")
-    parser.add_argument("--teacher-train", type=int, default=None,
+    parser.add_argument("--train", type=count, default=None,
+                        help="training examples ('all': what the held-out slice leaves)")
+    parser.add_argument("--teacher-train", type=count, default=None,
                         help="teacher fine-tuning examples, a superset of the student's "
                              "(default: the student's)")
     parser.add_argument("--held-out", type=int, default=None, help="held-out examples (>= 5000)")
@@ -196,7 +209,7 @@ def main(argv=None) -> int:
     quiet_libraries()
     quick = args.quick
     seeds = [int(s) for s in (args.seeds or ("0" if quick else "0,1,2")).split(",")]
-    n_train = args.train or (600 if quick else 8000)
+    n_train = (600 if quick else 8000) if args.train is None else args.train
     n_held = args.held_out or (300 if quick else 5000)
     overrides = (["train.epochs=2"] if quick else []) + args.overrides
     variants = ([parse_variant(v) for v in args.variants] or
@@ -205,7 +218,7 @@ def main(argv=None) -> int:
     configs = {name: load_config(args.config, overrides + extra) for name, extra in variants}
     backend = resolve_backend(args.device)
     work = Path(tempfile.mkdtemp(prefix="sage-accuracy-"))
-    n_teacher = args.teacher_train or n_train
+    n_teacher = n_train if args.teacher_train is None else args.teacher_train
     train_file, dev_file, teacher_train, held = split_files(base, args.task, n_train, n_teacher,
                                                             n_held, args.dev, work)
     data = replace(base.data, name="local", train_file=str(train_file), dev_file=dev_file,
@@ -236,13 +249,21 @@ def main(argv=None) -> int:
             summary = pipeline.run(cfg, backend, out, quiet=True, log=lambda m: None)
             run_seconds = time.perf_counter() - t0  # the run alone, held-out scoring apart
             rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-            heldout = score_classifier(out / "student", held, data.max_length, backend)
+            primary = summary["primary_metric"]
+            heldout = score_classifier(out / "student", held, data.max_length, backend,
+                                       metrics=list(dict.fromkeys([primary, "accuracy"])))
             shutil.rmtree(out)  # checkpoints and the exported student: ~0.2 GB a run
             runs.append({"variant": variant, "strategy": cfg.augment.strategy, "seed": seed,
-                         "dev_by_epoch": [r["dev_accuracy"] for r in rows],
+                         "dev_by_epoch": [r[f"dev_{primary}"] for r in rows],
+                         "primary_metric": primary,
                          "best_epoch": summary["best_epoch"],
+                         "stopped_epoch": summary["stopped_epoch"],
+                         "stop_reason": summary["stop_reason"],
                          "heldout_accuracy": heldout["accuracy"],
+                         "heldout_primary": heldout[primary],
+                         "train_examples": summary["train_examples"],
                          "teacher_dev_accuracy": summary["teacher_dev_accuracy"],
+                         f"teacher_dev_{primary}": summary[f"teacher_dev_{primary}"],
                          "run_seconds": run_seconds,
                          "epoch_seconds": [r["seconds"] for r in rows],
                          "rounds": [round_fields(r) for r in rows],

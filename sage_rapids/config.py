@@ -89,6 +89,8 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     bucket_batches: int = 50  # batches drawn from one length bucket
     precision: str = "fp32"  # fp32 | bf16 | fp16: student steps, teacher targets and labels
+    early_stopping: Optional[int] = None  # patience in epochs on the primary dev metric
+    schedule: str = "linear"  # linear: warmup, decay to 0 at train.epochs | constant: warmup, flat
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ CHOICES = {
     "data.bad_rows": {"error", "skip"},
     "teacher.finetune_schedule": {"linear", "constant"},
     "train.precision": {"fp32", "bf16", "fp16"},
+    "train.schedule": {"linear", "constant"},
     "augment.strategy": {"sage", "random", "none"},
     "augment.space": {"student", "input"},
     "augment.anchor_loss": {"kd", "total"},
@@ -176,6 +179,7 @@ RANGES = {
     "train.warmup_ratio": (0.0, 1.0, False, True),
     "train.max_grad_norm": (0.0, None, True, False),
     "train.bucket_batches": (1, None, False, False),
+    "train.early_stopping": (1, None, False, False),
     "augment.start_epoch": (1, None, False, False),
     "augment.umap_fit_max": (10, None, False, False),
     "augment.umap_n_neighbors": (2, None, False, False),

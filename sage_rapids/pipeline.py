@@ -35,7 +35,7 @@ from .seeds import generator, seed_torch
 from .table import ExampleTable, empty_pool, encode_dataset
 from .targets import teacher_targets
 from .teacher import finetune_source, finetune_teacher
-from .train import make_optimizer, planned_steps, train_epoch
+from .train import early_stop, make_optimizer, planned_steps, train_epoch
 
 
 @dataclass(frozen=True)
@@ -229,8 +229,12 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
         log(f"resuming {out_dir} after epoch {state.epoch}")
     reducer = None if state.map_coords is None else UmapReducer.from_coords(
         state.map_coords, config.augment, backend)
+    key, patience = f"dev_{s.metrics[0]}", config.train.early_stopping
+    stopped = early_stop(state.metrics, key, patience)  # a resumed run that had stopped
     with stop_on_signals() as should_stop:
         for epoch in range(state.epoch + 1, config.train.epochs + 1):
+            if stopped:
+                break
             profiler.epoch, t0 = epoch, time.perf_counter()
             with profiler.stage("train"):
                 result = train_epoch(t.model, s.train, state.pool, s.embeddings, t.optimizer,
@@ -244,7 +248,8 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             row.update(epoch=epoch, train_loss=dist.mean(result.train_loss),
                        n_synthetic=int(dist.sum(result.n_synthetic)))
             pool = state.pool
-            if config.augment.strategy != "none" and \
+            stopped = early_stop([*state.metrics, row], key, patience)
+            if config.augment.strategy != "none" and not stopped and \
                     config.augment.start_epoch <= epoch < config.train.epochs:
                 row["mean_kd_loss"] = dist.mean(backend.scalar(result.profile.kd_loss.mean()))
                 scale = budget_scale(config.augment, state.metrics, row["mean_kd_loss"])
@@ -262,8 +267,12 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             state = next_state(state, row, pool, reducer, config, backend, s, rec, t, log)
             save_checkpoint(out_dir, state, t.student, t.optimizer, t.scheduler, t.rngs,
                             backend, dist, t.scaler)
+            if stopped:
+                log(f"{stopped}; the student of epoch {state.best['epoch']} is exported")
     summary = summarize(config, s, t.student, state.metrics, state.best,
                         time.perf_counter() - start, backend, dist)
+    summary.update(stopped_epoch=state.epoch,
+                   stop_reason=stopped or f"reached train.epochs ({config.train.epochs})")
     rec.finish(summary, {**profiler.report(), "implementations": backend.implementations},
                state.metrics)
     return summary
@@ -297,7 +306,7 @@ def start_training(config: Config, s: Setup, backend: Backend, dist: Dist) -> Tr
                          f"{student.projection.out_features}); set loss.cosine: 0")
     sizes = expected_synthetic(config.augment, len(s.train), config.train.epochs)
     optimizer, scheduler = make_optimizer(student, config.train, planned_steps(
-        len(s.train), sizes, config.train.batch_size))
+        len(s.train), sizes, config.train.batch_size), config.train.schedule)
     model = student
     if dist.active:
         ids = backend.ddp_device_ids

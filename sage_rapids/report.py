@@ -20,6 +20,8 @@ def format_summary(summary: dict) -> str:
                     f"({summary['student_parameters'] / 1e6:.1f}M), best epoch "
                     f"{summary['best_epoch']}"),
         *_metric_rows(summary),
+        *([("training stopped", f"after epoch {summary['stopped_epoch']}: "
+                                f"{summary['stop_reason']}")] if "stop_reason" in summary else []),
         ("teacher-student agreement", f"{summary['agreement']:.4f}"),
         ("augmentation", f"{summary['strategy']}, {summary['n_synthetic_total']:,} "
                          "synthetic samples trained on"),

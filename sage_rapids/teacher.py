@@ -103,7 +103,8 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
     steps_per_epoch = math.ceil(len(subset) / cfg.finetune_batch_size)
     total = max(1, int(round(cfg.finetune_epochs * steps_per_epoch)))
     train_cfg = TrainConfig(lr=cfg.finetune_lr, batch_size=cfg.finetune_batch_size)
-    optimizer, scheduler = make_optimizer(model, train_cfg, total, cfg.finetune_schedule)
+    optimizer, scheduler = make_optimizer(model, train_cfg, total, cfg.finetune_schedule,
+                                          warmup=cfg.finetune_schedule == "linear")
     labels_all = backend.to_torch(table.labels)
     batches = []
     while len(batches) < total:

@@ -55,10 +55,13 @@ class EpochResult:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int,
-                   schedule: str = "linear"):
-    """AdamW with linear warmup then linear decay to zero over `total_steps`
-    (`schedule="constant"`: the learning rate throughout, no warmup).
+                   schedule: str = "linear", warmup: bool = True):
+    """AdamW with linear warmup (the first `warmup_ratio` of `total_steps`), then
+    `schedule="linear"`: decay to zero at `total_steps`, or `"constant"`: flat.
 
+    Early stopping ends a run before `total_steps` (planned for `train.epochs`, the
+    cap): with `linear` the learning rate is still well above zero there; `constant`
+    does not depend on when training ends. `warmup=False` starts at the full rate.
     Biases and norm weights (1-D parameters) get no weight decay; frozen ones are skipped.
 
     Returns:
@@ -71,16 +74,33 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int,
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    warmup = max(1, int(cfg.warmup_ratio * total_steps))
+    ramp = max(1, int(cfg.warmup_ratio * total_steps)) if warmup else 0
 
     def factor(step: int) -> float:
+        if step < ramp:
+            return (step + 1) / ramp
         if schedule == "constant":
             return 1.0
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+        return max(0.0, (total_steps - step) / max(1, total_steps - ramp))
 
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def early_stop(metrics: list[dict], key: str, patience: int | None) -> str | None:
+    """Why training stops after the last epoch of `metrics`, or None to go on.
+
+    Training stops once `patience` epochs in a row have not beaten the best epoch's
+    `key` (the best is the first epoch with the highest value, as export picks it).
+    The history alone decides, so a resumed run stops where an uninterrupted one would.
+    """
+    if patience is None or not metrics:
+        return None
+    best = max(range(len(metrics)), key=lambda i: metrics[i][key])  # first of the maxima
+    since = len(metrics) - 1 - best
+    if since < patience:
+        return None
+    return (f"early stopping: {key} not above epoch {metrics[best]['epoch']}'s "
+            f"{metrics[best][key]:.4f} for {since} epochs")
 
 
 def planned_steps(n_real: int, n_synthetic: list[int], batch_size: int) -> int:
