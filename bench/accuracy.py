@@ -73,7 +73,7 @@ def split_files(base, task: str, n_train: int, n_teacher: int, n_held: int,
                 n_dev: int | None, folder: Path):
     """The student's training file, the teacher's training set (a superset of the
     student's), a disjoint held-out set and, for `qnli`, a disjoint dev file; all cut
-    from one split of the task. The others keep their official dev file. A size of 0
+    from one split of the task. The others keep their official dev split. A size of 0
     takes everything the held-out (and dev) slices leave."""
     full = load_split(base.data, TASKS[task])
     held = stratified_subset(full.labels, n_held, seed=12345)
@@ -83,6 +83,8 @@ def split_files(base, task: str, n_train: int, n_teacher: int, n_held: int,
         dev = rest[stratified_subset(full.labels[rest], n_dev or 1000, seed=54321)]
         rest = np.setdiff1d(rest, dev)
         dev_file = write_tsv(folder / "dev.tsv", full.subset(dev))
+    elif task != "sst2":  # the official dev file, in the columns the others are written in
+        dev_file = write_tsv(folder / "dev.tsv", load_split(base.data, "dev"))
     n_train, n_teacher = n_train or len(rest), n_teacher or len(rest)
     teacher = rest[stratified_subset(full.labels[rest], max(n_teacher, n_train), seed=0)]
     train = teacher[stratified_subset(full.labels[teacher], n_train, seed=0)]
