@@ -355,6 +355,66 @@ two teacher classes.
 """
 
 
+def convergence(d: dict) -> str:
+    """The pre-registered convergence study (`bench/convergence.py report`)."""
+    pilot = d["schedule_pilot"]["figures"]
+    pilot_rows = [[f"`{s}`", f["runs"], f"{f['heldout_mean']:.4f}", f"{f['seconds_total']:.0f}"]
+                  for s, f in pilot.items()]
+    state = ("" if d["complete"] else "\n**Interim report: the study is not complete** (the "
+             "seeds column says what ran); no verdict is drawn from it yet.\n")
+    rules = "\n\n".join(f"*{k}: {' '.join(v.split())}*" for k, v in d["rules"].items())
+    parts = [f"""## When does SAGE pay? Training to convergence (pre-registered)
+
+`python bench/convergence.py pilot`, `... run sst2|qnli|cola|mrpc`, then `... report`
+({d['date']}). Every student trains until early stopping ends it (cap 20 epochs,
+patience 3 on the task's primary dev metric) and its exported best epoch is scored on a
+held-out slice nobody trained or selected on. Settings and rules were committed before
+the study's first run:
+
+{rules}
+{state}
+### The schedule pilot (SST-2, `none` and `sage`, seeds 0-2)
+
+{table(['train.schedule', 'runs', 'held-out (mean)', 'seconds (all runs)'], pilot_rows)}
+
+The study uses `train.schedule: {d['schedule']}`.
+"""]
+    for task, t in d["tasks"].items():
+        rows = []
+        for v, s in t["summary"].items():
+            r = t["race"].get(v)
+            to = "" if r is None else (f"{r['median_seconds']:.0f} s vs {r['none_median_seconds']:.0f} s"
+                                       f" ({r['reached']}/{len(r['per_seed'])} reach it)")
+            rows.append([v, len(s["seeds"]), f"{s['heldout_mean']:.4f} ± {s['heldout_std']:.4f}",
+                         f"{s['dev_best_mean']:.4f}", f"{s['best_epoch_mean']:.1f}",
+                         f"{s['stopped_epoch_mean']:.1f}", f"{s['run_seconds_median']:.0f}",
+                         _diff(t["vs_none"].get(v), "heldout"), to])
+        parts.append(f"""### {task}: {t['metric']}, student on {t['train']:,} examples
+
+{table(['variant', 'seeds', 'held-out ceiling (mean ± std)', 'best dev', 'best epoch',
+        'stopped epoch', 'seconds per run', 'ceiling vs none (points)',
+        "time to none's best (median)"], rows)}
+""")
+    pooled = [[v, r["n"] if r else 0, _diff(r, "heldout"), _diff(r, "epochs"),
+               f"{d['faster_tasks'][v]} of {len(d['tasks'])}",
+               ("default" if d["verdict"][v]["default"] else "not the default") + ", " +
+               ("recommended per second" if d["verdict"][v]["per_second"] else
+                "not recommended per second")]
+              for v, r in d["pooled_vs_none"].items()]
+    parts.append(f"""### Pooled over the tasks, against `none`
+
+Seed-paired differences, mean ± standard error: held-out ceiling in points of each task's
+primary metric, and epochs trained. `sage - random`, pooled:
+{_diff(d['pooled_sage_vs_random'], 'heldout')} points.
+
+{table(['variant', 'pairs', 'ceiling (points)', 'epochs', 'faster to none\'s best',
+        'by the rules' + ('' if d['complete'] else ' (interim)')], pooled)}
+
+![dev score against seconds, one line per seed](../bench/results/convergence.png)
+""")
+    return "\n".join(parts)
+
+
 def render() -> str:
     out = ["# Results",
            "",
@@ -403,6 +463,9 @@ def render() -> str:
     d = load("guidance.json")
     if d is not None:
         out.append(guidance(d))
+    d = load("convergence.json")
+    if d is not None:
+        out.append(convergence(d))
     for name, title in (("compare.json", "Paired differences over the CPU studies"),
                         ("compare_strong_teacher.json", "Paired differences: a strong teacher and scarce data")):
         d = load(name)

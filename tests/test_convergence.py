@@ -1,0 +1,62 @@
+"""The convergence study's arithmetic: the schedule pilot's rule, the race to `none`'s
+best dev score, and the verdict, on hand-made run records."""
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
+import convergence  # noqa: E402
+
+
+def record(variant, seed, dev, epoch_seconds, setup=10.0, heldout=0.8):
+    return {"variant": variant, "seed": seed, "dev_by_epoch": dev, "primary_metric": "accuracy",
+            "epoch_seconds": epoch_seconds, "run_seconds": setup + sum(epoch_seconds),
+            "best_epoch": dev.index(max(dev)) + 1, "stopped_epoch": len(dev),
+            "heldout_primary": heldout, "train_examples": 100}
+
+
+def test_time_to_target_counts_setup_and_epochs():
+    run = record("sage", 0, [0.70, 0.80, 0.85], [5.0, 6.0, 7.0])
+    assert convergence.time_to_target(run, 0.80) == (2, 21.0)  # 10 s setup + 5 + 6
+    assert convergence.time_to_target(run, 0.90) == (None, math.inf)
+
+
+def test_race_against_nones_best_per_seed():
+    runs = [record("none", 0, [0.70, 0.78, 0.80, 0.79], [5.0] * 4),
+            record("sage", 0, [0.72, 0.81, 0.80], [8.0] * 3),  # reaches 0.80 at 26 s
+            record("none", 1, [0.75, 0.77], [5.0] * 2),
+            record("sage", 1, [0.70, 0.71], [8.0] * 2)]  # never reaches 0.77
+    race = convergence.race(runs, "sage")
+    assert [(r["epoch"], r["seconds"]) for r in race["per_seed"]] == [(2, 26.0), (None, math.inf)]
+    assert [(r["none_epoch"], r["none_seconds"]) for r in race["per_seed"]] == [(3, 25.0),
+                                                                                 (2, 20.0)]
+    assert race["reached"] == 1 and race["faster"] is False
+
+
+def test_pilot_picks_the_higher_ceiling_and_breaks_ties_by_seconds(tmp_path):
+    def write(schedule, heldout, seconds):
+        runs = [record(v, s, [0.8], [seconds], heldout=heldout)
+                for v in ("none", "sage") for s in (0, 1, 2)]
+        (tmp_path / f"{convergence.stem('sst2', schedule)}.json").write_text(
+            json.dumps({"runs": runs}))
+
+    write("linear", 0.850, 50.0)
+    assert convergence.pilot_choice(tmp_path)["schedule"] is None  # half the pilot ran
+    write("constant", 0.860, 60.0)
+    assert convergence.pilot_choice(tmp_path)["schedule"] == "constant"
+    write("constant", 0.8505, 60.0)  # within 0.1 points: the faster one
+    assert convergence.pilot_choice(tmp_path)["schedule"] == "linear"
+
+
+@pytest.mark.parametrize("diffs, expected", [([1.0, 1.2, 0.9, 1.1], True),
+                                             ([2.0, -1.5, 1.0, -0.5], False),
+                                             ([-1.0, -1.2, -0.9, -1.1], False)])
+def test_the_default_rule_needs_two_standard_errors(diffs, expected):
+    runs = [r for i, d in enumerate(diffs) for r in (
+        record("none", i, [0.8], [1.0], heldout=0.8),
+        record("sage", i, [0.8], [1.0], heldout=0.8 + d / 100))]
+    assert convergence.beats(convergence.paired(runs, "sage", "none")) is expected
