@@ -401,14 +401,15 @@ The study uses `train.schedule: {d['schedule']}`.
                ("recommended per second" if d["verdict"][v]["per_second"] else
                 "not recommended per second")]
               for v, r in d["pooled_vs_none"].items()]
+    header = ["variant", "pairs", "ceiling (points)", "epochs", "faster to none's best",
+              "by the rules" + ("" if d["complete"] else " (interim)")]
     parts.append(f"""### Pooled over the tasks, against `none`
 
 Seed-paired differences, mean ± standard error: held-out ceiling in points of each task's
 primary metric, and epochs trained. `sage - random`, pooled:
 {_diff(d['pooled_sage_vs_random'], 'heldout')} points.
 
-{table(['variant', 'pairs', 'ceiling (points)', 'epochs', 'faster to none\'s best',
-        'by the rules' + ('' if d['complete'] else ' (interim)')], pooled)}
+{table(header, pooled)}
 
 ![dev score against seconds, one line per seed](../bench/results/convergence.png)
 """)

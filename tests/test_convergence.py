@@ -60,3 +60,25 @@ def test_the_default_rule_needs_two_standard_errors(diffs, expected):
         record("none", i, [0.8], [1.0], heldout=0.8),
         record("sage", i, [0.8], [1.0], heldout=0.8 + d / 100))]
     assert convergence.beats(convergence.paired(runs, "sage", "none")) is expected
+
+
+def test_report_of_an_unfinished_study_renders_as_interim(tmp_path, capsys):
+    import results_doc
+
+    for schedule, heldout in (("linear", 0.85), ("constant", 0.84)):
+        runs = [record(v, s, [0.80, 0.81, 0.79] if v == "sage" else [0.78, 0.80, 0.79],
+                       [5.0, 6.0, 7.0],
+                       heldout=heldout + 0.01 * s + 0.004 * (v == "sage"))
+                for s in (0, 1, 2) for v in ("none", "sage", "random")]
+        (tmp_path / f"{convergence.stem('sst2', schedule)}.json").write_text(
+            json.dumps({"runs": runs}))
+    assert convergence.report(tmp_path) == 0
+    result = json.loads((tmp_path / "convergence.json").read_text())
+    assert result["schedule"] == "linear" and not result["complete"]
+    sst2 = result["tasks"]["sst2"]
+    assert sst2["vs_none"]["sage"]["heldout"]["mean"] == pytest.approx(0.4)
+    assert sst2["race"]["sage"]["faster"] is True  # sage's epoch 1 reaches none's best
+    assert (tmp_path / "convergence.png").stat().st_size > 0
+    text = results_doc.convergence(result)
+    assert "Interim report" in text and "### sst2: accuracy" in text
+    assert "interim report" in capsys.readouterr().out
