@@ -27,6 +27,8 @@ any of the study's runs:
     python bench/convergence.py pilot                 # the schedule pilot (SST-2)
     python bench/convergence.py run sst2              # one task; reruns resume
     python bench/convergence.py run cola --seeds 0,1  # some seeds now, the rest later
+    python bench/convergence.py all                   # pilot, then every task: two seeds
+                                                      # each first, then the rest; resumes
     python bench/convergence.py report                # tables, verdict, plot
     python bench/convergence.py run sst2 --quick      # minutes: the machinery only
 """
@@ -303,6 +305,7 @@ def main(argv=None) -> int:
     p_run.add_argument("--large", action="store_true",
                        help="add sage_large (only under the LARGER BUDGET rule)")
     p_run.add_argument("--quick", action="store_true")
+    sub.add_parser("all", help="the pilot, then every task (seeds 0-1 first); resumes")
     p_report = sub.add_parser("report", help="tables, verdict and plot from the results")
     p_report.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -316,6 +319,10 @@ def main(argv=None) -> int:
         return 0
     if args.command == "report":
         return report(args.out)
+    if args.command == "all":
+        steps = [["pilot"]] + [["run", t, "--seeds", seeds] for seeds in ("0,1", SEEDS)
+                               for t in TASKS]
+        return next((code for step in steps if (code := main(step))), 0)
     schedule = "linear" if args.quick else pilot_choice(RESULTS)["schedule"]
     if schedule is None:
         print("error: run the schedule pilot first (`python bench/convergence.py pilot`)",
