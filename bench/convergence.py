@@ -77,14 +77,15 @@ def stem(task: str, schedule: str, quick: bool = False) -> str:
 
 
 def load(out: Path, name: str) -> dict | None:
-    """A result file, or its crash log of finished runs while the study is under way."""
+    """A result file with the runs its log holds beyond it (the log of an invocation
+    still under way, or stopped part-way), each (variant, seed) once."""
     path, log = out / f"{name}.json", out / f"{name}.runs.jsonl"
-    if path.is_file():
-        return json.loads(path.read_text())
+    d = json.loads(path.read_text()) if path.is_file() else {"runs": []}
     if log.is_file():
         runs = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
-        return {"runs": runs, "partial": True} if runs else None
-    return None
+        d = {**d, "runs": list({(r["variant"], r["seed"]): r for r in d["runs"] + runs}.values()),
+             "partial": True}
+    return d if d["runs"] else None
 
 
 def run_task(task: str, schedule: str, seeds: str, only: str | None, quick: bool,
@@ -223,7 +224,7 @@ def report(out: Path) -> int:
         for t in tasks.values())
     result = {
         "date": time.strftime("%Y-%m-%d"), "schedule_pilot": choice, "schedule": schedule,
-        "rules": {k: __doc__.split(f"{k}: ")[1].split("\n\n")[0]
+        "rules": {k: __doc__.split(f"\n    {k}: ")[1].split("\n\n")[0]
                   for k in ("SCHEDULE RULE", "RULE", "LARGER BUDGET")},
         "variants": VARIANTS, "base": BASE, "task_args": {t: a for t, (a, _) in TASKS.items()},
         "tasks": tasks, "pooled_vs_none": pooled,

@@ -355,6 +355,10 @@ two teacher classes.
 """
 
 
+def _points(row: dict | None) -> str:
+    return "no pairs yet" if row is None else f"{_diff(row, 'heldout')} points"
+
+
 def convergence(d: dict) -> str:
     """The pre-registered convergence study (`bench/convergence.py report`)."""
     pilot = d["schedule_pilot"]["figures"]
@@ -407,7 +411,7 @@ The study uses `train.schedule: {d['schedule']}`.
 
 Seed-paired differences, mean ± standard error: held-out ceiling in points of each task's
 primary metric, and epochs trained. `sage - random`, pooled:
-{_diff(d['pooled_sage_vs_random'], 'heldout')} points.
+{_points(d['pooled_sage_vs_random'])}.
 
 {table(header, pooled)}
 

@@ -75,6 +75,7 @@ def test_report_of_an_unfinished_study_renders_as_interim(tmp_path, capsys):
     assert convergence.report(tmp_path) == 0
     result = json.loads((tmp_path / "convergence.json").read_text())
     assert result["schedule"] == "linear" and not result["complete"]
+    assert result["rules"]["RULE"].startswith("SAGE is the default where")
     sst2 = result["tasks"]["sst2"]
     assert sst2["vs_none"]["sage"]["heldout"]["mean"] == pytest.approx(0.4)
     assert sst2["race"]["sage"]["faster"] is True  # sage's epoch 1 reaches none's best
