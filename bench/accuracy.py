@@ -170,8 +170,8 @@ def print_tables(summary: dict, n_train: int, n_held: int, n_dev: int) -> None:
         print(f"{name:<{width}}{s['dev_final_mean']:>9.4f} ± {s['dev_final_std']:.4f}"
               f"{s['heldout_mean']:>9.4f} ± {s['heldout_std']:.4f}"
               f"{str(s.get('first_epoch_reaching_none_final')):>15}  {seeds}")
-    if len({len(s["dev_by_epoch_mean"] or []) for s in summary.values()}) > 1 or \
-            any(s["dev_by_epoch_mean"] is None for s in summary.values()):
+    curves = [s["dev_by_epoch_mean"] for s in summary.values()]
+    if None in curves or len({len(c) for c in curves}) > 1:
         return  # runs that stopped early have curves of different lengths
     epochs = len(next(iter(summary.values()))["dev_by_epoch_mean"])
     print("\nmean dev accuracy per epoch")

@@ -43,6 +43,11 @@ def paired_runs(runs: list[dict], a: str, b: str, measures: dict = MEASURES) -> 
     return out
 
 
+def fmt(row: dict | None, key: str) -> str:
+    """A paired difference as `+mean ± se`, or `-` where there is none."""
+    return "-" if row is None else f"{row[key]['mean']:+.2f} ± {row[key]['se']:.2f}"
+
+
 def paired(files: list[Path], a: str, b: str) -> dict | None:
     """Differences `a - b` (points) over every (file, seed) with both variants."""
     runs = [dict(r, seed=(i, r["seed"])) for i, path in enumerate(files)

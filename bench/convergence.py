@@ -47,6 +47,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402  (sibling scripts)
 import compare  # noqa: E402
+from compare import fmt  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = "0,1,2,3,4"
@@ -241,10 +242,6 @@ def report(out: Path) -> int:
     return 0
 
 
-def fmt(row: dict | None, key: str = "heldout") -> str:
-    return "-" if row is None else f"{row[key]['mean']:+.2f} ± {row[key]['se']:.2f}"
-
-
 def print_report(result: dict) -> None:
     print(f"schedule: {result['schedule']} (pilot: {result['schedule_pilot']['figures']})")
     for task, t in result["tasks"].items():
@@ -258,12 +255,12 @@ def print_report(result: dict) -> None:
             print(f"{v:<11}{len(s['seeds']):>6}{s['heldout_mean']:>10.4f}"
                   f"{s['dev_best_mean']:>10.4f}{s['best_epoch_mean']:>9.1f}"
                   f"{s['stopped_epoch_mean']:>9.1f}{s['run_seconds_median']:>7.0f}"
-                  f"{fmt(t['vs_none'].get(v)):>16}{to:>16}")
+                  f"{fmt(t['vs_none'].get(v), 'heldout'):>16}{to:>16}")
     print("\npooled held-out ceiling against none (points):")
     for v, row in result["pooled_vs_none"].items():
-        print(f"{v:<11}{fmt(row):>16}  faster on {result['faster_tasks'][v]} of "
+        print(f"{v:<11}{fmt(row, 'heldout'):>16}  faster on {result['faster_tasks'][v]} of "
               f"{len(result['tasks'])} tasks  -> {result['verdict'][v]}")
-    print(f"sage - random (pooled): {fmt(result['pooled_sage_vs_random'])}")
+    print(f"sage - random (pooled): {fmt(result['pooled_sage_vs_random'], 'heldout')}")
     if not result["complete"]:
         print("the study is not complete: this is an interim report")
 

@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import accuracy  # noqa: E402  (sibling scripts)
 import compare  # noqa: E402
+from compare import fmt  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SEEDS = "0,1,2,3,4"
@@ -158,10 +159,6 @@ def report(out: Path) -> int:
     artifacts.write_json(out / "guidance.json", result)
     print(f"\nwrote {out / 'guidance.json'} and {out / 'guidance.png'}")
     return 0
-
-
-def fmt(row: dict | None, key: str) -> str:
-    return "-" if row is None else f"{row[key]['mean']:+.2f} ± {row[key]['se']:.2f}"
 
 
 def print_report(result: dict) -> None:

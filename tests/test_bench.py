@@ -3,6 +3,7 @@ random models and toy SST-2-shaped data (what they measure needs the real files 
 weights; the machinery does not)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def run_quick(script, tmp_path, tiny_bench, *extra):
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--out",
                            str(tmp_path), "--config", str(config), *extra],
                           capture_output=True, text=True, timeout=900, cwd=ROOT,
-                          env={**__import__("os").environ, "SAGE_DATA_DIR": data})
+                          env={**os.environ, "SAGE_DATA_DIR": data})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
