@@ -46,8 +46,11 @@ check-cuml: $(CUML_STAMP)
 run: $(STAMP)
 	$(BIN)/sage-rapids run $(ARGS)
 
+# One worker per core (pytest-xdist); a test file's tests stay on one worker, so its
+# module fixtures (a shared run, a dask cluster) are built once. PYTEST_WORKERS=0: serial.
+PYTEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/memory.py

@@ -14,6 +14,12 @@ import pytest
 import torch
 
 ASSETS = Path(__file__).parent / "assets"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # Workers share the machine's cores: one thread each, in the worker and in the runs it
+    # starts (more threads than cores makes torch's tiny-model steps several times slower)
+    for name in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 POSITIVE = ["good", "great", "fun", "funny", "charming", "moving", "brilliant", "best", "love",
             "lovely", "wonderful", "delight", "beautiful"]
 NEGATIVE = ["bad", "awful", "boring", "dull", "worst", "hate", "terrible", "mess", "tedious",
