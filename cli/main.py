@@ -145,7 +145,8 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
 def worker(args: dict) -> None:
     """One process of a run: joins the torchrun environment when there is one (started by
     `--gpus`/`--nproc`, torchrun or srun), then runs the method; rank 0 prints."""
-    from sage_rapids import pipeline, report
+    from sage_rapids import report
+    from sage_rapids.api import distill
     from sage_rapids.backend import resolve_backend
     from sage_rapids.distributed import join, leave, torchrun_environment
     from sage_rapids.progress import quiet_libraries
@@ -166,10 +167,10 @@ def worker(args: dict) -> None:
             f"{args['out']}")
         log("implementations: " + ", ".join(f"{k} {v}" for k, v in
                                             backend.implementations.items()))
-        summary = pipeline.run(config, backend, Path(args["out"]), quiet=quiet, log=log,
-                               resume=args["resume"], dist=dist)
+        result = distill(config=config, out=args["out"], quiet=quiet, log=log,
+                         resume=args["resume"], backend=backend, dist=dist)
         if dist.is_main:
-            click.echo(report.format_summary(summary))
+            click.echo(report.format_summary(result.summary))
             click.echo(f"run directory: {args['out']}")
     finally:
         leave(dist)
@@ -258,15 +259,14 @@ def _resume_config(run_dir: Path, config_path, overrides, device):
 @_friendly_errors
 def profile(config_path, overrides, device, out, quiet):
     """Run a config and print what each stage, augmentation included, costs."""
-    from sage_rapids import pipeline, report
+    from sage_rapids import report
+    from sage_rapids.api import distill
     from sage_rapids.artifacts import default_run_dir
-    from sage_rapids.backend import resolve_backend
 
     config = _load(config_path, overrides, device)
-    backend = resolve_backend(config.device)
     out = Path(out) if out else default_run_dir()
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    summary = pipeline.run(config, backend, out, quiet=quiet, log=log)
+    summary = distill(config=config, out=out, quiet=quiet, log=log).summary
     click.echo(report.format_profile(json.loads((out / "profile.json").read_text())))
     click.echo(f"student dev accuracy {summary['student_dev_accuracy']:.4f}; "
                f"profile: {out / 'profile.json'}")

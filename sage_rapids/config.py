@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import yaml
 
@@ -208,12 +208,17 @@ def default_config_path() -> Path:
         return Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
-    """Load a YAML config (or the embedded default), apply overrides, validate.
+Overrides = Union[Sequence[str], Mapping[str, Any]]
+
+
+def load_config(path: "str | Path | Config | None" = None, overrides: Overrides = ()) -> Config:
+    """Load a YAML config (or the embedded default, or a `Config` built in Python), apply
+    overrides, validate: a `Config` object goes through the same checks as a file.
 
     Args:
-        path: YAML file; None loads the embedded default.
-        overrides: strings `a.b=value`; the value is parsed as YAML (`1e-4`, `[0, 2]`).
+        path: YAML file; None loads the embedded default; or a `Config`.
+        overrides: strings `a.b=value` (the value parsed as YAML: `1e-4`, `[0, 2]`), or a
+            mapping `{"a.b": value}` of values as they are.
 
     Returns:
         The validated, frozen `Config`.
@@ -221,6 +226,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     Raises:
         ConfigError: listing every problem, each starting with its dotted key.
     """
+    if isinstance(path, Config):
+        return _validated(config_to_dict(path), overrides, Path.cwd(), "config")
     path = Path(path) if path is not None else default_config_path()
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -231,15 +238,24 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Co
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(["top level must be a mapping of sections"], str(path))
+    return _validated(raw, overrides, path.parent, str(path))
+
+
+def _validated(raw: dict, overrides: Overrides, base: Path, source: str) -> Config:
+    """Overrides applied to the raw mapping, then built and checked as one."""
     problems: list[str] = []
-    for item in overrides:
-        _apply_override(raw, item, problems)
+    if isinstance(overrides, Mapping):
+        for key, value in overrides.items():
+            _set_key(raw, str(key), value, problems)
+    else:
+        for item in overrides:
+            _apply_override(raw, item, problems)
     _drop_retired(raw)
-    _resolve_relative_paths(raw, path.parent)
+    _resolve_relative_paths(raw, base)
     config = _build(Config, raw, "", problems)
     problems += _check_values(config)
     if problems:
-        raise ConfigError(problems, str(path))
+        raise ConfigError(problems, source)
     return config
 
 
@@ -269,6 +285,10 @@ def _apply_override(raw: dict, item: str, problems: list[str]) -> None:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         value = text
+    _set_key(raw, key, value, problems)
+
+
+def _set_key(raw: dict, key: str, value: Any, problems: list[str]) -> None:
     node = raw
     parts = key.split(".")
     for part in parts[:-1]:

@@ -10,9 +10,16 @@ from tqdm.auto import tqdm
 T = TypeVar("T")
 
 
+def interactive() -> bool:
+    """A person watches: stderr is a terminal, or this runs in a Jupyter kernel."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return sys.stderr.isatty() or type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def progress_bar(items: Iterable[T], desc: str, quiet: bool = False, **kwargs) -> Iterable[T]:
-    """Wrap `items` in a tqdm bar unless quiet or stderr is not a terminal."""
-    disable = quiet or not sys.stderr.isatty()
+    """Wrap `items` in a tqdm bar (a widget in Jupyter) unless quiet or nobody watches."""
+    disable = quiet or not interactive()
     return tqdm(items, desc=desc, disable=disable, leave=False, dynamic_ncols=True, **kwargs)
 
 

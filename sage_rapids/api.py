@@ -1,0 +1,223 @@
+"""The Python entry point: `distill` a teacher into a student from a script or a notebook.
+
+    import sage_rapids
+    result = sage_rapids.distill(train_df, dev_df, teacher="my-teacher",
+                                 overrides={"data.text_column": "review",
+                                            "teacher.finetune": False})
+    result.student  # a transformers model, ready to use
+
+The command line calls this same function. Objects held in memory (a DataFrame, a
+`datasets.Dataset`, a list of dicts, a loaded `PreTrainedModel`) are written once to a
+folder the run reads them from: `<out>/inputs` when the run has a directory (so
+`sage-rapids run --resume <out>` can continue it), else a temporary folder removed at
+the end. A call leaves the process as it found it: the global torch, NumPy and `random`
+states, torch's thread count and the signal handlers are restored.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .config import Config, ConfigError, Overrides, load_config
+
+__all__ = ["distill", "Distillation"]
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """What a `distill` call returns.
+
+    Attributes:
+        student: the best epoch's student, a `transformers` sequence classifier on CPU
+            in eval mode (`student.to("cuda")` to move it).
+        tokenizer: the teacher's tokenizer, which the student uses.
+        summary: the run's headline numbers (what `summary.json` holds).
+        metrics: one dict per epoch (what `metrics.jsonl` holds).
+        run_dir: the run directory, or None when `out=None` kept nothing on disk.
+        config: the resolved config the run used.
+    """
+
+    student: Any
+    tokenizer: Any
+    summary: dict
+    metrics: list[dict]
+    run_dir: Path | None
+    config: Config
+
+
+def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenizer: Any = None,
+            config: str | Path | Config | None = None, overrides: Overrides = (),
+            out: str | Path | None = None, device: str | None = None, quiet: bool = False,
+            resume: bool = False, log: Callable[[str], None] | None = None,
+            backend=None, dist=None) -> Distillation:
+    """Distil a teacher into a student with SAGE and return the student.
+
+    Args:
+        train: training examples, or None for the config's `data` section. A pandas
+            DataFrame, a list of dicts, a `datasets.Dataset`, or a `datasets.DatasetDict`
+            (its `data.train_split` and `data.dev_split`; `dev` is then not needed).
+            Columns are named by `data.text_column`, `data.text_pair_column` and
+            `data.label_column`; unlabelled training text needs `loss.alpha: 1.0`.
+        dev: labelled dev examples in the same form; required with an in-memory `train`
+            (the best epoch is picked on it).
+        teacher: a hub name or folder, or a loaded `PreTrainedModel` (then `tokenizer` is
+            required). Default: `teacher.model` of the config. It is fine-tuned first only
+            when `teacher.finetune` is true (the embedded default says true).
+        tokenizer: the tokenizer of an in-memory `teacher`.
+        config: a YAML path, a `Config`, or None for the embedded default.
+        overrides: `{"train.epochs": 2}` or `["train.epochs=2"]`, checked like YAML.
+        out: run directory (checkpoints, exported student, metrics); None keeps nothing.
+        device: `auto`, `cpu` or `cuda` (overrides the config's `device`).
+        quiet: no progress bars or per-epoch lines.
+        resume: continue `out` after its last complete checkpoint.
+        log: where per-epoch lines go (default: print); ignored when quiet.
+        backend, dist: for launchers that resolved them already (the command line).
+
+    Returns:
+        A `Distillation` holding the student, its tokenizer, the summary and metrics.
+
+    Raises:
+        ConfigError: a bad config key or value (every problem at once), or inputs that do
+            not fit together.
+        DataError, ModelError: data or a model that cannot be read.
+        RunInterrupted: Ctrl-C or SIGTERM; the last complete checkpoint is kept in
+            `err.run_dir` (a temporary folder when `out=None`).
+    """
+    from . import pipeline
+    from .artifacts import refuse_used_run_dir
+    from .backend import resolve_backend
+    from .distributed import Dist
+    from .models import load_classifier
+
+    dist = dist or Dist()
+    keep = out is not None
+    run_dir = Path(out) if keep else Path(tempfile.mkdtemp(prefix="sage-rapids-"))
+    inputs = run_dir / "inputs" if keep else run_dir.with_name(run_dir.name + "-inputs")
+    done = False
+    try:
+        with preserved_global_state():
+            base = load_config(config, overrides)  # every problem before any work
+            if keep and not resume:
+                refuse_used_run_dir(run_dir)  # before inputs/ is written into it
+            extra = materialise(train, dev, teacher, tokenizer, inputs, dist)
+            if device is not None:
+                extra["device"] = device
+            cfg = load_config(base, extra) if extra else base  # distill()'s arguments win
+            backend = backend or resolve_backend(cfg.device)
+            say = (lambda message: None) if quiet else (log or print)
+            summary = pipeline.run(cfg, backend, run_dir, quiet=quiet, log=say, resume=resume,
+                                   dist=dist)
+            student, tok = load_classifier(str(run_dir / "student")) if dist.is_main else \
+                (None, None)
+            metrics = [json.loads(line) for line in
+                       (run_dir / "metrics.jsonl").read_text().splitlines()] \
+                if dist.is_main else []
+        done = True
+        return Distillation(student, tok, summary, metrics, run_dir if keep else None, cfg)
+    finally:
+        if not keep:
+            shutil.rmtree(inputs, ignore_errors=True)
+            if done:  # an interrupted run keeps its checkpoint to resume from
+                shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def materialise(train, dev, teacher, tokenizer, folder: Path, dist) -> dict:
+    """Write in-memory inputs where the run reads them; the overrides that point there.
+
+    Raises:
+        ConfigError: a `dev` missing, an unknown input type, or a model without tokenizer.
+    """
+    extra: dict[str, Any] = {}
+    if teacher is not None:
+        if isinstance(teacher, (str, Path)):
+            extra["teacher.model"] = str(teacher)
+        else:
+            if tokenizer is None:
+                raise ConfigError(["teacher: an in-memory model needs its tokenizer= too"],
+                                  "distill()")
+            if dist.is_main:
+                teacher.save_pretrained(folder / "teacher", safe_serialization=True)
+                tokenizer.save_pretrained(folder / "teacher")
+            dist.barrier()
+            extra["teacher.model"] = str(folder / "teacher")
+    if train is None:
+        if dev is not None:
+            raise ConfigError(["dev: give train= too, or neither (the config's data)"],
+                              "distill()")
+        return extra
+    if _is_dataset_dict(train):
+        if dist.is_main:
+            train.save_to_disk(str(folder / "data"))
+        dist.barrier()
+        return {**extra, "data.name": "hf", "data.path": str(folder / "data")}
+    if dev is None:
+        raise ConfigError(["dev: labelled dev examples are required with an in-memory "
+                           "train= (the best epoch is chosen on them)"], "distill()")
+    if _is_dataset(train) and _is_dataset(dev):
+        if dist.is_main:
+            from datasets import DatasetDict
+
+            DatasetDict({"train": train, "validation": dev}).save_to_disk(str(folder / "data"))
+        dist.barrier()
+        return {**extra, "data.name": "hf", "data.path": str(folder / "data"),
+                "data.train_split": "train", "data.dev_split": "validation"}
+    files = {}
+    for split, rows in (("train", train), ("dev", dev)):
+        files[split] = folder / f"{split}.jsonl"
+        if dist.is_main:
+            write_jsonl(files[split], rows, split)
+    dist.barrier()
+    return {**extra, "data.name": "local", "data.train_file": str(files["train"]),
+            "data.dev_file": str(files["dev"])}
+
+
+def write_jsonl(path: Path, rows, name: str) -> None:
+    """A DataFrame, a `datasets.Dataset` or a list of dicts as JSON lines."""
+    import pandas as pd
+
+    if _is_dataset(rows):
+        rows = rows.to_pandas()
+    elif isinstance(rows, (list, tuple)):
+        rows = pd.DataFrame(list(rows))
+    if not isinstance(rows, pd.DataFrame):
+        raise ConfigError([f"{name}: expected a pandas DataFrame, a datasets.Dataset or "
+                           f"DatasetDict, or a list of dicts; got {type(rows).__name__}"],
+                          "distill()")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows.to_json(path, orient="records", lines=True, force_ascii=False)
+
+
+def _is_dataset(obj) -> bool:
+    return type(obj).__name__ == "Dataset" and hasattr(obj, "features")
+
+
+def _is_dataset_dict(obj) -> bool:
+    return type(obj).__name__ == "DatasetDict" and hasattr(obj, "save_to_disk")
+
+
+@contextmanager
+def preserved_global_state():
+    """Restore what a run changes process-wide: the global RNGs (the run seeds torch's
+    per stage) and torch's thread count."""
+    states = (torch.get_rng_state(), np.random.get_state(), random.getstate(),
+              torch.get_num_threads())
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        torch.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+        torch.set_num_threads(states[3])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
