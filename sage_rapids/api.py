@@ -8,10 +8,11 @@
 
 The command line calls this same function. Objects held in memory (a DataFrame, a
 `datasets.Dataset`, a list of dicts, a loaded `PreTrainedModel`) are written once to a
-folder the run reads them from: `<out>/inputs` when the run has a directory (so
-`sage-rapids run --resume <out>` can continue it), else a temporary folder removed at
-the end. A call leaves the process as it found it: the global torch, NumPy and `random`
-states, torch's thread count and the signal handlers are restored.
+folder the run reads them from, `<run directory>/inputs` (so `sage-rapids run --resume`
+can continue the run); with `out=None` the run directory is a temporary folder, removed
+at the end unless the run was interrupted. A call leaves the process as it found it: the
+global torch, NumPy and `random` states, torch's thread count and the signal handlers are
+restored.
 """
 
 from __future__ import annotations
@@ -102,14 +103,12 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
     dist = dist or Dist()
     keep = out is not None
     run_dir = Path(out) if keep else Path(tempfile.mkdtemp(prefix="sage-rapids-"))
-    inputs = run_dir / "inputs" if keep else run_dir.with_name(run_dir.name + "-inputs")
-    done = False
     try:
         with preserved_global_state():
             base = load_config(config, overrides)  # every problem before any work
             if keep and not resume:
                 refuse_used_run_dir(run_dir)  # before inputs/ is written into it
-            extra = materialise(train, dev, teacher, tokenizer, inputs, dist)
+            extra = materialise(train, dev, teacher, tokenizer, run_dir / "inputs", dist)
             if device is not None:
                 extra["device"] = device
             cfg = load_config(base, extra) if extra else base  # distill()'s arguments win
@@ -122,13 +121,15 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
             metrics = [json.loads(line) for line in
                        (run_dir / "metrics.jsonl").read_text().splitlines()] \
                 if dist.is_main else []
-        done = True
-        return Distillation(student, tok, summary, metrics, run_dir if keep else None, cfg)
-    finally:
+    except pipeline.RunInterrupted:
+        raise  # its checkpoint and inputs stay in run_dir, to resume from
+    except BaseException:
         if not keep:
-            shutil.rmtree(inputs, ignore_errors=True)
-            if done:  # an interrupted run keeps its checkpoint to resume from
-                shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    if not keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return Distillation(student, tok, summary, metrics, run_dir if keep else None, cfg)
 
 
 def materialise(train, dev, teacher, tokenizer, folder: Path, dist) -> dict:
