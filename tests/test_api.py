@@ -39,15 +39,18 @@ def assert_same(a: dict, b: dict) -> None:
 
 
 @pytest.mark.slow
-def test_two_calls_give_the_cli_s_student_and_leave_the_process_as_found(tmp_path):
+def test_a_dataframe_and_a_dataset_give_the_cli_s_student_and_leave_no_trace(tmp_path):
     teacher, tokenizer = tiny_bert(), tiny_tokenizer()
     train, dev = frame(160, 3), frame(48, 4)
     torch.manual_seed(123)
     np.random.seed(7)
     before = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate(),
               torch.get_num_threads(), signal.getsignal(signal.SIGINT))
-    runs = [sage_rapids.distill(train, dev, teacher=teacher, tokenizer=tokenizer,
-                                overrides=SETTINGS, quiet=True) for _ in range(2)]
+    datasets = pytest.importorskip("datasets")
+    as_datasets = [datasets.Dataset.from_pandas(d, preserve_index=False) for d in (train, dev)]
+    runs = [sage_rapids.distill(*inputs, teacher=teacher, tokenizer=tokenizer,
+                                overrides=SETTINGS, quiet=True)
+            for inputs in ((train, dev), as_datasets)]  # the same rows, two containers
     after = (torch.get_rng_state(), np.random.get_state()[1], random.getstate(),
              torch.get_num_threads(), signal.getsignal(signal.SIGINT))
     assert torch.equal(before[0], after[0]) and np.array_equal(before[1], after[1])
