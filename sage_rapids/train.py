@@ -100,7 +100,7 @@ def early_stop(metrics: list[dict], key: str, patience: int | None) -> str | Non
     if since < patience:
         return None
     return (f"early stopping: {key} not above epoch {metrics[best]['epoch']}'s "
-            f"{metrics[best][key]:.4f} for {since} epochs")
+            f"{metrics[best][key]:.4f} for {since} epoch{'s' if since > 1 else ''}")
 
 
 def planned_steps(n_real: int, n_synthetic: list[int], batch_size: int) -> int:
