@@ -330,14 +330,19 @@ def teacher(config_path, overrides, device, quiet):
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--data", "data_name", default="glue/sst2", show_default=True,
               help="glue/<task>, or a local .tsv/.csv/.jsonl/.parquet file.")
-@click.option("--split", default="dev", show_default=True, type=click.Choice(["train", "dev"]))
+@click.option("--split", default="dev", show_default=True,
+              help="train, dev, or a GLUE task's named dev file (MNLI: dev_matched, "
+                   "dev_mismatched).")
 @click.option("--text-column", default=None)
 @click.option("--text-pair-column", default=None)
 @click.option("--label-column", default=None)
 @device_option
 @_friendly_errors
 def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_column, device):
-    """Score an exported student (or any classifier folder) on a dataset."""
+    """Score an exported student (or any classifier folder) on a dataset; a regression
+    model (one output) by Pearson and Spearman correlation."""
+    from transformers import AutoConfig
+
     from sage_rapids.backend import resolve_backend
     from sage_rapids.config import DataConfig
     from sage_rapids.data import DataError, load_split, task_metrics
@@ -350,12 +355,21 @@ def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_c
         cfg = DataConfig(name="local", train_file=data_name, dev_file=data_name,
                          text_column=text_column or "sentence",
                          text_pair_column=text_pair_column, label_column=label_column)
-    dataset = load_split(cfg, split)
+    model_config = AutoConfig.from_pretrained(model_dir)
+    regression = model_config.num_labels == 1 or model_config.problem_type == "regression"
+    kind = "regression" if regression else None
+    named = split not in ("train", "dev")
+    dataset = load_split(cfg, "dev" if named else split, task_type=kind,
+                         where=split if named and cfg.name != "local" else None)
     if dataset is None:
         raise DataError(f"{data_name}: no {split} split")
+    if dataset.regression != regression:
+        raise DataError(f"{data_name}: {'scores' if dataset.regression else 'class labels'} "
+                        f"for a {'regression' if regression else 'classification'} model "
+                        f"({model_dir}); give the matching data")
     backend = resolve_backend(device or "auto")
     scores = score_classifier(model_dir, dataset, cfg.max_length, backend, 128,
-                              task_metrics(cfg))
+                              task_metrics(cfg, regression))
     for name, value in scores.items():
         click.echo(f"{name}: {value:.4f}")
     click.echo(f"examples: {len(dataset)}")

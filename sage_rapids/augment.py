@@ -21,7 +21,7 @@ from .config import AugmentConfig
 from .profiling import Profiler
 from .reduce import UmapReducer
 from .regions import Anchors, Neighbours, nearest_neighbours, region_scores, select_anchors
-from .synthesize import Recipes, recipe_coords, synthesize_recipes
+from .synthesize import Recipes, different, recipe_coords, synthesize_recipes
 from .table import ExampleTable, SyntheticPool, real_batch, sorted_batches
 from .targets import label_synthetic
 from .train import ErrorProfile
@@ -167,10 +167,10 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
     with profiler.stage("neighbours"):
         neighbours = nearest_neighbours(coords, anchors.index, cfg.k, backend)
     with profiler.stage("synthesize"):
-        classes = table.teacher_logits.argmax(1)  # (n,)
+        classes, margin = teacher_classes(table, cfg, backend)  # (n,)
         recipes = synthesize_recipes(anchors, neighbours,
                                      synthetic_budget(cfg, len(table), scale), cfg.lam_max,
-                                     cfg.synthesis, draws, cfg.partner, classes)
+                                     cfg.synthesis, draws, cfg.partner, classes, margin)
     with profiler.stage("label"):
         new = label_synthetic(teacher, table, recipes.sources, recipes.weights, embeddings,
                               backend, cfg.label_batch_size, quiet, precision)
@@ -178,22 +178,42 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
         merge_pools(pool, new, cfg, backend), len(new), len(anchors.index),
         backend.scalar(loss[anchors.index].mean()), backend.scalar(loss.mean()),
         RoundPicture.of(coords, loss, anchors, recipes, backend) if picture else None,
-        anchor_looks(anchors, neighbours, classes, table.labels, recipes.sources, backend))
+        anchor_looks(anchors, neighbours, classes, table.labels, recipes.sources, backend,
+                     margin))
     return result, reducer
 
 
+def teacher_classes(table: ExampleTable, cfg: AugmentConfig, backend: Backend):
+    """What `augment.partner` compares: the teacher's class of each real example, with
+    margin None; or for a regression teacher its score over the scores' standard
+    deviation, with margin `augment.partner_margin` (in standard deviations).
+
+    Returns:
+        ((n,) classes or scaled scores, margin or None).
+    """
+    logits = table.teacher_logits  # (n, C)
+    if logits.shape[1] > 1:
+        return logits.argmax(1), None
+    score = logits[:, 0].astype(backend.xp.float64)  # (n,)
+    return score / max(backend.scalar(score.std()), 1e-12), cfg.partner_margin
+
+
 def anchor_looks(anchors: Anchors, neighbours: Neighbours, classes: Any, labels: Any,
-                 sources: Any, backend: Backend) -> dict:
+                 sources: Any, backend: Backend, margin: float | None = None) -> dict:
     """What the anchors are, as shares in [0, 1] (NaN where undefined).
 
     `anchor_teacher_wrong` / `teacher_wrong`: labelled anchors / examples whose teacher
-    class is not the gold label; `anchor_neighbour_anchors`: the anchors' map
-    neighbours that are anchors too (uniform anchors give about 1 - q: higher means
-    they cluster); `partner_other_class`: recipes mixing two teacher classes.
+    class is not the gold label (undefined for scores); `anchor_neighbour_anchors`: the
+    anchors' map neighbours that are anchors too (uniform anchors give about 1 - q:
+    higher means they cluster); `partner_other_class`: recipes mixing two teacher
+    classes (scores `margin` apart, see `teacher_classes`).
     """
     xp = backend.xp
-    labelled = labels >= 0
-    wrong = (classes != labels) & labelled  # (n,)
+    if margin is None:
+        labelled = labels >= 0
+        wrong = (classes != labels) & labelled  # (n,)
+    else:
+        labelled = wrong = xp.zeros(len(classes), dtype=bool)
     is_anchor = xp.zeros(len(classes), dtype=bool)
     is_anchor[anchors.index] = True
 
@@ -201,7 +221,8 @@ def anchor_looks(anchors: Anchors, neighbours: Neighbours, classes: Any, labels:
         total = backend.scalar(of.sum())
         return backend.scalar(hits.sum()) / total if total else float("nan")
 
-    mixed = (classes[sources[:, 0]] != classes[sources[:, 1]]) if sources.shape[1] == 2 else None
+    mixed = (different(classes[sources[:, 0]], classes[sources[:, 1]], margin)
+             if sources.shape[1] == 2 else None)
     return {"anchor_teacher_wrong": share(wrong[anchors.index], labelled[anchors.index]),
             "teacher_wrong": share(wrong, labelled),
             "anchor_neighbour_anchors": backend.scalar(is_anchor[neighbours.index].mean()),

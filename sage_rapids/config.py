@@ -33,6 +33,8 @@ class DataConfig:
     path: Optional[str] = None  # glue: folder of <split>.tsv; hf: a save_to_disk folder
     train_file: Optional[str] = None  # local file: .tsv .csv .jsonl .parquet
     dev_file: Optional[str] = None
+    dev_sets: Optional[dict] = None  # several dev sets {name: file | hf split | glue file stem}
+    task_type: Optional[str] = None  # classification | regression (null: task's, or inferred)
     header: Optional[bool] = None  # TSV / CSV first line names columns (null: the task's)
     columns: Optional[list[str]] = None  # column names of a headerless file
     bad_rows: str = "error"  # error | skip: rows with missing fields, empty text
@@ -108,6 +110,7 @@ class AugmentConfig:
     anchor_loss: str = "kd"  # kd | total
     anchor_score: str = "point"  # point (own loss) | region (mean loss of its map neighbours)
     partner: str = "other_class"  # any | other_class | same_class (teacher classes)
+    partner_margin: float = 0.5  # regression: "another class" = teacher scores this many SDs apart
     budget: str = "fixed"  # fixed | adaptive (ratio scaled by the KD loss left)
     k: int = 10
     ratio: float = 0.2  # synthetic points per real point each round
@@ -123,7 +126,8 @@ class AugmentConfig:
 class EvalConfig:
     batch_size: int = 128
     metrics: Optional[list[str]] = None  # default per task, primary first: mcc, f1, accuracy
-    select_by: Optional[str] = None  # metric that picks the best epoch (null: the primary)
+    select_by: Optional[str] = None  # metric that picks the best epoch (null: the primary);
+    # with several dev sets also <set>_<metric>, e.g. mismatched_accuracy
 
 
 @dataclass(frozen=True)
@@ -140,11 +144,15 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-GLUE_TASKS = ("sst2", "qnli", "rte", "mrpc", "qqp", "cola")
-METRICS = ("accuracy", "f1", "mcc")
+GLUE_TASKS = ("sst2", "qnli", "rte", "mrpc", "qqp", "cola", "stsb", "mnli", "wnli")
+REGRESSION_TASKS = ("stsb",)
+METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman")
+REGRESSION_METRICS = ("pearson", "spearman")
+GLUE_DEV_SETS = {"mnli": ("matched", "mismatched")}
 CHOICES = {
     "device": {"auto", "cpu", "cuda"},
     "data.bad_rows": {"error", "skip"},
+    "data.task_type": {None, "classification", "regression"},
     "teacher.finetune_schedule": {"linear", "constant"},
     "train.precision": {"fp32", "bf16", "fp16"},
     "train.schedule": {"linear", "constant"},
@@ -190,6 +198,7 @@ RANGES = {
     "augment.k": (1, None, False, False),
     "augment.ratio": (0.0, None, False, False),
     "augment.lam_max": (0.0, 1.0, False, False),
+    "augment.partner_margin": (0.0, None, False, False),
     "augment.pool_max": (1, None, False, False),
     "augment.label_batch_size": (1, None, False, False),
     "eval.batch_size": (1, None, False, False),
@@ -307,6 +316,11 @@ def _resolve_relative_paths(raw: dict, base: Path) -> None:
             value = data.get(key)
             if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
                 data[key] = str((base / value).resolve())
+        sets = data.get("dev_sets")
+        if data.get("name") == "local" and isinstance(sets, dict):
+            data["dev_sets"] = {k: str((base / v).resolve()) if isinstance(v, str) and v and
+                                not Path(v).expanduser().is_absolute() else v
+                                for k, v in sets.items()}
     teacher = raw.get("teacher")
     if isinstance(teacher, dict):
         model = teacher.get("model")
@@ -402,6 +416,48 @@ def flat_config(config: Config) -> dict[str, Any]:
     return _flatten(config)
 
 
+def _check_task_shape(config: Config) -> list[str]:
+    """Task type, dev sets and metrics agree with each other and with the task."""
+    problems, data = [], config.data
+    task = data.name[5:] if data.name.startswith("glue/") else None
+    if task in GLUE_TASKS and data.task_type is not None:
+        own = "regression" if task in REGRESSION_TASKS else "classification"
+        if data.task_type != own:
+            problems.append(f"data.task_type: glue/{task} is a {own} task, got "
+                            f"{data.task_type!r}; leave data.task_type unset")
+    sets = data.dev_sets
+    if sets is not None:
+        if not sets or not all(isinstance(k, str) and k and isinstance(v, str) and v
+                               for k, v in sets.items()):
+            problems.append(f"data.dev_sets: expected a mapping of names to files (local), "
+                            f"splits (hf) or file stems (glue), got {sets!r}")
+        elif data.dev_file:
+            problems.append("data.dev_file: give data.dev_file or data.dev_sets, not both")
+    names = list(sets or GLUE_DEV_SETS.get(task, ()))
+    regression = data.task_type == "regression" or task in REGRESSION_TASKS
+    metrics = config.eval.metrics or []
+    for name in metrics:
+        if name not in METRICS:
+            problems.append(f"eval.metrics: unknown metric {name!r}; known: {', '.join(METRICS)}")
+    wrong = [m for m in metrics if (m in REGRESSION_METRICS) != regression]
+    if wrong and (regression or data.task_type == "classification" or task):
+        kind = "regression" if regression else "classification"
+        problems.append(f"eval.metrics: {', '.join(wrong)} do not apply to a {kind} task")
+    select = config.eval.select_by
+    if select is not None:
+        metric = select.removeprefix("dev_")
+        for name in names:
+            if metric.startswith(f"{name}_"):
+                metric = metric[len(name) + 1:]
+        if metric not in METRICS:
+            sets_hint = f" (or <set>_<metric> for the sets {names})" if names else ""
+            problems.append(f"eval.select_by: must be one of {list(METRICS)}{sets_hint}, got "
+                            f"{select!r}")
+        elif metrics and metric not in metrics:
+            problems.append(f"eval.select_by: {select!r} is not among eval.metrics {metrics}")
+    return problems
+
+
 def _check_values(config: Config) -> list[str]:
     problems = []
     flat = _flatten(config)
@@ -442,17 +498,7 @@ def _check_values(config: Config) -> list[str]:
     if data.header is False and data.name == "local" and not data.columns:
         problems.append("data.columns: required when data.header is false (name the "
                         "columns of the headerless file)")
-    metrics = config.eval.metrics or []
-    for name in metrics:
-        if name not in METRICS:
-            problems.append(f"eval.metrics: unknown metric {name!r}; known: {', '.join(METRICS)}")
-    if config.eval.select_by is not None:
-        if config.eval.select_by not in METRICS:
-            problems.append(f"eval.select_by: must be one of {list(METRICS)}, got "
-                            f"{config.eval.select_by!r}")
-        elif metrics and config.eval.select_by not in metrics:
-            problems.append(f"eval.select_by: {config.eval.select_by!r} is not among "
-                            f"eval.metrics {metrics}")
+    problems += _check_task_shape(config)
     s = config.student
     if s.model is None and s.config is None and not s.layers:
         problems.append("student.layers: give layers, student.model or student.config")

@@ -11,7 +11,7 @@ import csv
 import json
 import os
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,9 @@ class TaskSpec:
             and the exported model's `id2label`).
         metrics: metric names, the primary one (used to pick the best epoch) first.
         columns: column names of a headerless file (None: the file has a header).
+        task_type: `classification`, or `regression` (one float score per example).
+        dev_sets: (name, file stem) of each dev file when there are several (MNLI's
+            matched and mismatched); the first selects the epoch. Empty: `dev.tsv`.
     """
 
     text: str
@@ -43,9 +46,12 @@ class TaskSpec:
     label_names: list[str]
     metrics: list[str]
     columns: list[str] | None = None
+    task_type: str = "classification"
+    dev_sets: tuple[tuple[str, str], ...] = ()  # (name, file stem): several dev files
 
 
 ENTAILMENT = ["entailment", "not_entailment"]
+MNLI_LABELS = ["entailment", "neutral", "contradiction"]
 GLUE = {
     "sst2": TaskSpec("sentence", None, "label", ["0", "1"], ["negative", "positive"],
                      ["accuracy"]),
@@ -59,22 +65,33 @@ GLUE = {
     "cola": TaskSpec("sentence", None, "label", ["0", "1"], ["unacceptable", "acceptable"],
                      ["mcc", "accuracy"],
                      columns=["source", "label", "original_label", "sentence"]),
+    # STS-B: a similarity score 0-5 written with mixed precision (3, 3.800, 1.5333)
+    "stsb": TaskSpec("sentence1", "sentence2", "score", [], ["score"],
+                     ["pearson", "spearman"], task_type="regression"),
+    "mnli": TaskSpec("sentence1", "sentence2", "gold_label", MNLI_LABELS, MNLI_LABELS,
+                     ["accuracy"], dev_sets=(("matched", "dev_matched"),
+                                             ("mismatched", "dev_mismatched"))),
+    "wnli": TaskSpec("sentence1", "sentence2", "label", ["0", "1"],
+                     ["not_entailment", "entailment"], ["accuracy"]),
 }
 assert set(GLUE) == set(GLUE_TASKS)
 HUB_SPLITS = {"train": "train", "dev": "validation"}
 UNLABELLED = -1  # label of an example that has none (pure distillation on a corpus)
+# a regression dataset's labels are float32 scores, NaN where a row has none
 
 
 @dataclass(frozen=True)
 class TextDataset:
-    """Texts (and optional second texts) with integer labels.
+    """Texts (and optional second texts) with integer labels or float scores.
 
     Attributes:
         texts: first text of each example.
         pairs: second text of each example, or None for single-text tasks.
-        labels: (n,) int64 indices into `label_names`; -1 for every row of an
-            unlabelled corpus.
-        label_names: the label names, in index order.
+        labels: (n,) int64 indices into `label_names`, -1 for every row of an
+            unlabelled corpus; or, for regression, (n,) float32 scores, NaN where
+            unlabelled.
+        label_names: the label names, in index order; a regression task has one
+            (the score's name), so `len(label_names)` is always the head's width.
         source: where the examples came from, for messages and reports.
         skipped: rows left out under `data.bad_rows: skip`.
     """
@@ -90,7 +107,13 @@ class TextDataset:
         return len(self.texts)
 
     @property
+    def regression(self) -> bool:
+        return self.labels.dtype.kind == "f"
+
+    @property
     def labelled(self) -> bool:
+        if self.regression:
+            return not bool(np.isnan(self.labels).any())
         return bool(len(self.labels) == 0 or self.labels.min() >= 0)
 
     def subset(self, index: np.ndarray, note: str = "") -> "TextDataset":
@@ -114,6 +137,17 @@ class TaskData:
     metrics: list[str]  # the primary metric first
     notes: list[str]
     full_train: TextDataset | None = None  # the training split before `train_limit`
+    dev_name: str = "dev"  # prefix of the dev set's metric keys: `dev_accuracy`
+    other_devs: dict = field(default_factory=dict)  # {prefix: TextDataset}, also scored
+
+    @property
+    def devs(self) -> dict[str, TextDataset]:
+        """Every dev set by its key prefix, the one that selects the epoch first."""
+        return {self.dev_name: self.dev, **self.other_devs}
+
+    @property
+    def regression(self) -> bool:
+        return self.dev.regression
 
 
 @dataclass(frozen=True)
@@ -239,19 +273,24 @@ def shown(name: object) -> str:
 def dataset_from_rows(path: Path | str, table: Rows, text: str, pair: str | None,
                       label: str | None, label_values: list[str] | None,
                       label_names: list[str] | None = None,
-                      bad_rows: str = "error") -> TextDataset:
+                      bad_rows: str = "error", task_type: str | None = None) -> TextDataset:
     """Pick text, pair and label columns out of rows read by `read_rows`.
 
     Args:
         label: the label column; None, or a column the file lacks, reads the rows
-            as an unlabelled corpus (labels -1), which the caller may refuse.
+            as an unlabelled corpus (labels -1, or NaN scores), which the caller may
+            refuse.
         label_values: label strings in index order; inferred (sorted) if None.
         label_names: display names of those labels; default the values themselves.
         bad_rows: `skip` leaves out rows with an empty text or an unknown label.
+        task_type: `classification`, `regression` (float scores), or None to infer:
+            regression when every label is a number and some are not integers.
 
     Raises:
-        DataError: a missing text column (lists the columns found), an empty text, or
-            a label outside `label_values` (lists the known labels).
+        DataError: a missing text column (lists the columns found), an empty text, a
+            label outside `label_values` (lists the known labels), or a score that is
+            not a number.
+        ConfigError: `task_type: classification` on labels that are fractional scores.
     """
     for role, col in (("text", text), ("text pair", pair)):
         if col is not None and col not in table.columns:
@@ -261,17 +300,35 @@ def dataset_from_rows(path: Path | str, table: Rows, text: str, pair: str | None
         raise DataError(f"{path}: no examples")
     labelled = label is not None and label in table.columns
     raw_labels = [_label_string(r.get(label)) for _, r in table.rows] if labelled else []
-    values = list(label_values) if label_values else sorted(set(raw_labels) - {""})
+    kind = task_type or ("regression" if labelled and not label_values and
+                         _look_like_scores(raw_labels) else "classification")
+    if kind == "classification" and labelled and not label_values and \
+            _look_like_scores(raw_labels):
+        line = table.rows[next(i for i, v in enumerate(raw_labels) if _fractional(v))][0]
+        raise ConfigError([f"data.task_type: {path}:{line}: the labels are scores "
+                           f"({', '.join(sorted(set(raw_labels))[:3])}, ...), not classes; "
+                           "set data.task_type: regression, or give class labels"])
+    regression = kind == "regression"
+    values = [] if regression else (list(label_values) if label_values else
+                                    sorted(set(raw_labels) - {""}))
     lookup = {value: i for i, value in enumerate(values)}
     texts, pairs, labels, skipped = [], [] if pair else None, [], list(table.skipped)
     for i, (line, row) in enumerate(table.rows):
         problem, first, second = None, row.get(text), row.get(pair) if pair else None
-        if labelled and raw_labels[i] not in lookup:
-            problem = (f"unknown label {raw_labels[i]!r}; known labels: {', '.join(values)} "
-                       "(set data.label_names to change them)")
-        elif not isinstance(first, str) or not first.strip():
+        target = UNLABELLED if not labelled else None
+        if labelled and regression:
+            target = _score(raw_labels[i])
+            if target is None:
+                problem = (f"score {raw_labels[i]!r} in column {shown(label)} is not a "
+                           "number (a regression task needs one per row)")
+        elif labelled:
+            target = lookup.get(raw_labels[i])
+            if target is None:
+                problem = (f"unknown label {raw_labels[i]!r}; known labels: "
+                           f"{', '.join(values)} (set data.label_names to change them)")
+        if problem is None and (not isinstance(first, str) or not first.strip()):
             problem = f"empty or missing text in column {shown(text)}"
-        elif pair is not None and not isinstance(second, str):
+        elif problem is None and pair is not None and not isinstance(second, str):
             problem = f"missing text in column {shown(pair)}"
         if problem is not None:
             if bad_rows == "skip":
@@ -281,16 +338,42 @@ def dataset_from_rows(path: Path | str, table: Rows, text: str, pair: str | None
         texts.append(first.strip())
         if pairs is not None:
             pairs.append(second.strip())
-        labels.append(lookup[raw_labels[i]] if labelled else UNLABELLED)
+        labels.append(target)
     if not texts:
         raise DataError(f"{path}: no usable examples ({len(skipped)} bad rows skipped)")
     if skipped:
         lines = ", ".join(map(str, sorted(skipped)[:5])) + (", ..." if len(skipped) > 5 else "")
         warnings.warn(f"{path}: skipped {len(skipped)} bad rows (data.bad_rows: skip), "
                       f"lines {lines}", stacklevel=1)
+    if regression:
+        array = np.asarray([np.nan if v == UNLABELLED and not labelled else v
+                            for v in labels], dtype=np.float32)
+        names = list(label_names) if label_names else [label or "score"]
+        return TextDataset(texts, pairs, array, names, str(path), len(skipped))
     names = list(label_names) if label_names else values
     return TextDataset(texts, pairs, np.asarray(labels, dtype=np.int64), names, str(path),
                        len(skipped))
+
+
+def _score(text: str) -> float | None:
+    """A label string as a finite float, or None."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _fractional(text: str) -> bool:
+    value = _score(text)
+    return value is not None and not float(value).is_integer()
+
+
+def _look_like_scores(raw: list[str]) -> bool:
+    """Every label a number and some not whole: scores, not class ids."""
+    given = [v for v in raw if v != ""]
+    return bool(given) and all(_score(v) is not None for v in given) and \
+        any(_fractional(v) for v in given)
 
 
 def _label_string(value) -> str:
@@ -298,6 +381,8 @@ def _label_string(value) -> str:
         return str(int(value))
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float):
+        return repr(value)
     return "" if value is None else str(value).strip()
 
 
@@ -349,43 +434,68 @@ def limited(ds: TextDataset, size: int | None, seed: int) -> TextDataset:
     return ds.subset(stratified_subset(ds.labels, size, seed), f" [stratified {size}]")
 
 
+def task_type_of(cfg: DataConfig) -> str | None:
+    """`data.task_type`, else the GLUE task's, else None (inferred from the labels)."""
+    if cfg.task_type:
+        return cfg.task_type
+    spec = GLUE.get(cfg.name[5:]) if cfg.name.startswith("glue/") else None
+    return spec.task_type if spec else None
+
+
+def dev_sets_of(cfg: DataConfig) -> dict[str, str] | None:
+    """Named dev sets {name: where}: `data.dev_sets`, else the GLUE task's; None for
+    the one dev set of `data.dev_file` / `dev.tsv` / `data.dev_split`."""
+    if cfg.dev_sets:
+        return dict(cfg.dev_sets)
+    spec = GLUE.get(cfg.name[5:]) if cfg.name.startswith("glue/") else None
+    return dict(spec.dev_sets) if spec and spec.dev_sets else None
+
+
 def load_split(cfg: DataConfig, split: str, label_values: list[str] | None = None,
-               label_names: list[str] | None = None) -> TextDataset | None:
+               label_names: list[str] | None = None, task_type: str | None = None,
+               where: str | None = None) -> TextDataset | None:
     """Load one split ("train" or "dev"); None when that split does not exist.
 
     `label_values` / `label_names` (e.g. train's) fix the label order when the config
-    leaves it open.
+    leaves it open; `task_type` (e.g. train's) fixes classification or regression.
+    `where` reads a named dev set instead of the configured dev split: a file for
+    `local`, a split for `hf`, a file stem (`dev_matched`) for a GLUE task.
     """
+    task_type = task_type or task_type_of(cfg)
     if cfg.name == "local":
-        file = cfg.train_file if split == "train" else cfg.dev_file
+        file = where or (cfg.train_file if split == "train" else cfg.dev_file)
         if not file:
             return None
         path, layout = Path(file).expanduser(), layout_of(cfg)
         table = read_rows(path, layout.header, layout.columns, cfg.bad_rows)
         values = cfg.label_names or label_values
         return dataset_from_rows(path, table, layout.text, layout.pair, layout.label, values,
-                                 None if cfg.label_names else label_names, cfg.bad_rows)
+                                 None if cfg.label_names else label_names, cfg.bad_rows,
+                                 task_type)
     if cfg.name == "hf":
         from .hf import load_hf_split
 
-        return load_hf_split(cfg, split, label_values, label_names)
+        if where:
+            cfg = replace(cfg, dev_split=where)
+        return load_hf_split(cfg, split, label_values, label_names, task_type)
     task = cfg.name.split("/", 1)[1]
     if task not in GLUE:
         raise DataError(f"data.name: unknown GLUE task {task!r}; known: {', '.join(GLUE)}")
     spec, layout = GLUE[task], layout_of(cfg)
     values = cfg.label_names or spec.label_values
     names = cfg.label_names or spec.label_names
-    path = glue_file(task, split, cfg)
+    stem = where or split
+    path = glue_file(task, stem, cfg)
     if path is not None:
         table = read_rows(path, layout.header, layout.columns, cfg.bad_rows)
         return dataset_from_rows(path, table, layout.text, layout.pair, layout.label, values,
-                                 names, cfg.bad_rows)
+                                 names, cfg.bad_rows, task_type)
     if cfg.path or os.environ.get("SAGE_DATA_DIR"):
         if split == "train":
             return None  # a local copy without train: the caller may split dev
-        raise DataError(f"glue/{task}: no {split}.tsv under data.path or "
+        raise DataError(f"glue/{task}: no {stem}.tsv under data.path or "
                         f"$SAGE_DATA_DIR/glue/{task}/")
-    return _load_from_hub(task, split, spec)
+    return _load_from_hub(task, stem, spec)
 
 
 def _load_from_hub(task: str, split: str, spec: TaskSpec) -> TextDataset:
@@ -395,24 +505,43 @@ def _load_from_hub(task: str, split: str, spec: TaskSpec) -> TextDataset:
         raise DataError(
             f"glue/{task}: no local copy (set data.path or $SAGE_DATA_DIR) and the "
             "'datasets' package is missing: pip install 'sage-rapids[hub]'") from None
+    hub_split = HUB_SPLITS.get(split, split.replace("dev", "validation"))
     try:
-        ds = datasets.load_dataset("nyu-mll/glue", task, split=HUB_SPLITS[split])
+        ds = datasets.load_dataset("nyu-mll/glue", task, split=hub_split)
     except Exception as err:
         raise DataError(f"glue/{task}: no local copy and the hub failed ({err}); set "
                         f"$SAGE_DATA_DIR to a folder holding glue/{task}/{split}.tsv") from None
-    label_names = ds.features["label"].names
     text, pair = ("sentence1", "sentence2") if task == "mrpc" else (spec.text, spec.pair)
+    if task == "mnli":
+        text, pair = "premise", "hypothesis"
     texts = [t.strip() for t in ds[text]]
     pairs = [t.strip() for t in ds[pair]] if pair else None
+    if spec.task_type == "regression":
+        labels = np.asarray(ds["label"], dtype=np.float32)
+        return TextDataset(texts, pairs, labels, list(spec.label_names),
+                           f"hub:nyu-mll/glue/{task}")
     labels = np.asarray(ds["label"], dtype=np.int64)
-    return TextDataset(texts, pairs, labels, list(label_names), f"hub:nyu-mll/glue/{task}")
+    return TextDataset(texts, pairs, labels, list(ds.features["label"].names),
+                       f"hub:nyu-mll/glue/{task}")
+
+
+def score_strata(labels: np.ndarray, bins: int = 10) -> np.ndarray:
+    """Integer strata of a label array: the labels themselves, or for float scores
+    their quantile bin (so a subset keeps the score distribution)."""
+    if labels.dtype.kind != "f":
+        return labels
+    finite = labels[np.isfinite(labels)]
+    if len(finite) == 0:
+        return np.zeros(len(labels), dtype=np.int64)
+    edges = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1]))
+    return np.where(np.isfinite(labels), np.searchsorted(edges, labels, side="right"), -1)
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     """Seeded indices of a subset of `size` keeping each label's share.
 
     Args:
-        labels: (n,) int labels.
+        labels: (n,) int labels, or float scores (stratified by quantile bin).
         size: wanted subset size (capped at n).
         seed: RNG seed.
 
@@ -423,6 +552,7 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     if size >= n:
         return np.arange(n)
     rng = np.random.default_rng(seed)
+    labels = score_strata(labels)
     classes, counts = np.unique(labels, return_counts=True)
     quota = np.floor(counts / n * size).astype(int)
     for i in np.argsort(-(counts / n * size - quota))[: size - quota.sum()]:
@@ -435,23 +565,36 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
 def load_task(cfg: DataConfig, seed: int, loss: LossConfig | None = None) -> TaskData:
     """Load train and dev for the configured task, applying limits and splits.
 
+    With several dev sets (`data.dev_sets`, MNLI's matched and mismatched) every one
+    is loaded; the first is `TaskData.dev`, the one that selects the epoch.
+
     Args:
         loss: the `loss` section; an unlabelled training split is accepted only
             with `loss.alpha: 1.0` (pure distillation). None accepts it.
 
     Raises:
         DataError: missing files, bad rows, or an empty dataset after filtering.
-        ConfigError: unlabelled training data with `loss.alpha` below 1.
+        ConfigError: unlabelled training data with `loss.alpha` below 1, or
+            fractional scores read as classes.
     """
     notes: list[str] = []
     train = None if cfg.train_from_dev_split is not None else load_split(cfg, "train")
     known = train if train is not None and train.labelled else None
-    dev = load_split(cfg, "dev", _values(cfg, known), known.label_names if known else None)
-    if dev is None:
-        raise DataError("data.dev_file: a dev set is required to evaluate the student")
-    if not dev.labelled:
-        raise DataError(f"{dev.source}: the dev set needs labels (column "
-                        f"{cfg.label_column or 'label'!r}) to evaluate the student")
+    kind = task_type_of(cfg) or (("regression" if known.regression else "classification")
+                                 if known else None)
+    sets = dev_sets_of(cfg) or {"": None}
+    devs = {}
+    for name, where in sets.items():
+        dev = load_split(cfg, "dev", _values(cfg, known), known.label_names if known else None,
+                         kind, where)
+        if dev is None:
+            raise DataError("data.dev_file: a dev set is required to evaluate the student")
+        if not dev.labelled:
+            raise DataError(f"{dev.source}: the dev set needs labels (column "
+                            f"{cfg.label_column or 'label'!r}) to evaluate the student")
+        devs[f"dev_{name}" if name else "dev"] = dev
+        kind = "regression" if dev.regression else "classification"
+    dev_name, dev = next(iter(devs.items()))
     if cfg.train_from_dev_split is not None:
         train_idx = stratified_subset(dev.labels, int(round(len(dev) * cfg.train_from_dev_split)),
                                       seed)
@@ -469,18 +612,28 @@ def load_task(cfg: DataConfig, seed: int, loss: LossConfig | None = None) -> Tas
                 f"loss.alpha: the training data {train.source} has no label column "
                 f"{cfg.label_column or 'label'!r} (data.label_column); unlabelled "
                 f"training data needs loss.alpha: 1.0 (pure distillation), got {loss.alpha}"])
-        train = replace(train, label_names=dev.label_names)
+        unlabelled = (np.full(len(train), np.nan, dtype=np.float32) if dev.regression
+                      else np.full(len(train), UNLABELLED, dtype=np.int64))
+        train = replace(train, label_names=dev.label_names, labels=unlabelled)
         notes.append(f"unlabelled training data ({len(train)} examples): distilled from the "
-                     "teacher's logits alone")
-    for ds in (train, dev):
+                     "teacher's " + ("scores" if dev.regression else "logits") + " alone")
+    elif train.regression != dev.regression:
+        raise ConfigError([f"data.task_type: {train.source} reads as "
+                           f"{'regression' if train.regression else 'classification'} but "
+                           f"{dev.source} does not; set data.task_type"])
+    devs[dev_name] = dev
+    for ds in (train, *devs.values()):
         if ds.skipped:
             notes.append(f"{ds.source}: {ds.skipped} bad rows skipped (data.bad_rows: skip)")
     full_train = train
-    train, dev = limited(train, cfg.train_limit, seed), limited(dev, cfg.dev_limit, seed)
-    for name, ds in (("train", train), ("dev", dev)):
+    train = limited(train, cfg.train_limit, seed)
+    devs = {name: limited(ds, cfg.dev_limit, seed) for name, ds in devs.items()}
+    for name, ds in (("train", train), *devs.items()):
         if len(ds) == 0:
             raise DataError(f"{cfg.name}: the {name} set is empty after filtering")
-    return TaskData(train, dev, task_metrics(cfg), notes, full_train)
+    dev = devs.pop(dev_name)
+    return TaskData(train, dev, task_metrics(cfg, dev.regression), notes, full_train,
+                    dev_name, devs)
 
 
 def _values(cfg: DataConfig, train: TextDataset | None) -> list[str] | None:
@@ -488,12 +641,15 @@ def _values(cfg: DataConfig, train: TextDataset | None) -> list[str] | None:
     if cfg.label_names:
         return cfg.label_names
     if cfg.name.startswith("glue/"):
-        return GLUE[cfg.name.split("/", 1)[1]].label_values
+        return GLUE[cfg.name.split("/", 1)[1]].label_values or None
+    if train is not None and train.regression:
+        return None
     return train.label_names if train is not None else None
 
 
-def task_metrics(cfg: DataConfig) -> list[str]:
-    """The task's metrics, its primary one first: CoLA by MCC, MRPC and QQP by F1."""
+def task_metrics(cfg: DataConfig, regression: bool = False) -> list[str]:
+    """The task's metrics, its primary one first: CoLA by MCC, MRPC and QQP by F1,
+    regression by Pearson (then Spearman)."""
     if cfg.name.startswith("glue/"):
         return list(GLUE[cfg.name.split("/", 1)[1]].metrics)
-    return ["accuracy"]
+    return ["pearson", "spearman"] if regression else ["accuracy"]

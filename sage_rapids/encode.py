@@ -58,6 +58,7 @@ class EncodeSpec:
     label_values: list[str]
     bad_rows: str
     threads: int | None  # torch threads per worker; None leaves the worker's setting
+    task_type: str = "classification"  # regression: float scores in the label column
 
 
 _WORKER_MODELS: dict[tuple, tuple] = {}
@@ -101,7 +102,7 @@ def encode_part(part: Part, spec: EncodeSpec) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # counted below; one summary line, not one per part
         ds = dataset_from_rows(part.path, rows, spec.text, spec.pair, label, spec.label_values,
-                               None, spec.bad_rows)
+                               None, spec.bad_rows, spec.task_type)
         table, truncated = encode_dataset(ds, tokenizer, spec.max_length, backend)
     logits = backend.to_host(teacher_targets(teacher, table, embeddings, backend,
                                              spec.batch_size).logits)  # (n, C)
@@ -109,7 +110,7 @@ def encode_part(part: Part, spec: EncodeSpec) -> dict:
     columns = {"ids": pa.ListArray.from_arrays(offsets, backend.to_host(table.ids))}
     if table.type_ids is not None:
         columns["type_ids"] = pa.ListArray.from_arrays(offsets, backend.to_host(table.type_ids))
-    columns["label"] = pa.array(ds.labels, pa.int64())
+    columns["label"] = pa.array(ds.labels, pa.float32() if ds.regression else pa.int64())
     columns["logits"] = pa.FixedSizeListArray.from_arrays(
         pa.array(logits.reshape(-1), pa.float32()), logits.shape[1])
     sink = pa.BufferOutputStream()
@@ -190,19 +191,24 @@ def pad_id(teacher: str, trust_remote_code: bool) -> int:
     return int(tokenizer.pad_token_id or 0)
 
 
-def label_sets(config: Config) -> tuple[list[str], list[str]]:
-    """(label strings as the files write them, label names), in index order: the
-    config's, the GLUE task's, or those `run` infers from the data section."""
+def label_sets(config: Config) -> tuple[list[str], list[str], str]:
+    """(label strings as the files write them, label names, task type), labels in
+    index order: the config's, the GLUE task's, or those `run` infers from the data
+    section. A regression task has no label strings and one name (the score's)."""
+    from .data import load_task, task_type_of
+
     data = config.data
-    if data.label_names:
-        return list(data.label_names), list(data.label_names)
+    kind = task_type_of(data)
+    if data.label_names and kind != "regression":
+        return list(data.label_names), list(data.label_names), "classification"
     if data.name.startswith("glue/") and data.name[5:] in GLUE_TASKS:
         spec = GLUE[data.name[5:]]
-        return list(spec.label_values), list(spec.label_names)
-    from .data import load_task
-
-    names = load_task(data, config.seed).train.label_names
-    return list(names), list(names)
+        return list(spec.label_values), list(spec.label_names), spec.task_type
+    task = load_task(data, config.seed)
+    names = task.train.label_names
+    if task.regression:
+        return [], list(names), "regression"
+    return list(names), list(names), "classification"
 
 
 def encode_corpus(config: Config, inputs: list[str], out: Path, workers: int | None = None,
@@ -224,17 +230,17 @@ def encode_corpus(config: Config, inputs: list[str], out: Path, workers: int | N
     text, pair, label = layout.text, layout.pair, layout.label
     parts = plan_parts(paths, rows_per_part, layout.header,
                        None if layout.header else layout.columns)
-    values, names = label_sets(config)
+    values, names, task_type = label_sets(config)
     teacher = teacher_folder(config, quiet, log)
     prints = fingerprints(teacher)
     plan = {"format": FORMAT, **prints, "max_length": config.data.max_length,
             "pad_id": pad_id(teacher, config.teacher.trust_remote_code),
             "columns": {"text": text, "pair": pair, "label": label}, "label_values": values,
-            "label_names": names, "parts": [asdict(p) for p in parts]}
+            "label_names": names, "task_type": task_type, "parts": [asdict(p) for p in parts]}
     _claim(out, plan)
     spec = EncodeSpec(str(out), teacher, config.teacher.trust_remote_code, device,
                       config.data.max_length, config.eval.batch_size, text, pair, label, values,
-                      config.data.bad_rows, None)
+                      config.data.bad_rows, None, task_type)
     records = {p.index: verified_record(out, p) for p in parts}
     todo = [p for p in parts if records[p.index] is None]
     log(f"encode: {len(paths)} file(s), {len(parts)} partitions, {len(todo)} to encode"
@@ -326,14 +332,15 @@ def write_manifest(out: Path, plan: dict, parts: list[Part], records: dict, log)
     manifest = {
         "format": FORMAT, "teacher": plan["teacher"], "tokenizer": plan["tokenizer"],
         "max_length": plan["max_length"], "label_values": plan["label_values"],
-        "label_names": plan["label_names"],
+        "label_names": plan["label_names"], "task_type": plan["task_type"],
         "columns": plan["columns"], "pairs": plan["columns"]["pair"] is not None,
         "pad_id": plan["pad_id"],
         "rows": sum(s["rows"] for s in shards),
         "labelled_rows": sum(s["rows"] for s in shards if s["labelled"]),
         "truncated": sum(s["truncated"] for s in shards),
         "skipped": sum(s["skipped"] for s in shards),
-        "dtypes": {"ids": "list<int32>", "type_ids": "list<int8>", "label": "int64",
+        "dtypes": {"ids": "list<int32>", "type_ids": "list<int8>",
+                   "label": "float32" if plan["task_type"] == "regression" else "int64",
                    "logits": f"fixed_size_list<float32>[{len(plan['label_names'])}]"},
         "shards": shards,
     }

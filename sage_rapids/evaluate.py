@@ -1,4 +1,8 @@
-"""Stage 4: dev metrics for teacher and student, and their agreement."""
+"""Stage 4: dev metrics for teacher and student, and their agreement.
+
+A classifier's prediction is its arg-max class; a regression head (one output) predicts
+its score, scored by Pearson and Spearman correlation as GLUE scores STS-B.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from .table import ExampleTable, real_batch, sorted_batches
 @torch.no_grad()
 def predict(forward: Callable, table: ExampleTable, embeddings: torch.Tensor,
             backend: Backend, batch_size: int, dist: Dist = Dist()) -> np.ndarray:
-    """Class predictions for every example of `table`, in table order.
+    """Predictions for every example of `table`, in table order.
 
     With several ranks each scores every `world_size`-th example and the predictions
     are gathered, so every rank returns all of them.
@@ -26,18 +30,59 @@ def predict(forward: Callable, table: ExampleTable, embeddings: torch.Tensor,
         embeddings: (V, H_T) teacher word-embedding table.
 
     Returns:
-        (n,) int64 predicted labels on the host.
+        (n,) on the host: int64 predicted labels, or float32 scores of a
+        regression head (C = 1).
     """
     mine = np.arange(dist.rank, len(table), dist.world_size)  # (n / world,)
-    preds = np.empty(len(table), dtype=np.int64)
+    preds = None
     for batch_of_mine in sorted_batches(table.host_lengths[mine], batch_size):
         index = mine[batch_of_mine]
         batch = real_batch(table, embeddings, index, backend)
-        preds[index] = backend.to_host(forward(batch.vectors, batch.mask,
-                                               batch.type_ids).argmax(-1))
+        out = backend.to_host(predictions(forward(batch.vectors, batch.mask, batch.type_ids)))
+        if preds is None:
+            preds = np.empty(len(table), dtype=out.dtype)
+        preds[index] = out
     for rank, part in enumerate(dist.gather(preds[mine]) if dist.active else []):
         preds[np.arange(rank, len(table), dist.world_size)] = part
     return preds
+
+
+def predictions(logits: torch.Tensor) -> torch.Tensor:
+    """(B, C) logits -> (B,) arg-max classes, or (B, 1) scores -> (B,) float32 scores."""
+    return logits[:, 0].float() if logits.shape[-1] == 1 else logits.argmax(-1)
+
+
+def scores(preds: np.ndarray, labels: np.ndarray, metrics: list[str]) -> dict[str, float]:
+    """The task's metrics: `regression_metrics` for float labels, else
+    `classification_metrics`."""
+    if labels.dtype.kind == "f":
+        return regression_metrics(preds, labels)
+    return classification_metrics(preds, labels, metrics)
+
+
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation; 0 when either side is constant (it predicts nothing)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = a - a.mean(), b - b.mean()
+    denom = np.sqrt((a * a).sum() * (b * b).sum())
+    return float((a * b).sum() / denom) if denom > 0 else 0.0
+
+
+def regression_metrics(preds: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Pearson and Spearman correlation (ties share their mean rank), and MSE.
+
+    Args:
+        preds: (n,) predicted scores.
+        labels: (n,) gold scores.
+
+    Returns:
+        {"pearson", "spearman", "mse"}.
+    """
+    from scipy.stats import rankdata
+
+    return {"pearson": pearson(preds, labels),
+            "spearman": pearson(rankdata(preds), rankdata(labels)),
+            "mse": float(np.mean((np.asarray(preds, np.float64) - labels) ** 2))}
 
 
 def classification_metrics(preds: np.ndarray, labels: np.ndarray,
@@ -66,7 +111,8 @@ def classification_metrics(preds: np.ndarray, labels: np.ndarray,
 
 
 def teacher_learnt_nothing(preds: np.ndarray, labels: np.ndarray) -> str | None:
-    """A warning when the teacher is no better than always answering the majority class.
+    """A warning when the teacher is no better than always answering the majority class
+    (a regression teacher: than always predicting the mean score).
 
     Args:
         preds: (n,) the teacher's dev predictions.
@@ -76,6 +122,8 @@ def teacher_learnt_nothing(preds: np.ndarray, labels: np.ndarray) -> str | None:
         The message, or None when the teacher beats the majority rate by more than a
         point and (two classes) its MCC is clearly above zero.
     """
+    if labels.dtype.kind == "f":
+        return _regression_learnt_nothing(preds, labels)
     counts = np.bincount(labels)
     majority = counts.max() / len(labels)
     scores = classification_metrics(preds, labels, ["mcc"] if len(counts) == 2 else [])
@@ -89,8 +137,23 @@ def teacher_learnt_nothing(preds: np.ndarray, labels: np.ndarray) -> str | None:
             "teacher.finetune_lr, or give a stronger teacher.model")
 
 
+def _regression_learnt_nothing(preds: np.ndarray, labels: np.ndarray) -> str | None:
+    """Flat when the teacher's MSE is not 10% under the mean's or Pearson is below 0.1."""
+    got = regression_metrics(preds, labels)
+    baseline = float(np.var(labels.astype(np.float64)))  # MSE of always predicting the mean
+    if got["mse"] < 0.9 * baseline and got["pearson"] >= 0.1:
+        return None
+    return (f"the teacher learnt next to nothing: dev MSE {got['mse']:.4f} against "
+            f"{baseline:.4f} for always predicting the mean score, Pearson "
+            f"{got['pearson']:.3f}. The student would distil a constant; raise "
+            "teacher.finetune_epochs or teacher.finetune_lr, or give a stronger teacher.model")
+
+
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
-    """Fraction of examples where two models predict the same label."""
+    """Fraction of examples where two models predict the same label; for scores, the
+    Pearson correlation of the two models' predictions."""
+    if a.dtype.kind == "f":
+        return pearson(a, b)
     return float((a == b).mean())
 
 
@@ -101,7 +164,8 @@ def score_classifier(model_dir, dataset, max_length: int, backend: Backend,
 
     Args:
         model_dir: a `save_pretrained` folder with its tokenizer (e.g. an exported student).
-        dataset: a `TextDataset` whose label order matches the model's.
+        dataset: a `TextDataset` whose label order matches the model's (float scores
+            for a regression model).
         max_length: tokens per example.
 
     Returns:
@@ -113,8 +177,8 @@ def score_classifier(model_dir, dataset, max_length: int, backend: Backend,
     model, tokenizer = load_classifier(str(model_dir))
     model.to(backend.device)
     table, _ = encode_dataset(dataset, tokenizer, max_length, backend)
-    preds = np.empty(len(table), dtype=np.int64)
+    preds = np.empty(len(table), dtype=np.float32 if dataset.regression else np.int64)
     for index in sorted_batches(table.host_lengths, batch_size):
         logits = model(**token_batch(table, index, backend)).logits
-        preds[index] = backend.to_host(logits.argmax(-1))
-    return classification_metrics(preds, dataset.labels, metrics or ["accuracy"])
+        preds[index] = backend.to_host(predictions(logits))
+    return scores(preds, dataset.labels, metrics or ["accuracy"])

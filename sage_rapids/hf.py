@@ -49,8 +49,12 @@ def load_dataset_dict(cfg: DataConfig):
 
 
 def load_hf_split(cfg: DataConfig, split: str, label_values: list[str] | None = None,
-                  label_names: list[str] | None = None) -> TextDataset | None:
+                  label_names: list[str] | None = None,
+                  task_type: str | None = None) -> TextDataset | None:
     """One split ("train" or "dev") of a Hugging Face dataset; None if it has none.
+
+    A float label column (`Value("float32")`, STS-B's) reads as regression unless
+    `task_type` says otherwise.
 
     Raises:
         DataError: a missing column or a bad row (names split and row).
@@ -70,6 +74,8 @@ def load_hf_split(cfg: DataConfig, split: str, label_values: list[str] | None = 
     values, names = cfg.label_names or label_values, None if cfg.label_names else label_names
     feature = ds.features.get(label)
     class_names = getattr(feature, "names", None)
+    if task_type is None and str(getattr(feature, "dtype", "")).startswith("float"):
+        task_type = "regression"
     records = ds.to_list()
     if class_names:  # ClassLabel: integers in the data, names in the features
         values = names = list(class_names)
@@ -79,4 +85,4 @@ def load_hf_split(cfg: DataConfig, split: str, label_values: list[str] | None = 
     rows = Rows(list(ds.column_names), [(i + 1, r) for i, r in enumerate(records)], [])
     source = f"{cfg.path or cfg.hub_name}[{name}]"
     return dataset_from_rows(source, rows, cfg.text_column, cfg.text_pair_column, label,
-                             values, names, cfg.bad_rows)
+                             values, names, cfg.bad_rows, task_type)

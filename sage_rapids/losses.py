@@ -1,5 +1,9 @@
 """Per-sample distillation losses. Every function returns one value per sample;
 the caller reduces, so the same numbers feed the optimiser and the error profile.
+
+A regression head (one output) distils by squared error to the teacher's score, and
+its gold-label term is squared error to the gold score: there is no distribution to
+soften, so `loss.temperature` does not apply to it.
 """
 
 from __future__ import annotations
@@ -42,6 +46,19 @@ def per_sample_ce_loss(student_logits: torch.Tensor, labels: torch.Tensor) -> to
     return ce * (labels >= 0)
 
 
+def per_sample_squared_error(student: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """`(s - y)^2` per sample for (B, 1) scores and (B,) or (B, 1) targets; a NaN
+    target (no gold score: synthetic or unlabelled) gives 0.
+
+    Returns:
+        (B,) losses.
+    """
+    target = target.float().reshape(-1)  # (B,)
+    known = torch.isfinite(target)
+    diff = student.float().reshape(-1) - torch.where(known, target, torch.zeros_like(target))
+    return diff.square() * known
+
+
 def per_sample_cosine_loss(student_pooled: torch.Tensor,
                            teacher_pooled: torch.Tensor) -> torch.Tensor:
     """`1 - cos(h_S, h_T)` per sample on pooled hidden states, (B, H) each -> (B,)."""
@@ -52,8 +69,8 @@ def per_sample_cosine_loss(student_pooled: torch.Tensor,
 class SampleLosses:
     """Per-sample terms of the distillation loss, each (B,)."""
 
-    kd: torch.Tensor  # alpha * t^2 * KL
-    ce: torch.Tensor  # (1 - alpha) * CE, zero for synthetic samples
+    kd: torch.Tensor  # alpha * t^2 * KL (regression: alpha * squared error to the teacher)
+    ce: torch.Tensor  # (1 - alpha) * CE (regression: squared error), zero for synthetic
     cosine: torch.Tensor  # weight * (1 - cos), zero when unused
 
     @property
@@ -67,13 +84,19 @@ def per_sample_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                     teacher_pooled: torch.Tensor | None = None) -> SampleLosses:
     """`a * t^2 * KL + (1 - a) * CE (+ w * (1 - cos))`, one value per sample.
 
-    Synthetic samples carry label -1 and so get the KD term only.
+    Synthetic samples carry label -1 (NaN for scores) and so get the KD term only.
+    A regression head ((B, 1) logits, float labels) gets
+    `a * (s - s_T)^2 + (1 - a) * (s - y)^2` instead; `temperature` is not used.
 
     Returns:
         `SampleLosses` with the weighted terms, each (B,).
     """
-    kd = alpha * per_sample_kd_loss(student_logits, teacher_logits, temperature)
-    ce = (1.0 - alpha) * per_sample_ce_loss(student_logits, labels)
+    if student_logits.shape[-1] == 1:
+        kd = alpha * per_sample_squared_error(student_logits, teacher_logits)
+        ce = (1.0 - alpha) * per_sample_squared_error(student_logits, labels)
+    else:
+        kd = alpha * per_sample_kd_loss(student_logits, teacher_logits, temperature)
+        ce = (1.0 - alpha) * per_sample_ce_loss(student_logits, labels)
     cos = torch.zeros_like(kd)
     if cosine_weight > 0 and student_pooled is not None and teacher_pooled is not None:
         cos = cosine_weight * per_sample_cosine_loss(student_pooled, teacher_pooled)

@@ -231,8 +231,12 @@ def exportable_student(student: Student, teacher_embeddings: torch.Tensor) -> nn
 
 
 def export_student(student: Student, teacher_embeddings: torch.Tensor, tokenizer,
-                   out_dir: str | Path, label_names: list[str] | None = None) -> Path:
+                   out_dir: str | Path, label_names: list[str] | None = None,
+                   regression: bool = False) -> Path:
     """Save the student with `save_pretrained` plus the teacher's tokenizer.
+
+    A regression student is saved with `problem_type="regression"` (one output), so
+    plain transformers scores it with MSE and reads its logit as the score.
 
     Written to a temporary folder first and renamed, so a crash never leaves a
     half-written model in `out_dir`.
@@ -245,6 +249,7 @@ def export_student(student: Student, teacher_embeddings: torch.Tensor, tokenizer
     if label_names:
         model.config.id2label = dict(enumerate(label_names))
         model.config.label2id = {n: i for i, n in enumerate(label_names)}
+    model.config.problem_type = "regression" if regression else "single_label_classification"
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     model.save_pretrained(tmp, safe_serialization=True)

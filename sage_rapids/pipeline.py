@@ -25,7 +25,7 @@ from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, save_
 from .config import Config
 from .data import TaskData, load_task
 from .distributed import Dist, parameter_digest, shard_index
-from .evaluate import agreement, classification_metrics, predict, teacher_learnt_nothing
+from .evaluate import agreement, predict, scores, teacher_learnt_nothing
 from .models import ModelError, Student, build_student, count_parameters
 from .models import input_embeddings, load_classifier, vector_forward
 from .profiling import Profiler
@@ -39,6 +39,17 @@ from .train import early_stop, make_optimizer, planned_steps, train_epoch
 
 
 @dataclass(frozen=True)
+class DevSet:
+    """One dev set, tokenized, with the teacher's predictions and metrics on it."""
+
+    name: str  # prefix of its metric keys: `dev`, or `dev_matched` among several
+    table: ExampleTable
+    labels: np.ndarray  # (n,) gold labels or scores, on the host
+    teacher_preds: np.ndarray  # (n,) the teacher's classes or scores
+    teacher_metrics: dict  # {metric: value}
+
+
+@dataclass(frozen=True)
 class Setup:
     """Everything stages 0 and 1 produce."""
 
@@ -47,11 +58,14 @@ class Setup:
     tokenizer: object
     embeddings: torch.Tensor  # (V, H_T) frozen teacher word table
     train: ExampleTable  # with teacher logits
-    dev: ExampleTable
-    teacher_dev_preds: np.ndarray
-    teacher_dev_metrics: dict  # {metric: value} on dev
+    devs: list[DevSet]  # the one that selects the epoch first
     metrics: list[str]  # dev metrics reported, the one that picks the best epoch first
+    select_key: str  # the metrics.jsonl key that picks the best epoch: `dev_accuracy`
     shard: np.ndarray  # (n,) this rank's rows of the training split
+
+    @property
+    def dev(self) -> ExampleTable:
+        return self.devs[0].table
 
 
 def _silent(message: str) -> None:
@@ -105,14 +119,20 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
     embeddings = input_embeddings(teacher).detach()  # (V, H_T)
     with profiler.stage("encode"):
         train, _ = encode_dataset(task.train, tokenizer, config.data.max_length, backend)
-        dev, _ = encode_dataset(task.dev, tokenizer, config.data.max_length, backend)
+        devs = encode_devs(task, tokenizer, config, backend)
     with profiler.stage("teacher_targets"):
         targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
                                   pooled=config.loss.cosine > 0, quiet=quiet,
                                   precision=config.train.precision)
     return finish_setup(config, task, teacher, tokenizer, embeddings,
-                        train.with_targets(targets.logits, targets.pooled), dev, backend,
+                        train.with_targets(targets.logits, targets.pooled), devs, backend,
                         profiler, log, dist, shard)
+
+
+def encode_devs(task: TaskData, tokenizer, config: Config, backend: Backend) -> dict:
+    """{name: ExampleTable} of every dev set of the task."""
+    return {name: encode_dataset(ds, tokenizer, config.data.max_length, backend)[0]
+            for name, ds in task.devs.items()}
 
 
 def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log,
@@ -130,35 +150,45 @@ def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet:
     with profiler.stage("encode"):
         train, note, shard = encoded_table(config, manifest, backend, dist.rank,
                                            dist.world_size)
-        dev, _ = encode_dataset(task.dev, tokenizer, config.data.max_length, backend)
+        devs = encode_devs(task, tokenizer, config, backend)
     task.notes.append(note + (f"; rank r of {dist.world_size} reads shards r, "
                               f"r + {dist.world_size}, ..." if dist.active else ""))
     return finish_setup(config, task, teacher, tokenizer, input_embeddings(teacher).detach(),
-                        train, dev, backend, profiler, log, dist, shard)
+                        train, devs, backend, profiler, log, dist, shard)
 
 
 def finish_setup(config: Config, task: TaskData, teacher, tokenizer, embeddings, train,
-                 dev, backend: Backend, profiler: Profiler, log, dist: Dist,
+                 devs: dict, backend: Backend, profiler: Profiler, log, dist: Dist,
                  shard: np.ndarray) -> Setup:
-    """The teacher's own dev metrics (for the reports), and the `Setup`."""
-    with profiler.stage("evaluate"):
-        dev_preds = predict(lambda v, m, t: vector_forward(teacher, v, m, t).logits, dev,
+    """The teacher's own metrics on every dev set (for the reports), and the `Setup`."""
+    metrics, key = report_metrics(config, task)
+    sets = []
+    for name, table in devs.items():
+        with profiler.stage("evaluate"):
+            preds = predict(lambda v, m, t: vector_forward(teacher, v, m, t).logits, table,
                             embeddings, backend, config.eval.batch_size, dist)
-    metrics = report_metrics(config, task)
-    teacher_metrics = classification_metrics(dev_preds, task.dev.labels, metrics)
-    warning = teacher_learnt_nothing(dev_preds, task.dev.labels)
+        labels = task.devs[name].labels
+        sets.append(DevSet(name, table, labels, preds, scores(preds, labels, metrics)))
+    warning = teacher_learnt_nothing(sets[0].teacher_preds, sets[0].labels)
     if warning:
         log(f"warning: {warning}")
         task.notes.append(warning)
-    return Setup(task, teacher, tokenizer, embeddings, train, dev, dev_preds,
-                 teacher_metrics, metrics, shard)
+    return Setup(task, teacher, tokenizer, embeddings, train, sets, metrics, key, shard)
 
 
-def report_metrics(config: Config, task: TaskData) -> list[str]:
-    """The dev metrics to report, the one that picks the best epoch first."""
+def report_metrics(config: Config, task: TaskData) -> tuple[list[str], str]:
+    """The dev metrics to report, the one that picks the best epoch first, and the
+    key that picks it: `eval.select_by` is a metric (on the first dev set), or
+    `<set>_<metric>` / `dev_<set>_<metric>` among several dev sets."""
     metrics = list(config.eval.metrics or task.metrics)
-    select = config.eval.select_by or metrics[0]
-    return list(dict.fromkeys([select, *metrics, "accuracy"]))
+    select, prefix = config.eval.select_by or metrics[0], task.dev_name
+    for name in task.devs:
+        short = name.removeprefix("dev_")
+        for spelling in (f"{name}_", f"{short}_"):
+            if name != "dev" and select.startswith(spelling):
+                select, prefix = select[len(spelling):], name
+    extra = [] if task.regression else ["accuracy"]
+    return list(dict.fromkeys([select, *metrics, *extra])), f"{prefix}_{select}"
 
 
 class RunInterrupted(RuntimeError):
@@ -229,7 +259,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
         log(f"resuming {out_dir} after epoch {state.epoch}")
     reducer = None if state.map_coords is None else UmapReducer.from_coords(
         state.map_coords, config.augment, backend)
-    key, patience = f"dev_{s.metrics[0]}", config.train.early_stopping
+    key, patience = s.select_key, config.train.early_stopping
     stopped = early_stop(state.metrics, key, patience)  # a resumed run that had stopped
     with stop_on_signals() as should_stop:
         for epoch in range(state.epoch + 1, config.train.epochs + 1):
@@ -331,13 +361,14 @@ def next_state(state: TrainingState, row: dict, pool, reducer, config: Config,
                backend: Backend, s: Setup, rec: Recorder, t: Training, log) -> TrainingState:
     """Record the epoch, export the student when it is the best so far, and move on."""
     rec.epoch(row)
-    key = f"dev_{s.metrics[0]}"
-    log(f"epoch {row['epoch']}: dev {s.metrics[0]} {row[key]:.4f}, train loss "
+    key = s.select_key
+    log(f"epoch {row['epoch']}: {key.replace('_', ' ')} {row[key]:.4f}, train loss "
         f"{row['train_loss']:.4f}, {row['n_synthetic']} synthetic, {row['seconds']:.1f} s")
     best = state.best
     if best is None or row[key] > best[key]:
         best = row
-        rec.export(t.student, s.embeddings, s.tokenizer, s.task.train.label_names)
+        rec.export(t.student, s.embeddings, s.tokenizer, s.task.train.label_names,
+                   s.task.regression)
     keep_map = reducer is not None and config.augment.space == "input"
     return TrainingState(row["epoch"], [*state.metrics, row], best, pool,
                          backend.to_host(reducer.coords_) if keep_map else None)
@@ -345,15 +376,19 @@ def next_state(state: TrainingState, row: dict, pool, reducer, config: Config,
 
 def evaluate_epoch(student: Student, s: Setup, config: Config, backend: Backend,
                    dist: Dist = Dist()) -> dict:
-    """Dev metrics of the student, teacher accuracy and their agreement."""
+    """Metrics of the student on every dev set, the teacher's, and their agreement
+    (`agreement` on the first set, `<set>_agreement` on the others)."""
     student.eval()
-    preds = predict(lambda v, m, t: student(v, m, t).logits, s.dev, s.embeddings, backend,
-                    config.eval.batch_size, dist)
+    row = {}
+    for i, dev in enumerate(s.devs):
+        preds = predict(lambda v, m, t: student(v, m, t).logits, dev.table, s.embeddings,
+                        backend, config.eval.batch_size, dist)
+        row.update({f"{dev.name}_{k}": v for k, v in scores(preds, dev.labels,
+                                                            s.metrics).items()})
+        row.update({f"teacher_{dev.name}_{k}": v for k, v in dev.teacher_metrics.items()})
+        row["agreement" if i == 0 else f"{dev.name}_agreement"] = agreement(
+            preds, dev.teacher_preds)
     student.train()
-    labels = backend.to_host(s.dev.labels)
-    row = {f"dev_{k}": v for k, v in classification_metrics(preds, labels, s.metrics).items()}
-    row.update({f"teacher_dev_{k}": v for k, v in s.teacher_dev_metrics.items()})
-    row["agreement"] = agreement(preds, s.teacher_dev_preds)
     return row
 
 
@@ -376,14 +411,17 @@ def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], b
         "train_examples": int(dist.sum(len(s.train))),
         "world_size": dist.world_size,
         "dev_examples": len(s.dev),
+        **{f"{d.name}_examples": len(d.table) for d in s.devs[1:]},
         "teacher": config.teacher.model,
         "teacher_parameters": count_parameters(s.teacher),
+        "task_type": "regression" if s.task.regression else "classification",
         "primary_metric": s.metrics[0],
-        **{f"teacher_dev_{m}": s.teacher_dev_metrics[m] for m in s.metrics},
+        "selected_by": s.select_key,
+        **{f"teacher_{d.name}_{m}": d.teacher_metrics[m] for d in s.devs for m in s.metrics},
         "student_layers": student.model.config.num_hidden_layers,
         "student_parameters": exported,
         "student_trainable_parameters": count_parameters(student, trainable_only=True),
-        **{f"student_dev_{m}": best[f"dev_{m}"] for m in s.metrics},
+        **{f"student_{d.name}_{m}": best[f"{d.name}_{m}"] for d in s.devs for m in s.metrics},
         "best_epoch": best["epoch"],
         "agreement": best["agreement"],
         "strategy": config.augment.strategy,

@@ -71,10 +71,12 @@ class Recorder:
                 self.board.add_image("region_map", matplotlib.image.imread(path)[..., :3],
                                      epoch, dataformats="HWC")
 
-    def export(self, student, embeddings, tokenizer, label_names: list[str]) -> None:
+    def export(self, student, embeddings, tokenizer, label_names: list[str],
+               regression: bool = False) -> None:
         """The best student so far, as a plain `transformers` model with its tokenizer."""
         if self.enabled:
-            export_student(student, embeddings, tokenizer, self.run_dir / "student", label_names)
+            export_student(student, embeddings, tokenizer, self.run_dir / "student", label_names,
+                           regression)
 
     def finish(self, summary: dict, profile: dict[str, Any], metrics: list[dict]) -> None:
         if not self.enabled:
@@ -82,7 +84,8 @@ class Recorder:
         artifacts.write_json(self.run_dir / "summary.json", summary)
         artifacts.write_json(self.run_dir / "profile.json", profile)
         if self.config.augment.plots:
-            report.plot_training_curves(metrics, self.run_dir / "plots" / "training_curves.png")
+            report.plot_training_curves(metrics, self.run_dir / "plots" / "training_curves.png",
+                                        summary["selected_by"])
         if self.board is not None:
             self.board.close()
 

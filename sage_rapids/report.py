@@ -34,16 +34,24 @@ def format_summary(summary: dict) -> str:
 
 
 def _metric_rows(summary: dict) -> list[tuple[str, str]]:
-    """`dev <metric>: teacher X, student Y` for each metric, the primary one first."""
-    primary = summary.get("primary_metric", "accuracy")
-    names = [k[len("student_dev_"):] for k in summary if k.startswith("student_dev_")]
+    """`dev <metric>: teacher X, student Y` for each metric of each dev set, the one
+    that picks the best epoch first (`dev_matched accuracy` among several sets)."""
+    selected = summary.get("selected_by", f"dev_{summary.get('primary_metric', 'accuracy')}")
+    keys = [k[len("student_"):] for k in summary
+            if k.startswith("student_dev") and f"teacher_{k[len('student_'):]}" in summary]
     rows = []
-    for name in sorted(names, key=lambda n: n != primary):
-        mark = " (picks the best epoch)" if name == primary and len(names) > 1 else ""
-        rows.append((f"dev {name}: teacher / student",
-                     f"{summary[f'teacher_dev_{name}']:.4f} / "
-                     f"{summary[f'student_dev_{name}']:.4f}{mark}"))
+    for key in sorted(keys, key=lambda k: k != selected):
+        mark = " (picks the best epoch)" if key == selected and len(keys) > 1 else ""
+        rows.append((f"{_metric_label(key)}: teacher / student",
+                     f"{summary[f'teacher_{key}']:.4f} / "
+                     f"{summary[f'student_{key}']:.4f}{mark}"))
     return rows
+
+
+def _metric_label(key: str) -> str:
+    """`dev_accuracy` -> `dev accuracy`; `dev_matched_accuracy` -> `dev_matched accuracy`."""
+    head, _, metric = key.rpartition("_")
+    return f"{head} {metric}"
 
 
 def format_profile(report: dict) -> str:
@@ -103,8 +111,9 @@ def plot_region_map(picture, epoch: int, path: Path, loss_name: str) -> None:
     plt.close(fig)
 
 
-def plot_training_curves(metrics: list[dict], path: Path) -> None:
-    """Dev accuracy, train loss and synthetic count per epoch."""
+def plot_training_curves(metrics: list[dict], path: Path, key: str = "dev_accuracy") -> None:
+    """The dev metric `key` (the one that picks the best epoch), train loss and
+    synthetic count per epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -112,11 +121,10 @@ def plot_training_curves(metrics: list[dict], path: Path) -> None:
 
     epochs = [m["epoch"] for m in metrics]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    axes[0].plot(epochs, [m["dev_accuracy"] for m in metrics], "o-", label="student")
-    if metrics and "teacher_dev_accuracy" in metrics[0]:
-        axes[0].axhline(metrics[0]["teacher_dev_accuracy"], color="gray", ls="--",
-                        label="teacher")
-    axes[0].set_title("dev accuracy")
+    axes[0].plot(epochs, [m[key] for m in metrics], "o-", label="student")
+    if metrics and f"teacher_{key}" in metrics[0]:
+        axes[0].axhline(metrics[0][f"teacher_{key}"], color="gray", ls="--", label="teacher")
+    axes[0].set_title(_metric_label(key))
     axes[0].legend()
     axes[1].plot(epochs, [m["train_loss"] for m in metrics], "o-")
     axes[1].set_title("train loss (mean per sample)")

@@ -89,7 +89,9 @@ def load_shards(folder: Path, manifest: dict, rank: int = 0, world_size: int = 1
     type_ids = None
     if "type_ids" in table.column_names:
         type_ids = table.column("type_ids").chunk(0).flatten().to_numpy().astype(np.int8)
-    labels = table.column("label").to_numpy().astype(np.int64)
+    label = table.column("label")
+    labels = label.to_numpy(zero_copy_only=False).astype(  # float32 scores for regression
+        np.float32 if pa.types.is_floating(label.type) else np.int64)
     logits_col = table.column("logits").chunk(0)
     logits = logits_col.flatten().to_numpy().astype(np.float32).reshape(len(table), -1)
     return ids, lengths, type_ids, labels, logits, rows
@@ -104,23 +106,25 @@ def encoded_task(config: Config, manifest: dict):
         `TaskData` whose `train` is the fine-tuning split (or an empty placeholder).
     """
     cfg = config.data
-    values, names = manifest["label_values"], manifest["label_names"]
-    dev = load_split(cfg, "dev", values, names)
+    values, names = manifest["label_values"] or None, manifest["label_names"]
+    kind = manifest.get("task_type", "classification")
+    dev = load_split(cfg, "dev", values, names, kind)
     if dev is None or not dev.labelled:
         raise DataError("data.dev_file: a labelled dev set is required to evaluate the "
                         "student (data.encoded replaces only the training split)")
     train = None
     if config.teacher.finetune:
-        train = load_split(cfg, "train", values, names)
+        train = load_split(cfg, "train", values, names, kind)
         if train is None or not train.labelled:
             raise ConfigError(["teacher.finetune: fine-tuning needs the data section's "
                                "labelled training split beside data.encoded; or give a "
                                "fine-tuned teacher.model and set teacher.finetune: false"])
     if train is None:
-        train = TextDataset([], None, np.zeros(0, dtype=np.int64), list(names),
+        dtype = np.float32 if kind == "regression" else np.int64
+        train = TextDataset([], None, np.zeros(0, dtype=dtype), list(names),
                             str(config.data.encoded))
-    return TaskData(train, limited(dev, cfg.dev_limit, config.seed), task_metrics(cfg), [],
-                    train)
+    return TaskData(train, limited(dev, cfg.dev_limit, config.seed),
+                    task_metrics(cfg, kind == "regression"), [], train)
 
 
 def encoded_table(config: Config, manifest: dict, backend, rank: int = 0,
@@ -150,7 +154,8 @@ def encoded_table(config: Config, manifest: dict, backend, rank: int = 0,
         rows = rows[keep]
         type_ids = None if type_ids is None else type_ids[tokens]
         note += f", a stratified {limit:,} of them"
-    if config.loss.alpha != 1.0 and (labels == UNLABELLED).any():
+    missing = np.isnan(labels) if labels.dtype.kind == "f" else labels == UNLABELLED
+    if config.loss.alpha != 1.0 and missing.any():
         raise ConfigError([f"loss.alpha: the encoded corpus {folder} has unlabelled rows; "
                            f"they need loss.alpha: 1.0 (pure distillation), got "
                            f"{config.loss.alpha}"])

@@ -22,7 +22,7 @@ class Recipes:
 
 def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max: float,
                        synthesis: str, draws, partner: str = "any",
-                       classes: Any = None) -> Recipes:
+                       classes: Any = None, margin: float | None = None) -> Recipes:
     """Draw `m` synthetic recipes.
 
     `pair`: anchor a (drawn by `anchors.probability`), one of its neighbours b
@@ -30,7 +30,8 @@ def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max
     *where*; the source vectors give the high-dimensional point. With `partner`
     `other_class` (`same_class`) b is drawn among the neighbours the teacher puts in
     another class than a's (in a's class); an anchor with no such neighbour falls
-    back to all of them.
+    back to all of them. For a regression teacher `classes` are its scores and "another
+    class" means scores at least `margin` apart.
     `barycentric`: the anchor keeps 1 - lam and its k neighbours share lam with
     inverse-distance weights from the map.
 
@@ -42,7 +43,9 @@ def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max
         synthesis: `pair` or `barycentric`.
         draws: the round's random draws (`Backend.draws`) or a NumPy generator.
         partner: `any`, `other_class` or `same_class` (`pair` only).
-        classes: (n,) the teacher's class of every real example (for `partner`).
+        classes: (n,) the teacher's class of every real example (for `partner`), or
+            its score for a regression teacher.
+        margin: None for classes; for scores, how far apart "another class" is.
 
     Returns:
         `Recipes` with (m, 2) or (m, k + 1) arrays.
@@ -56,7 +59,7 @@ def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max
         if partner == "any":
             col = draws.integers(neighbours.index.shape[1], m)
         else:
-            col = draw_column(partner_mask(anchors, neighbours, partner, classes)[pick], draws)
+            col = draw_column(partner_mask(anchors, neighbours, partner, classes, margin)[pick], draws)
         sources = xp.stack([anchor, neighbours.index[pick, col]], axis=1)  # (m, 2)
         weights = xp.stack([1.0 - lam, lam], axis=1)  # (m, 2)
     elif synthesis == "barycentric":
@@ -69,15 +72,22 @@ def synthesize_recipes(anchors: Anchors, neighbours: Neighbours, m: int, lam_max
     return Recipes(sources.astype(xp.int32), weights.astype(xp.float32))
 
 
-def partner_mask(anchors: Anchors, neighbours: Neighbours, partner: str, classes: Any) -> Any:
+def partner_mask(anchors: Anchors, neighbours: Neighbours, partner: str, classes: Any,
+                 margin: float | None = None) -> Any:
     """(a, k) bool: which neighbours of each anchor may be its mixing partner."""
     if partner not in ("other_class", "same_class"):
         raise ValueError(f"augment.partner: must be any, other_class or same_class, "
                          f"got {partner!r}")
-    differ = classes[neighbours.index] != classes[anchors.index][:, None]  # (a, k)
+    differ = different(classes[neighbours.index], classes[anchors.index][:, None],
+                       margin)  # (a, k)
     mask = differ if partner == "other_class" else ~differ
     mask |= ~mask.any(1, keepdims=True)  # no such neighbour: any of them
     return mask
+
+
+def different(a: Any, b: Any, margin: float | None) -> Any:
+    """Elementwise: another class (`margin` None), or scores at least `margin` apart."""
+    return a != b if margin is None else abs(a - b) >= margin
 
 
 def draw_column(eligible: Any, draws) -> Any:

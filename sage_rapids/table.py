@@ -31,7 +31,7 @@ class ExampleTable:
         offsets: (n + 1,) int64; example i is `ids[offsets[i]:offsets[i + 1]]`.
         type_ids: (T,) int8 segment ids for sentence pairs, or None.
         lengths: (n,) int32 number of tokens of each example.
-        labels: (n,) int64 gold labels (-1: unlabelled).
+        labels: (n,) int64 gold labels (-1: unlabelled), or float32 scores (NaN).
         teacher_logits: (n, C) float32, filled by stage 1.
         teacher_pooled: (n, H) float16 pooled teacher states (only for `loss.cosine`).
         host_lengths: (n,) NumPy copy of `lengths`, used to plan batches.
@@ -64,7 +64,7 @@ def ragged_table(ids: np.ndarray, lengths: np.ndarray, type_ids: np.ndarray | No
         ids: (T,) token ids of every example, end to end (T = lengths.sum()).
         lengths: (n,) tokens per example.
         type_ids: (T,) segment ids, or None.
-        labels: (n,) int labels.
+        labels: (n,) int labels, or float scores (NaN: none).
         teacher_logits: (n, C), when already computed (an encoded corpus).
     """
     lengths = np.asarray(lengths, dtype=np.int32)
@@ -76,7 +76,8 @@ def ragged_table(ids: np.ndarray, lengths: np.ndarray, type_ids: np.ndarray | No
         ids=backend.asarray(np.asarray(ids, dtype=np.int32)), offsets=backend.asarray(offsets),
         type_ids=None if type_ids is None else backend.asarray(
             np.asarray(type_ids, dtype=np.int8)),
-        lengths=backend.asarray(lengths), labels=backend.asarray(labels.astype(np.int64)),
+        lengths=backend.asarray(lengths), labels=backend.asarray(
+            labels.astype(np.float32 if labels.dtype.kind == "f" else np.int64)),
         host_lengths=lengths, pad_id=int(pad_id),
         teacher_logits=None if teacher_logits is None else backend.asarray(
             np.asarray(teacher_logits, dtype=np.float32)))
@@ -175,7 +176,7 @@ class Batch:
     vectors: torch.Tensor  # (B, L, H_T)
     mask: torch.Tensor  # (B, L)
     type_ids: torch.Tensor | None  # (B, L)
-    labels: torch.Tensor  # (B,) gold labels; -1 for synthetic
+    labels: torch.Tensor  # (B,) gold labels, -1 for synthetic; or scores, NaN for synthetic
     teacher_logits: torch.Tensor | None  # (B, C)
     teacher_pooled: torch.Tensor | None  # (B, H)
     real_index: torch.Tensor  # (B,) table index of real rows, -1 for synthetic
@@ -251,7 +252,10 @@ def synthetic_batch(table: ExampleTable, pool: SyntheticPool, embeddings: torch.
         types = types.reshape(b, k, width)[:, 0]
     logits = backend.to_torch(pool.logits)[idx]
     minus = torch.full((b,), -1, dtype=torch.long, device=backend.device)
-    return Batch(vectors, mask, types, minus, logits, None, minus)
+    labels = minus  # synthetic points have no gold label: -1, or NaN for scores
+    if table.labels.dtype.kind == "f":  # NumPy and CuPy arrays carry a NumPy dtype
+        labels = torch.full((b,), float("nan"), dtype=torch.float32, device=backend.device)
+    return Batch(vectors, mask, types, labels, logits, None, minus)
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, bucket_batches: int,

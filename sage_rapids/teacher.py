@@ -61,7 +61,10 @@ def dataset_digest(ds: TextDataset) -> str:
         h.update(text.encode("utf-8", "surrogatepass") + b"\x00")
         if ds.pairs is not None:
             h.update(ds.pairs[i].encode("utf-8", "surrogatepass") + b"\x00")
-    h.update(np.ascontiguousarray(ds.labels, dtype=np.int64).tobytes())
+    if ds.regression:  # the scores as read (classification keeps its int64 digest)
+        h.update(b"regression" + np.ascontiguousarray(ds.labels, dtype=np.float32).tobytes())
+    else:
+        h.update(np.ascontiguousarray(ds.labels, dtype=np.int64).tobytes())
     return h.hexdigest()
 
 
@@ -97,6 +100,8 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
         return out
     torch.manual_seed(seed)
     model, tokenizer = load_classifier(cfg.model, len(train.label_names), cfg.trust_remote_code)
+    # a one-output head trains on MSE to the gold score (transformers' regression loss)
+    model.config.problem_type = "regression" if train.regression else None
     table, _ = encode_dataset(subset, tokenizer, data.max_length, backend)
     model.to(backend.device).train()
     rng = np.random.default_rng(seed)
@@ -121,6 +126,8 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
         scheduler.step()
     model.config.id2label = dict(enumerate(train.label_names))
     model.config.label2id = {name: i for i, name in enumerate(train.label_names)}
+    model.config.problem_type = ("regression" if train.regression
+                                 else "single_label_classification")
     _save_atomic(model.eval().cpu(), tokenizer, out, {
         "base_model": cfg.model, "examples": len(subset), "steps": total,
         "settings": asdict(cfg), "data": data.name, "seed": seed})
