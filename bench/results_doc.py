@@ -16,6 +16,8 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DOC = ROOT / "docs" / "results.md"
@@ -420,6 +422,39 @@ primary metric, and epochs trained. `sage - random`, pooled:
     return "\n".join(parts)
 
 
+def tasks(d: dict) -> str:
+    """STS-B (regression) and WNLI through the CLI (`bench/tasks.py`)."""
+    parts = ["""## More task shapes: STS-B regression and WNLI
+
+`python bench/tasks.py` (then `--report`): each task's official files, the MiniLM teacher
+fine-tuned once for 3 epochs on the whole training file (seed 0), then students of the
+default config (3 epochs, 3 layers, `data.max_length: 128`) with `none`, the default `sage`
+and, for STS-B, `sage` with `augment.partner: any`, paired by seed. A student's figure is
+its best epoch on dev (dev picks the epoch); one core per run, other work on the other core.
+"""]
+    for task, t in d["tasks"].items():
+        metric, names = t["metric"], list(t["teacher"])
+        header = ["variant", "seeds", *[f"student {m}" for m in names], "best epochs",
+                  "seconds per run"]
+        rows = []
+        for variant, v in t["variants"].items():
+            cells = []
+            for m in names:
+                x = np.array(v["student"][m])
+                cells.append(f"{x.mean():.4f}" + (f" ± {x.std(ddof=1):.4f}" if len(x) > 1 else ""))
+            rows.append([f"`{variant}`", ", ".join(map(str, v["seeds"])), *cells,
+                         ", ".join(map(str, v["best_epoch"])),
+                         f"{np.median(v['seconds']):.0f}"])
+        teacher = ", ".join(f"{m} {x:.4f}" for m, x in t["teacher"].items())
+        pairs = "; ".join(f"`{k}` {r['mean']:+.2f} ± {r['se']:.2f} points ({r['n']} seeds)"
+                          for k, r in t["paired"].items() if r)
+        parts.append(f"**glue/{task}** ({t['train_examples']:,} train, {t['dev_examples']:,} "
+                     f"dev; ± is the spread over seeds): teacher {teacher}.\n\n"
+                     + table(header, rows) + "\n\n"
+                     + (f"Paired differences in {metric}: {pairs}.\n" if pairs else ""))
+    return "\n".join(parts)
+
+
 def render() -> str:
     out = ["# Results",
            "",
@@ -471,6 +506,9 @@ def render() -> str:
     d = load("convergence.json")
     if d is not None:
         out.append(convergence(d))
+    d = load("tasks.json")
+    if d is not None and d.get("tasks"):
+        out.append(tasks(d))
     for name, title in (("compare.json", "Paired differences over the CPU studies"),
                         ("compare_strong_teacher.json", "Paired differences: a strong teacher and scarce data")):
         d = load(name)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config, ConfigError
-from .data import (UNLABELLED, DataError, TaskData, TextDataset, limited, load_split,
-                   stratified_subset, task_metrics)
+from .data import (UNLABELLED, DataError, TaskData, TextDataset, dev_sets_of, limited,
+                   load_split, stratified_subset, task_metrics)
 from .encode import FORMAT, fingerprints
 
 
@@ -108,10 +108,15 @@ def encoded_task(config: Config, manifest: dict):
     cfg = config.data
     values, names = manifest["label_values"] or None, manifest["label_names"]
     kind = manifest.get("task_type", "classification")
-    dev = load_split(cfg, "dev", values, names, kind)
-    if dev is None or not dev.labelled:
-        raise DataError("data.dev_file: a labelled dev set is required to evaluate the "
-                        "student (data.encoded replaces only the training split)")
+    devs = {}
+    for name, where in (dev_sets_of(cfg) or {"": None}).items():
+        dev = load_split(cfg, "dev", values, names, kind, where)
+        if dev is None or not dev.labelled:
+            raise DataError("data.dev_file: a labelled dev set is required to evaluate the "
+                            "student (data.encoded replaces only the training split)")
+        devs[f"dev_{name}" if name else "dev"] = limited(dev, cfg.dev_limit, config.seed)
+    dev_name, dev = next(iter(devs.items()))
+    others = {k: v for k, v in devs.items() if k != dev_name}
     train = None
     if config.teacher.finetune:
         train = load_split(cfg, "train", values, names, kind)
@@ -123,8 +128,8 @@ def encoded_task(config: Config, manifest: dict):
         dtype = np.float32 if kind == "regression" else np.int64
         train = TextDataset([], None, np.zeros(0, dtype=dtype), list(names),
                             str(config.data.encoded))
-    return TaskData(train, limited(dev, cfg.dev_limit, config.seed),
-                    task_metrics(cfg, kind == "regression"), [], train)
+    return TaskData(train, dev, task_metrics(cfg, kind == "regression"), [], train, dev_name,
+                    others)
 
 
 def encoded_table(config: Config, manifest: dict, backend, rank: int = 0,
