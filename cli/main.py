@@ -107,16 +107,25 @@ def main():
               help="This machine's index among --nnodes (0 hosts the rendezvous).")
 @click.option("--rdzv-endpoint", default=None, metavar="HOST:PORT",
               help="Where the machines meet (node 0's address); required with --nnodes > 1.")
+@click.option("--rdzv-timeout", type=click.IntRange(min=1), default=600, show_default=True,
+              metavar="SECONDS", help="How long the machines wait for each other.")
+@click.option("--run-id", default=None, metavar="ID",
+              help="Pairs the machines of one run explicitly (default: from the endpoint).")
+@click.option("--max-restarts", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --gpus / --nproc: restart every rank up to N times after one "
+              "fails; they resume from the last complete checkpoint.")
 @quiet_option
 @_friendly_errors
 def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, node_rank,
-        rdzv_endpoint, quiet):
+        rdzv_endpoint, rdzv_timeout, run_id, max_restarts, quiet):
     """Distil a teacher into a student with SAGE augmentation."""
     from sage_rapids.artifacts import default_run_dir, refuse_used_run_dir
     from sage_rapids.distributed import torchrun_environment
 
     if gpus and nproc:
         raise click.UsageError("give --gpus or --nproc, not both")
+    if (max_restarts or nnodes > 1) and not (gpus or nproc):
+        raise click.UsageError("--max-restarts and --nnodes go with --gpus or --nproc")
     if gpus:
         device = "cuda"
     elif nproc:
@@ -128,6 +137,8 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
         config = _load(config_path, overrides, device)
         out = Path(out) if out else default_run_dir()
         refuse_used_run_dir(out)  # before any process starts
+    if nnodes > 1:
+        out = out.resolve()  # the nodes compare run directories however they were spelled
     args = {"config": config, "out": str(out), "resume": resume_dir is not None, "quiet": quiet}
     if (gpus or nproc) and not torchrun_environment():
         from sage_rapids.launch import launch
@@ -136,7 +147,11 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
             raise click.UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (node 0)")
         # the elastic agent's banners would bury the one line that matters; launch prints it
         logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
-        launch(worker, args, gpus or nproc, nnodes, node_rank, rdzv_endpoint)
+        from sage_rapids.config import flat_config
+
+        launch(worker, args, gpus or nproc, nnodes, node_rank, rdzv_endpoint, rdzv_timeout,
+               run_id, max_restarts, flat_config(config),
+               log=lambda msg: click.echo(msg, err=True))
         return
     worker(args)
 
@@ -152,7 +167,12 @@ def worker(args: dict) -> None:
     from sage_rapids.progress import quiet_libraries
 
     quiet_libraries()
-    config, quiet = args["config"], args["quiet"]
+    config, quiet, resume = args["config"], args["quiet"], args["resume"]
+    # torch elastic restarted every rank after one failed (--max-restarts): go on from the
+    # last complete checkpoint, or start over cleanly when there is none yet
+    restarts = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    if restarts and not resume:
+        resume = restart_point(Path(args["out"]))
     local_rank = int(os.environ["LOCAL_RANK"]) if torchrun_environment() else None
     backend = resolve_backend(config.device, local_rank)
     dist = join(backend.name)
@@ -167,8 +187,12 @@ def worker(args: dict) -> None:
             f"{args['out']}")
         log("implementations: " + ", ".join(f"{k} {v}" for k, v in
                                             backend.implementations.items()))
+        if restarts:
+            log(f"restart {restarts}: " + (f"resuming {args['out']} from its last complete "
+                                           "checkpoint" if resume else "starting over (no "
+                                           "complete checkpoint yet)"))
         result = distill(config=config, out=args["out"], quiet=quiet, log=log,
-                         resume=args["resume"], backend=backend, dist=dist)
+                         resume=resume, backend=backend, dist=dist, restarts=restarts)
         if dist.is_main:
             click.echo(report.format_summary(result.summary))
             click.echo(f"run directory: {args['out']}")
@@ -202,7 +226,7 @@ def encode(config_path, overrides, inputs, out, workers, scheduler, device, rows
     are the config's data.text_column / text_pair_column / label_column (or the GLUE
     task's).
     """
-    from sage_rapids.encode import encode_corpus
+    from sage_rapids.encode import EncodeError, encode_corpus
 
     if workers and scheduler:
         raise click.UsageError("give --workers or --scheduler, not both")
@@ -214,6 +238,23 @@ def encode(config_path, overrides, inputs, out, workers, scheduler, device, rows
     except KeyboardInterrupt:
         click.echo("stopped: finished partitions are kept; the same command resumes", err=True)
         sys.exit(130)
+    except EncodeError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(1)
+
+
+def restart_point(out: Path) -> bool:
+    """After an automatic restart: True when `out` holds a complete checkpoint to resume
+    from; otherwise the epoch rows written before the failure are removed (by whichever
+    rank comes first), so the run starts over in the same folder."""
+    from sage_rapids.checkpoint import CheckpointError, latest_checkpoint
+
+    try:
+        latest_checkpoint(out)
+        return True
+    except CheckpointError:
+        (out / "metrics.jsonl").unlink(missing_ok=True)
+        return False
 
 
 def _threads_per_process(backend, local_world: int) -> None:

@@ -60,7 +60,7 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
             config: str | Path | Config | None = None, overrides: Overrides = (),
             out: str | Path | None = None, device: str | None = None, quiet: bool = False,
             resume: bool = False, log: Callable[[str], None] | None = None,
-            backend=None, dist=None) -> Distillation:
+            backend=None, dist=None, restarts: int = 0) -> Distillation:
     """Distil a teacher into a student with SAGE and return the student.
 
     Args:
@@ -83,6 +83,7 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
         resume: continue `out` after its last complete checkpoint.
         log: where per-epoch lines go (default: print); ignored when quiet.
         backend, dist: for launchers that resolved them already (the command line).
+        restarts: for launchers: automatic restarts before this attempt (in the summary).
 
     Returns:
         A `Distillation` holding the student, its tokenizer, the summary and metrics.
@@ -115,7 +116,7 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
             backend = backend or resolve_backend(cfg.device)
             say = (lambda message: None) if quiet else (log or print)
             summary = pipeline.run(cfg, backend, run_dir, quiet=quiet, log=say, resume=resume,
-                                   dist=dist)
+                                   dist=dist, restarts=restarts)
             student, tok = load_classifier(str(run_dir / "student")) if dist.is_main else \
                 (None, None)
             metrics = [json.loads(line) for line in

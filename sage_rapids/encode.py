@@ -126,6 +126,10 @@ def encode_part(part: Part, spec: EncodeSpec) -> dict:
     return record
 
 
+class EncodeError(RuntimeError):
+    """The cluster could not finish the encode; finished shards are kept."""
+
+
 def verified_record(out: Path, part: Part) -> dict | None:
     """The record of a finished partition whose shard still matches its checksum."""
     record_path = out / "shards" / f"{part.name}.json"
@@ -248,6 +252,11 @@ def encode_corpus(config: Config, inputs: list[str], out: Path, workers: int | N
     start = time.perf_counter()
     for record in run_parts(todo, spec, workers, scheduler, device, quiet):
         records[record["index"]] = record
+    for part in todo:  # what is on disk now, checksums verified, is what the manifest lists
+        records[part.index] = verified_record(out, part) or {
+            **encode_part(part, spec), "index": part.index}
+    for stale in (out / "shards").glob(".part-*"):  # a killed worker's unfinished write
+        stale.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     done = sum(records[p.index]["rows"] for p in todo)
     if todo:
@@ -280,7 +289,7 @@ def run_parts(todo: list[Part], spec: EncodeSpec, workers: int | None,
         for part in progress_bar(todo, "encode", quiet, unit="part"):
             yield {**encode_part(part, spec), "index": part.index}
         return
-    from distributed import Client, as_completed
+    from distributed import Client, KilledWorker, as_completed
 
     cluster = None if scheduler else start_cluster(workers, device)
     threads = None
@@ -294,10 +303,20 @@ def run_parts(todo: list[Part], spec: EncodeSpec, workers: int | None,
             futures = [client.submit(encode_part, p, spec, key=f"encode-{token}-{p.name}")
                        for p in todo]
             index = {f.key: p.index for f, p in zip(futures, todo)}
+            where = {f.key: f"{p.name} ({p.path}, from line {p.first_line})"
+                     for f, p in zip(futures, todo)}
             try:
                 for future in progress_bar(as_completed(futures), "encode", quiet,
                                            total=len(futures), unit="part"):
-                    yield {**future.result(), "index": index[future.key]}
+                    try:
+                        record = future.result()
+                    except KilledWorker:
+                        raise EncodeError(
+                            f"partition {where[future.key]} lost every dask worker that ran "
+                            "it (killed, or out of memory); the partitions finished so far are "
+                            "kept and the same command resumes from them") from None
+                    future.release()  # done: a worker lost later must not recompute it
+                    yield {**record, "index": index[future.key]}
             finally:
                 for future in futures:
                     future.cancel()

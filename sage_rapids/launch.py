@@ -1,10 +1,13 @@
 """`run --gpus N` / `--nproc N`: start one process per device with torch's elastic
-launcher (c10d rendezvous, no restarts) and report which rank failed, if one does.
+launcher (c10d rendezvous) and report which rank failed, if one does. With
+`--max-restarts N` elastic restarts every rank after a failure, and they resume from
+the last complete checkpoint by themselves.
 
 The processes find each other through a rendezvous store on node 0: on one machine it
 listens on localhost at a free port for the run's length; across machines it listens
 at `--rdzv-endpoint`, which the user names (the store has no authentication: keep that
-port inside the cluster's network).
+port inside the cluster's network). Across machines the nodes first meet in
+`rendezvous.meet`, which prints while it waits and refuses nodes that disagree.
 """
 
 from __future__ import annotations
@@ -22,16 +25,22 @@ class LaunchError(RuntimeError):
         super().__init__(message)
 
 
-def run_id(nnodes: int, rdzv_endpoint: str | None, out: str) -> str:
-    """A fresh id on one machine; across machines, the same id on every node (derived from
-    what every node's command shares: the endpoint and the run directory)."""
+def run_id(nnodes: int, rdzv_endpoint: str | None, given: str | None = None) -> str:
+    """`--run-id` when given; a fresh id on one machine; across machines one derived from
+    the endpoint alone, so that every node meets whatever its paths look like (nodes
+    that disagree on the run directory or config are refused when they meet)."""
+    if given:
+        return given
     if nnodes == 1:
         return uuid.uuid4().hex
-    return hashlib.sha256(f"{rdzv_endpoint}|{out}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"sage-rapids|{rdzv_endpoint}".encode()).hexdigest()[:16]
 
 
 def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
-           node_rank: int = 0, rdzv_endpoint: str | None = None) -> None:
+           node_rank: int = 0, rdzv_endpoint: str | None = None,
+           rdzv_timeout: float = 600.0, given_run_id: str | None = None,
+           max_restarts: int = 0, flat_config: dict | None = None,
+           log: Callable[[str], None] = print) -> None:
     """Run `entry(args)` in `nproc_per_node` processes on each of `nnodes` machines.
 
     Args:
@@ -39,27 +48,49 @@ def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
         args: its one argument, picklable.
         node_rank: this machine's index; 0 hosts the rendezvous store.
         rdzv_endpoint: HOST:PORT of node 0; None on one machine (localhost, free port).
+        rdzv_timeout: seconds to wait for the other nodes.
+        given_run_id: `--run-id`, pairing the nodes explicitly.
+        max_restarts: times elastic restarts every rank after one fails.
+        flat_config: the run's config (dotted key -> value), compared between nodes.
+        log: where the rendezvous's waiting lines go.
 
     Raises:
-        LaunchError: a rank exited non-zero or was killed; names the rank and its pid.
+        LaunchError: the nodes did not meet or disagree, or a rank exited non-zero or
+            was killed (after the restarts); names the node or the rank and its pid.
     """
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
-    rdzv_configs = {"is_host": node_rank == 0} if nnodes > 1 else {}
+    from .rendezvous import Meeting, RendezvousError, meet, parse_endpoint
+
+    rid, store, rdzv_configs = run_id(nnodes, rdzv_endpoint, given_run_id), None, {}
+    if nnodes > 1:
+        try:
+            host, port = parse_endpoint(rdzv_endpoint)
+            store, rid = meet(Meeting(host, port, nnodes, node_rank, rdzv_timeout), {
+                "run_id": rid, "given_run_id": given_run_id, "out": args["out"],
+                "config": flat_config or {}, "resume": args["resume"]}, log)
+        except RendezvousError as err:
+            raise LaunchError(str(err), err.exit_code) from None
+        rdzv_configs = {"is_host": node_rank == 0, "join_timeout": int(rdzv_timeout)}
     config = LaunchConfig(
         min_nodes=nnodes, max_nodes=nnodes, nproc_per_node=nproc_per_node,
-        run_id=run_id(nnodes, rdzv_endpoint, args["out"]), rdzv_backend="c10d",
+        run_id=rid, rdzv_backend="c10d",
         rdzv_endpoint=rdzv_endpoint or "localhost:0", rdzv_configs=rdzv_configs,
-        max_restarts=0, monitor_interval=0.2, start_method="spawn")
+        max_restarts=max_restarts, monitor_interval=0.2, start_method="spawn")
     try:
         elastic_launch(config, entry)(args)
     except ChildFailedError as err:
-        raise LaunchError(*_describe(err.failures)) from None
+        message, code = _describe(err.failures)
+        if max_restarts:
+            message = f"after {max_restarts} restart(s) (--max-restarts): {message}"
+        raise LaunchError(message, code) from None
     except SignalException as err:
         raise LaunchError(f"stopped by {err.sigval.name}; resume with: sage-rapids run "
                           f"--resume {args['out']} (with the same --gpus / --nproc)", 130) from None
+    finally:
+        del store  # node 0 hosts the store elastic used; it closes with the run
 
 
 def _describe(failures: dict) -> tuple[str, int]:

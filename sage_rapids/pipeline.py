@@ -232,8 +232,10 @@ class Training:
 
 
 def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bool = False,
-        log: Callable[[str], None] = print, resume: bool = False, dist: Dist = Dist()) -> dict:
+        log: Callable[[str], None] = print, resume: bool = False, dist: Dist = Dist(),
+        restarts: int = 0) -> dict:
     """Distil the configured teacher into the student with SAGE; returns the summary.
+    `restarts` (automatic restarts by the launcher before this attempt) is recorded.
 
     With `resume`, `out_dir` is an existing run: training continues after its last
     complete checkpoint and ends exactly as an uninterrupted run would. With several
@@ -302,7 +304,8 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     summary = summarize(config, s, t.student, state.metrics, state.best,
                         time.perf_counter() - start, backend, dist)
     summary.update(stopped_epoch=state.epoch,
-                   stop_reason=stopped or f"reached train.epochs ({config.train.epochs})")
+                   stop_reason=stopped or f"reached train.epochs ({config.train.epochs})",
+                   restarts=restarts)
     rec.finish(summary, {**profiler.report(), "implementations": backend.implementations},
                state.metrics)
     return summary

@@ -1,0 +1,164 @@
+"""The cluster path under faults, through the real CLI on localhost: two launchers as
+two nodes (matching, with different run directories, one never started), a rank killed
+under `--max-restarts`, and a dask worker killed in the middle of an encode."""
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import glue_sst2_dir
+from safetensors.numpy import load_file
+from test_checkpoint import stable, wait_for_epoch
+from test_cli import BIN, tiny_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    return glue_sst2_dir(tmp_path_factory.mktemp("fault-data"), 3000, 80, seed=5)
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory, tiny_teacher_dir) -> Path:
+    return tiny_config(tmp_path_factory.mktemp("fault-config"), tiny_teacher_dir,
+                       train={"epochs": 3, "batch_size": 8},
+                       augment={"space": "input", "umap_fit_max": 500})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node(config, out, rank: int, port: int, data_dir, *extra) -> subprocess.Popen:
+    """One launcher of a two-node run on this machine (one CPU process, one thread)."""
+    env = {**os.environ, "SAGE_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1",
+           "NUMBA_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [str(BIN), "run", "--config", str(config), "--out", str(out), "--quiet", "--nproc", "1",
+         "--nnodes", "2", "--node-rank", str(rank), "--rdzv-endpoint", f"127.0.0.1:{port}",
+         *map(str, extra)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_nodes_meet_whatever_order_they_start_in(tmp_path, config, data_dir):
+    out, port = tmp_path / "both", free_port()
+    small = ["-o", "data.train_limit=400", "-o", "train.epochs=1"]
+    late = node(config, out, 1, port, data_dir, "--rdzv-timeout", "120", *small)
+    said = late.stderr.readline()  # node 1 waits for node 0's store and says so
+    assert said.startswith(f"waiting for node 0 at 127.0.0.1:{port}, 2 s of 120"), said
+    first = node(config, out, 0, port, data_dir, "--rdzv-timeout", "120", *small)
+    _, err0 = first.communicate(timeout=300)
+    _, err1 = late.communicate(timeout=300)
+    assert first.returncode == 0 and late.returncode == 0, err0 + err1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["restarts"] == 0
+
+
+def test_nodes_with_different_run_directories_are_refused_naming_both(tmp_path, config,
+                                                                      data_dir):
+    a, b, port = tmp_path / "a", tmp_path / "b", free_port()
+    procs = [node(config, a, 0, port, data_dir, "--rdzv-timeout", "60"),
+             node(config, b, 1, port, data_dir, "--rdzv-timeout", "60")]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2
+        assert "the nodes met but do not describe the same run" in err
+        assert f"different run directories: {a} and {b}" in err
+        assert "Traceback" not in err
+    assert not a.exists() and not b.exists()  # nothing was written
+
+
+def test_a_node_that_never_comes_ends_the_wait_with_the_likely_causes(tmp_path, config,
+                                                                      data_dir):
+    port = free_port()
+    start = time.time()
+    proc = node(config, tmp_path / "alone", 0, port, data_dir, "--rdzv-timeout", "5")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and time.time() - start < 60
+    assert f"waiting for 1 of 2 nodes at 127.0.0.1:{port} (run id " in err
+    assert f"the rendezvous at 127.0.0.1:{port}" in err and "timed out after 5 s" in err
+    assert "missing: node 1" in err and "--node-rank 1" in err and "--rdzv-timeout" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "alone").exists()
+
+
+def _ranks(launcher: int) -> list[int]:
+    """The launcher's spawned rank processes."""
+    found = []
+    for child in Path(f"/proc/{launcher}/task").glob("*/children"):
+        for pid in child.read_text().split():
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+    return sorted(found)
+
+
+def test_a_killed_rank_restarts_and_ends_with_the_uninterrupted_student(tmp_path, config,
+                                                                        data_dir):
+    env = {**os.environ, "SAGE_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1",
+           "NUMBA_NUM_THREADS": "1"}
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    small = ["-o", "data.train_limit=1500"]
+    uninterrupted = subprocess.Popen([str(BIN), "run", "--config", str(config), *small, "--out",
+                                      str(whole), "--quiet"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([str(BIN), "run", "--config", str(config), *small, "--out",
+                             str(killed), "--nproc", "1", "--max-restarts", "1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for_epoch(proc, killed, 1)
+    os.kill(_ranks(proc.pid)[-1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert "restart 1: resuming" in err and "from its last complete checkpoint" in err
+    summary = json.loads((killed / "summary.json").read_text())
+    assert summary["restarts"] == 1
+    assert uninterrupted.wait(timeout=600) == 0, uninterrupted.stderr.read()
+    assert stable(killed) == stable(whole)
+    a = load_file(str(whole / "student" / "model.safetensors"))
+    b = load_file(str(killed / "student" / "model.safetensors"))
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_a_restart_before_the_first_checkpoint_starts_over(tmp_path):
+    from sage_rapids.cli.main import restart_point
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("seed: 0\n")
+    (run / "metrics.jsonl").write_text('{"epoch": 1}\n')  # written, then the crash
+    assert restart_point(run) is False
+    assert not (run / "metrics.jsonl").exists() and (run / "config.yaml").exists()
+
+
+def test_a_dask_worker_killed_mid_encode_is_replaced_and_every_shard_verifies(
+        tmp_path, config, data_dir):
+    out = tmp_path / "enc"
+    env = {**os.environ, "SAGE_DATA_DIR": str(data_dir)}
+    corpus = tmp_path / "corpus.tsv"
+    corpus.write_text("".join((data_dir / "glue" / "sst2" / "train.tsv").open().readlines()[:1201]))
+    proc = subprocess.Popen([str(BIN), "encode", "--config", str(config), str(corpus), "--out",
+                             str(out), "--workers", "2", "--rows-per-part", "60"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list((out / "shards").glob("*.json"))) < 3:
+        time.sleep(0.05)
+    workers = _ranks(proc.pid)  # the cluster's worker processes
+    assert len(workers) == 2
+    os.kill(workers[-1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rows"] == 1200 and len(manifest["shards"]) == 20
+    for shard in manifest["shards"]:
+        data = (out / shard["shard"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == shard["sha256"], shard["shard"]
+    assert not list((out / "shards").glob(".*"))  # no half-written shard left behind
