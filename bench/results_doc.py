@@ -446,6 +446,11 @@ its best epoch on dev (dev picks the epoch); one core per run, other work on the
                          ", ".join(map(str, v["best_epoch"])),
                          f"{np.median(v['seconds']):.0f}"])
         teacher = ", ".join(f"{m} {x:.4f}" for m, x in t["teacher"].items())
+        base = t.get("constant_baseline", {})
+        if "majority_accuracy" in base:
+            teacher += f" (always the majority class: {base['majority_accuracy']:.4f})"
+        if "mean_mse" in base:
+            teacher += f" (always the training mean: MSE {base['mean_mse']:.4f})"
         pairs = "; ".join(f"`{k}` {r['mean']:+.2f} ± {r['se']:.2f} points ({r['n']} seeds)"
                           for k, r in t["paired"].items() if r)
         parts.append(f"**glue/{task}** ({t['train_examples']:,} train, {t['dev_examples']:,} "

@@ -118,6 +118,19 @@ def paired(runs: list[dict], task: str, a: str, b: str, metric: str) -> dict | N
     return {"n": len(x), "mean": float(x.mean()), "se": float(x.std(ddof=1) / math.sqrt(len(x)))}
 
 
+def baseline(task: str) -> dict:
+    """What a constant predictor scores on dev: the majority class's accuracy, or the
+    MSE of always predicting the training mean (the teacher-learnt-nothing baselines)."""
+    from sage_rapids.config import load_config
+    from sage_rapids.data import load_task
+
+    data = load_task(load_config(None, task_overrides(task)).data, 0)
+    dev, train = data.dev.labels, data.train.labels
+    if data.regression:
+        return {"mean_mse": float(np.mean((dev - train.mean()) ** 2))}
+    return {"majority_accuracy": float(np.bincount(dev).max() / len(dev))}
+
+
 def report(teachers: dict) -> dict:
     runs = done_runs()
     out = {"settings": {"common": COMMON, "tasks": TASKS}, "teachers": teachers, "tasks": {}}
@@ -138,6 +151,7 @@ def report(teachers: dict) -> dict:
                 "best_epoch": [r["best_epoch"] for r in vals]}
         out["tasks"][task] = {
             "metric": metric, "teacher": mine[0]["teacher"], "variants": variants,
+            "constant_baseline": baseline(task),
             "train_examples": mine[0]["train_examples"], "dev_examples": mine[0]["dev_examples"],
             "paired": {f"{v}-none": paired(mine, task, v, "none", metric)
                        for v in spec["variants"] if v != "none"}}
