@@ -60,6 +60,7 @@ def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
     """
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError as ElasticRendezvousError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
     from .rendezvous import Meeting, RendezvousError, meet, parse_endpoint
@@ -86,6 +87,12 @@ def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
         if max_restarts:
             message = f"after {max_restarts} restart(s) (--max-restarts): {message}"
         raise LaunchError(message, code) from None
+    except ElasticRendezvousError as err:  # a node left between the meeting and the start
+        raise LaunchError(
+            f"the nodes met at {rdzv_endpoint} but torch elastic's rendezvous (run id {rid}) "
+            f"then failed: {type(err).__name__}: {err}. A node stopped or lost the network "
+            "after the meeting; start every node again (--resume RUN_DIR after a checkpoint)"
+        ) from None
     except SignalException as err:
         raise LaunchError(f"stopped by {err.sigval.name}; resume with: sage-rapids run "
                           f"--resume {args['out']} (with the same --gpus / --nproc)", 130) from None
