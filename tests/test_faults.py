@@ -106,7 +106,7 @@ def test_a_killed_rank_restarts_and_ends_with_the_uninterrupted_student(tmp_path
     env = {**os.environ, "SAGE_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1",
            "NUMBA_NUM_THREADS": "1"}
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    small = ["-o", "data.train_limit=1500"]
+    small = ["-o", "data.train_limit=800", "-o", "train.epochs=2"]
     uninterrupted = subprocess.Popen([str(BIN), "run", "--config", str(config), *small, "--out",
                                       str(whole), "--quiet"], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

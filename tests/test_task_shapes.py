@@ -116,15 +116,23 @@ def test_mnli_three_classes_two_dev_sets(tmp_path):
                  env_extra={"SAGE_DATA_DIR": str(GLUE_ASSETS.parent)}).stdout
     assert float(scored.split("accuracy:")[1].split()[0]) == pytest.approx(
         best["dev_mismatched_accuracy"], abs=1e-6)
-    # the mismatched set picks the epoch when eval.select_by says so
-    out2 = tmp_path / "by_mismatched"
-    cli("run", "--config", task_config(tmp_path, teacher, "mnli"), "--out", out2, "--quiet",
-        "-o", "eval.select_by=mismatched_accuracy", "-o", "augment.strategy=none")
-    summary2 = json.loads((out2 / "summary.json").read_text())
-    assert summary2["selected_by"] == "dev_mismatched_accuracy"
-    rows2 = metrics_rows(out2)
-    assert summary2["best_epoch"] == max(rows2, key=lambda r: r["dev_mismatched_accuracy"])[
-        "epoch"]
+
+
+def test_select_by_can_name_another_dev_set():
+    """`eval.select_by` as a metric (on the first set) or as `<set>_<metric>`."""
+    from sage_rapids.config import load_config
+    from sage_rapids.data import load_task
+    from sage_rapids.pipeline import report_metrics
+
+    def key(*overrides):
+        cfg = load_config(None, ["data.name=glue/mnli", f"data.path={GLUE_ASSETS / 'mnli'}",
+                                 *overrides])
+        return report_metrics(cfg, load_task(cfg.data, 0))
+
+    assert key() == (["accuracy"], "dev_matched_accuracy")
+    assert key("eval.select_by=mismatched_accuracy") == (["accuracy"],
+                                                         "dev_mismatched_accuracy")
+    assert key("eval.select_by=dev_mismatched_accuracy")[1] == "dev_mismatched_accuracy"
 
 
 @pytest.mark.slow
