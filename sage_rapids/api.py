@@ -109,7 +109,10 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
             base = load_config(config, overrides)  # every problem before any work
             if keep and not resume:
                 refuse_used_run_dir(run_dir)  # before inputs/ is written into it
-            extra = materialise(train, dev, teacher, tokenizer, run_dir / "inputs", dist)
+            extra = materialise(train, dev, teacher, tokenizer, run_dir / "inputs", dist,
+                                base.data.label_column or "label")
+            if extra.pop("scores", False) and base.data.task_type is None:
+                extra["data.task_type"] = "regression"  # a float label column: scores
             if device is not None:
                 extra["device"] = device
             cfg = load_config(base, extra) if extra else base  # distill()'s arguments win
@@ -133,8 +136,11 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
     return Distillation(student, tok, summary, metrics, run_dir if keep else None, cfg)
 
 
-def materialise(train, dev, teacher, tokenizer, folder: Path, dist) -> dict:
-    """Write in-memory inputs where the run reads them; the overrides that point there.
+def materialise(train, dev, teacher, tokenizer, folder: Path, dist,
+                label: str = "label") -> dict:
+    """Write in-memory inputs where the run reads them; the overrides that point there,
+    and `scores: True` when the training rows' `label` column has a float dtype (a
+    regression target, as `datasets` and transformers read one).
 
     Raises:
         ConfigError: a `dev` missing, an unknown input type, or a model without tokenizer.
@@ -173,18 +179,26 @@ def materialise(train, dev, teacher, tokenizer, folder: Path, dist) -> dict:
         dist.barrier()
         return {**extra, "data.name": "hf", "data.path": str(folder / "data"),
                 "data.train_split": "train", "data.dev_split": "validation"}
-    files = {}
+    files, scores = {}, False
     for split, rows in (("train", train), ("dev", dev)):
         files[split] = folder / f"{split}.jsonl"
+        frame = as_frame(rows, split)
+        scores = scores or (split == "train" and label in frame and
+                            frame[label].dtype.kind == "f")
         if dist.is_main:
-            write_jsonl(files[split], rows, split)
+            files[split].parent.mkdir(parents=True, exist_ok=True)
+            frame.to_json(files[split], orient="records", lines=True, force_ascii=False)
     dist.barrier()
     return {**extra, "data.name": "local", "data.train_file": str(files["train"]),
-            "data.dev_file": str(files["dev"])}
+            "data.dev_file": str(files["dev"]), "scores": scores}
 
 
-def write_jsonl(path: Path, rows, name: str) -> None:
-    """A DataFrame, a `datasets.Dataset` or a list of dicts as JSON lines."""
+def as_frame(rows, name: str):
+    """A DataFrame, a `datasets.Dataset` or a list of dicts as a DataFrame.
+
+    Raises:
+        ConfigError: anything else.
+    """
     import pandas as pd
 
     if _is_dataset(rows):
@@ -195,8 +209,7 @@ def write_jsonl(path: Path, rows, name: str) -> None:
         raise ConfigError([f"{name}: expected a pandas DataFrame, a datasets.Dataset or "
                            f"DatasetDict, or a list of dicts; got {type(rows).__name__}"],
                           "distill()")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rows.to_json(path, orient="records", lines=True, force_ascii=False)
+    return rows
 
 
 def _is_dataset(obj) -> bool:

@@ -118,3 +118,26 @@ def test_several_dev_files_load_in_order_with_their_prefixes(tmp_path):
     task = load_task(cfg, 0)
     assert list(task.devs) == ["dev_near", "dev_far"]
     assert task.dev.texts[-1] == "a near" and task.other_devs["dev_far"].texts[-1] == "a far"
+
+
+@pytest.mark.slow
+def test_a_dataframe_with_a_float_label_column_distils_a_score(tmp_path, tiny_teacher_dir):
+    """Whole-number scores stored as floats are still scores (as `datasets` reads a float
+    column), through `sage_rapids.distill`."""
+    import pandas as pd
+
+    import sage_rapids
+    from test_tasks_cli import GLUE_ASSETS
+
+    rows = [line.split("\t") for line in
+            (GLUE_ASSETS / "stsb" / "train.tsv").read_text().splitlines()[1:]]
+    frame = pd.DataFrame({"a": [r[7] for r in rows], "b": [r[8] for r in rows],
+                          "label": [float(round(float(r[9]))) for r in rows]})
+    result = sage_rapids.distill(frame, frame, teacher=str(tiny_teacher_dir), quiet=True,
+                                 overrides={"data.text_column": "a", "data.text_pair_column": "b",
+                                            "teacher.finetune": True, "student.layers": [0, 2],
+                                            "train.epochs": 1, "augment.strategy": "none",
+                                            "data.max_length": 32})
+    assert result.summary["task_type"] == "regression"
+    assert result.student.config.num_labels == 1
+    assert "student_dev_pearson" in result.summary
