@@ -162,3 +162,25 @@ def test_a_dask_worker_killed_mid_encode_is_replaced_and_every_shard_verifies(
         data = (out / shard["shard"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == shard["sha256"], shard["shard"]
     assert not list((out / "shards").glob(".*"))  # no half-written shard left behind
+
+
+def test_run_id_is_given_or_derived_from_the_endpoint_alone():
+    from sage_rapids.launch import run_id
+
+    assert run_id(2, "node0:29400", "exp-7") == "exp-7"
+    assert run_id(2, "node0:29400") == run_id(2, "node0:29400")  # whatever --out says
+    assert run_id(2, "node0:29400") != run_id(2, "node0:29401")
+    assert run_id(1, None) != run_id(1, None)  # one machine: a fresh id each run
+
+
+def test_nodes_with_different_configs_are_refused_naming_the_keys():
+    from sage_rapids.rendezvous import _disagreement
+
+    base = {"host": "a", "out": "/shared/r", "resume": False, "run_id": "x",
+            "given_run_id": None, "config": {"train.epochs": 3, "seed": 0}}
+    assert _disagreement([base, {**base, "host": "b"}]) is None
+    other = {**base, "host": "b", "config": {"train.epochs": 5, "seed": 0}}
+    message = _disagreement([base, other])
+    assert "node 0 (a) and node 1 (b) have different configs (train.epochs: 3 and 5)" in message
+    named = {**base, "host": "b", "given_run_id": "two"}
+    assert "different --run-id" in _disagreement([{**base, "given_run_id": "one"}, named])
