@@ -430,7 +430,8 @@ def tasks(d: dict) -> str:
 fine-tuned once for 3 epochs on the whole training file (seed 0), then students of the
 default config (3 epochs, 3 layers, `data.max_length: 128`) with `none`, the default `sage`
 and, for STS-B, `sage` with `augment.partner: any`, paired by seed. A student's figure is
-its best epoch on dev (dev picks the epoch); one core per run, other work on the other core.
+its best epoch on dev (dev picks the epoch). One core per run; other work shared that core
+at times, so the seconds are indicative only (medians).
 """]
     for task, t in d["tasks"].items():
         metric, names = t["metric"], list(t["teacher"])
