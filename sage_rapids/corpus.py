@@ -137,7 +137,8 @@ def read_part(part: Part, bad_rows: str) -> Rows:
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        table = pq.ParquetFile(path).read_row_groups(range(part.start, part.stop))
+        table = pq.ParquetFile(path).read_row_groups(range(part.start, part.stop),
+                                                     use_threads=False)
         return Rows(table.column_names, [(part.first_line + i, r) for i, r in
                                          enumerate(table.to_pylist())], [])
     with path.open("rb") as handle:

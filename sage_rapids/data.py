@@ -257,7 +257,7 @@ def _read_parquet(path: Path) -> Rows:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, use_threads=False)
     except Exception as err:  # pyarrow raises several types for corrupt files
         raise DataError(f"{path}: cannot read Parquet: {err}") from None
     records = table.to_pylist()

@@ -81,7 +81,8 @@ def load_shards(folder: Path, manifest: dict, rank: int = 0, world_size: int = 1
         if hashlib.sha256(data).hexdigest() != shard["sha256"]:
             raise DataError(f"data.encoded: {path} does not match its checksum in the "
                             "manifest (changed or damaged); encode again")
-        tables.append(pq.read_table(pa.BufferReader(data)))
+        # one thread: arrow's parquet threads can abort the process at exit (arrow #34314)
+        tables.append(pq.read_table(pa.BufferReader(data), use_threads=False))
     table = pa.concat_tables(tables).combine_chunks()
     ids_col = table.column("ids").chunk(0)
     lengths = np.diff(ids_col.offsets.to_numpy()).astype(np.int32)
