@@ -11,7 +11,6 @@ config is refused, naming both sides, before any training process starts.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import socket
 import time
@@ -59,11 +58,6 @@ def parse_endpoint(endpoint: str) -> tuple[str, int]:
         raise RendezvousError(f"--rdzv-endpoint: expected HOST:PORT (node 0's address and a "
                               f"free port, e.g. 10.0.0.5:29500), got {endpoint!r}", 2)
     return host.strip("[]"), int(port)
-
-
-def config_digest(flat: dict) -> str:
-    """A short digest of a flat config (dotted key -> value)."""
-    return hashlib.sha256(json.dumps(flat, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def meet(meeting: Meeting, record: dict, log: Callable[[str], None]):
