@@ -35,7 +35,8 @@ import numpy as np
 from sage_rapids import artifacts, pipeline
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
-from sage_rapids.data import TextDataset, glue_file, load_split, load_task, stratified_subset
+from sage_rapids.data import TextDataset, load_split, load_task, stratified_subset
+from sage_rapids.glue import glue_file
 from sage_rapids.evaluate import score_classifier
 from sage_rapids.progress import quiet_libraries
 from sage_rapids.reduce import UmapReducer

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data import DataError, Rows, read_delimited, read_jsonl, read_rows
+from .rows import DataError, Rows, read_delimited, read_jsonl, read_rows
 
 SUFFIXES = (".tsv", ".csv", ".jsonl", ".json", ".parquet")
 

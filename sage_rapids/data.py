@@ -7,8 +7,6 @@ A GLUE task resolves in this order: an explicit `data.path` folder, then
 
 from __future__ import annotations
 
-import csv
-import json
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -16,66 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import GLUE_TASKS, ConfigError, DataConfig, LossConfig
+from .config import ConfigError, DataConfig, LossConfig
+from .glue import GLUE, HUB_SPLITS, TaskSpec, glue_file, layout_of, spec_of
+from .rows import DataError, Rows, read_rows, shown
 
-
-class DataError(ValueError):
-    """Bad or missing input data; the message names the file, line or column."""
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """How a GLUE task's official files are laid out.
-
-    Attributes:
-        text, pair, label: column names of the first text, second text, label.
-        label_values: the label strings as written in the files, in index order.
-        label_names: the names the task's own dataset gives those labels (for reports
-            and the exported model's `id2label`).
-        metrics: metric names, the primary one (used to pick the best epoch) first.
-        columns: column names of a headerless file (None: the file has a header).
-        task_type: `classification`, or `regression` (one float score per example).
-        dev_sets: (name, file stem) of each dev file when there are several (MNLI's
-            matched and mismatched); the first selects the epoch. Empty: `dev.tsv`.
-    """
-
-    text: str
-    pair: str | None
-    label: str
-    label_values: list[str]
-    label_names: list[str]
-    metrics: list[str]
-    columns: list[str] | None = None
-    task_type: str = "classification"
-    dev_sets: tuple[tuple[str, str], ...] = ()  # (name, file stem): several dev files
-
-
-ENTAILMENT = ["entailment", "not_entailment"]
-MNLI_LABELS = ["entailment", "neutral", "contradiction"]
-GLUE = {
-    "sst2": TaskSpec("sentence", None, "label", ["0", "1"], ["negative", "positive"],
-                     ["accuracy"]),
-    "qnli": TaskSpec("question", "sentence", "label", ENTAILMENT, ENTAILMENT, ["accuracy"]),
-    "rte": TaskSpec("sentence1", "sentence2", "label", ENTAILMENT, ENTAILMENT, ["accuracy"]),
-    "mrpc": TaskSpec("#1 String", "#2 String", "Quality", ["0", "1"],
-                     ["not_equivalent", "equivalent"], ["f1", "accuracy"]),
-    "qqp": TaskSpec("question1", "question2", "is_duplicate", ["0", "1"],
-                    ["not_duplicate", "duplicate"], ["f1", "accuracy"]),
-    # CoLA ships without a header: source, label, original judgement (often empty), sentence
-    "cola": TaskSpec("sentence", None, "label", ["0", "1"], ["unacceptable", "acceptable"],
-                     ["mcc", "accuracy"],
-                     columns=["source", "label", "original_label", "sentence"]),
-    # STS-B: a similarity score 0-5 written with mixed precision (3, 3.800, 1.5333)
-    "stsb": TaskSpec("sentence1", "sentence2", "score", [], ["score"],
-                     ["pearson", "spearman"], task_type="regression"),
-    "mnli": TaskSpec("sentence1", "sentence2", "gold_label", MNLI_LABELS, MNLI_LABELS,
-                     ["accuracy"], dev_sets=(("matched", "dev_matched"),
-                                             ("mismatched", "dev_mismatched"))),
-    "wnli": TaskSpec("sentence1", "sentence2", "label", ["0", "1"],
-                     ["not_entailment", "entailment"], ["accuracy"]),
-}
-assert set(GLUE) == set(GLUE_TASKS)
-HUB_SPLITS = {"train": "train", "dev": "validation"}
 UNLABELLED = -1  # label of an example that has none (pure distillation on a corpus)
 # a regression dataset's labels are float32 scores, NaN where a row has none
 
@@ -148,126 +90,6 @@ class TaskData:
     @property
     def regression(self) -> bool:
         return self.dev.regression
-
-
-@dataclass(frozen=True)
-class Rows:
-    """A table file as read: column names, (line, row) pairs, and lines skipped."""
-
-    columns: list[str]
-    rows: list[tuple[int, dict]]
-    skipped: list[int]  # line numbers of malformed rows left out (`bad_rows: skip`)
-
-
-def read_rows(path: Path, header: bool = True, columns: list[str] | None = None,
-              bad_rows: str = "error") -> Rows:
-    """Read a table file by its extension.
-
-    A UTF-8 byte-order mark (spreadsheet programs write one) is dropped.
-
-    Args:
-        path: a .tsv, .csv, .jsonl / .json or .parquet file.
-        header: TSV / CSV only: the first line names the columns. Without one,
-            `columns` names them.
-        bad_rows: `error` raises on a row with the wrong number of fields; `skip`
-            leaves it out and records its line.
-
-    Returns:
-        `Rows`.
-
-    Raises:
-        DataError: missing or unreadable file, bad encoding, or a malformed row.
-    """
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return _read_parquet(path)
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            if suffix in (".jsonl", ".json"):
-                return read_jsonl(path, handle)
-            if suffix in (".tsv", ".csv"):
-                return read_delimited(path, handle, suffix, header, columns, bad_rows)
-    except UnicodeDecodeError as err:
-        line = _line_of_offset(path, err.start)
-        raise DataError(f"{path}:{line}: not valid UTF-8 ({err.reason}); "
-                        "re-save the file as UTF-8") from None
-    except OSError as err:
-        raise DataError(f"{path}: cannot read file: {err.strerror}") from None
-    raise DataError(f"{path}: unsupported file type {suffix!r}; use .tsv, .csv, .jsonl "
-                    "or .parquet")
-
-
-def _line_of_offset(path: Path, offset: int) -> int:
-    return path.read_bytes()[:offset].count(b"\n") + 1
-
-
-def read_delimited(path: Path, handle, suffix: str, header: bool,
-                    columns: list[str] | None, bad_rows: str, line_offset: int = 0) -> Rows:
-    """Rows of a TSV / CSV (or of a stretch of one: `line_offset` lines precede it)."""
-    if suffix == ".tsv":  # GLUE TSV: quotes are literal text (QNLI contains them)
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-    else:
-        reader = csv.reader(handle)
-    if header:
-        names = next(reader, None)
-        if not names:
-            raise DataError(f"{path}: empty file, expected a header line (set "
-                            "data.header: false and data.columns for a file without one)")
-        names = [h.strip() for h in names]
-    else:
-        names = list(columns or [])
-    rows, skipped = [], []
-    for row in reader:
-        line = reader.line_num + line_offset
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue
-        if not names:  # headerless and unnamed: number the columns
-            names = [f"column_{i}" for i in range(len(row))]
-        if len(row) != len(names):
-            if bad_rows == "skip":
-                skipped.append(line)
-                continue
-            raise DataError(f"{path}:{line}: expected {len(names)} fields "
-                            f"({', '.join(map(shown, names))}), found {len(row)}; fix the "
-                            "line, or set data.bad_rows: skip to leave such rows out")
-        rows.append((line, dict(zip(names, row))))
-    return Rows(names, rows, skipped)
-
-
-def read_jsonl(path: Path, handle, line_offset: int = 0) -> Rows:
-    """Rows of a JSONL file (or of a stretch of one: `line_offset` lines precede it)."""
-    rows, columns = [], {}
-    for line, text in enumerate(handle, start=1 + line_offset):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{line}: not valid JSON ({err.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{line}: expected a JSON object per line")
-        columns.update(dict.fromkeys(obj))
-        rows.append((line, obj))
-    return Rows(list(columns), rows, [])
-
-
-def _read_parquet(path: Path) -> Rows:
-    import pyarrow.parquet as pq
-
-    try:
-        table = pq.read_table(path, use_threads=False)
-    except Exception as err:  # pyarrow raises several types for corrupt files
-        raise DataError(f"{path}: cannot read Parquet: {err}") from None
-    records = table.to_pylist()
-    return Rows(table.column_names, [(i + 1, r) for i, r in enumerate(records)], [])
-
-
-def shown(name: object) -> str:
-    """A column name as a user can read it: `repr` when it holds invisible characters."""
-    text = str(name)
-    return text if text.isprintable() and text.strip() == text and text else repr(text)
 
 
 def dataset_from_rows(path: Path | str, table: Rows, text: str, pair: str | None,
@@ -386,47 +208,6 @@ def _label_string(value) -> str:
     return "" if value is None else str(value).strip()
 
 
-def glue_file(task: str, split: str, cfg: DataConfig) -> Path | None:
-    """The local TSV of a GLUE split, or None when neither place has it."""
-    candidates = []
-    if cfg.path:
-        candidates.append(Path(cfg.path).expanduser() / f"{split}.tsv")
-    env = os.environ.get("SAGE_DATA_DIR")
-    if env:
-        candidates.append(Path(env).expanduser() / "glue" / task / f"{split}.tsv")
-    return next((p for p in candidates if p.is_file()), None)
-
-
-@dataclass(frozen=True)
-class Layout:
-    """How the configured task's files are read: columns to pick and header rules.
-
-    Attributes:
-        text, pair, label: the first text, second text and label columns.
-        header: TSV / CSV: the first line names the columns.
-        columns: names of a headerless file's columns (None: from the header).
-    """
-
-    text: str
-    pair: str | None
-    label: str
-    header: bool
-    columns: list[str] | None
-
-
-def layout_of(cfg: DataConfig) -> Layout:
-    """The data section's columns and header rules: the config's keys, else the GLUE
-    task's (CoLA ships without a header), else a local file's defaults."""
-    spec = GLUE.get(cfg.name[5:]) if cfg.name.startswith("glue/") else None
-    if spec is None:
-        return Layout(cfg.text_column, cfg.text_pair_column, cfg.label_column or "label",
-                      True if cfg.header is None else cfg.header, cfg.columns)
-    return Layout(cfg.text_column or spec.text, cfg.text_pair_column or spec.pair,
-                  cfg.label_column or spec.label,
-                  spec.columns is None if cfg.header is None else cfg.header,
-                  cfg.columns or spec.columns)
-
-
 def limited(ds: TextDataset, size: int | None, seed: int) -> TextDataset:
     """A seeded stratified subset of `size` examples (`ds` itself when it has no more)."""
     if size is None or size >= len(ds):
@@ -438,7 +219,7 @@ def task_type_of(cfg: DataConfig) -> str | None:
     """`data.task_type`, else the GLUE task's, else None (inferred from the labels)."""
     if cfg.task_type:
         return cfg.task_type
-    spec = GLUE.get(cfg.name[5:]) if cfg.name.startswith("glue/") else None
+    spec = spec_of(cfg)
     return spec.task_type if spec else None
 
 
@@ -447,7 +228,7 @@ def dev_sets_of(cfg: DataConfig) -> dict[str, str] | None:
     the one dev set of `data.dev_file` / `dev.tsv` / `data.dev_split`."""
     if cfg.dev_sets:
         return dict(cfg.dev_sets)
-    spec = GLUE.get(cfg.name[5:]) if cfg.name.startswith("glue/") else None
+    spec = spec_of(cfg)
     return dict(spec.dev_sets) if spec and spec.dev_sets else None
 
 

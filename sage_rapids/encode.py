@@ -36,7 +36,9 @@ import numpy as np
 from .artifacts import write_atomic, write_json
 from .config import GLUE_TASKS, Config, ConfigError
 from .corpus import Part, expand_inputs, plan_parts, read_part
-from .data import GLUE, DataError, dataset_from_rows, layout_of
+from .data import dataset_from_rows
+from .glue import GLUE, layout_of
+from .rows import DataError
 from .progress import progress_bar
 
 FORMAT = "sage-rapids encoded corpus 1"

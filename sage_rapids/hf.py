@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import DataConfig
-from .data import DataError, Rows, TextDataset, dataset_from_rows
+from .data import TextDataset, dataset_from_rows
+from .rows import DataError, Rows
 
 
 def _datasets():

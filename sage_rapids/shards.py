@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config, ConfigError
-from .data import (UNLABELLED, DataError, TaskData, TextDataset, dev_sets_of, limited,
-                   load_split, stratified_subset, task_metrics)
+from .data import (UNLABELLED, TaskData, TextDataset, dev_sets_of, limited, load_split,
+                   stratified_subset, task_metrics)
 from .encode import FORMAT, fingerprints
+from .rows import DataError
 
 
 class EncodedMismatch(DataError):

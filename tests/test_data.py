@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from sage_rapids.config import DataConfig
-from sage_rapids.data import DataError, load_split, load_task, read_rows, stratified_subset
+from sage_rapids.data import load_split, load_task, stratified_subset
+from sage_rapids.rows import DataError, read_rows
 
 
 def local(path, **kw):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from sage_rapids.config import DataConfig, LossConfig, load_config, ConfigError
-from sage_rapids.data import DataError, load_split, load_task
+from sage_rapids.data import load_split, load_task
+from sage_rapids.rows import DataError
 
 GLUE_ASSETS = Path(__file__).parent / "assets" / "glue"
 

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sage_rapids.config import Config, ConfigError, flat_config, load_config
-from sage_rapids.data import DataError, load_split
+from sage_rapids.data import load_split
+from sage_rapids.rows import DataError
 from sage_rapids.config import DataConfig
 
 TEXT = st.text(alphabet=string.printable + "éü\u00a0\"'", max_size=12)

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from sage_rapids.config import load_config
-from sage_rapids.data import load_task, read_rows, dataset_from_rows, stratified_subset
+from sage_rapids.data import dataset_from_rows, load_task, stratified_subset
+from sage_rapids.rows import read_rows
 from sage_rapids.evaluate import agreement, regression_metrics, teacher_learnt_nothing
 from sage_rapids.losses import per_sample_loss, per_sample_squared_error
 from sage_rapids.regions import Anchors, Neighbours
