@@ -100,12 +100,13 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
     from .backend import resolve_backend
     from .distributed import Dist
     from .models import load_classifier
+    from .progress import library_bars_off
 
     dist = dist or Dist()
     keep = out is not None
     run_dir = Path(out) if keep else Path(tempfile.mkdtemp(prefix="sage-rapids-"))
     try:
-        with preserved_global_state():
+        with preserved_global_state(), library_bars_off(quiet):
             base = load_config(config, overrides)  # every problem before any work
             if keep and not resume:
                 refuse_used_run_dir(run_dir)  # before inputs/ is written into it

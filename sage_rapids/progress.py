@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable, TypeVar
+from contextlib import contextmanager
+from typing import Iterable, Iterator, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -34,3 +35,20 @@ def quiet_libraries() -> None:
     hf_logging.disable_progress_bar()
     warnings.showwarning = lambda message, category, *_: print(f"warning: {message}",
                                                                file=sys.stderr)
+
+
+@contextmanager
+def library_bars_off(off: bool = True) -> Iterator[None]:
+    """Turn transformers' own bars (loading weights, writing shards) off while the
+    block runs, then back to what they were: for a quiet call from a notebook or script,
+    where the caller owns the process's other output."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    if off and was_on:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if off and was_on:
+            hf_logging.enable_progress_bar()

@@ -77,7 +77,9 @@ def test_a_dataframe_and_a_dataset_give_the_cli_s_student_and_leave_no_trace(tmp
 
 
 @pytest.mark.slow
-def test_a_dataset_with_class_labels_and_a_list_of_dicts(tmp_path):
+def test_a_dataset_with_class_labels_and_a_list_of_dicts(tmp_path, capsys):
+    from transformers.utils import logging as hf_logging
+
     datasets = pytest.importorskip("datasets")
     texts, labels = make_sentences(120, seed=5)
     features = datasets.Features({"sentence": datasets.Value("string"),
@@ -95,6 +97,11 @@ def test_a_dataset_with_class_labels_and_a_list_of_dicts(tmp_path):
                                  "teacher", overrides={**SETTINGS, "train.epochs": 1},
                                  quiet=True)
     assert 0.0 <= listed.summary["student_dev_accuracy"] <= 1.0
+    # quiet: not even transformers' own bars (loading weights, writing the export's
+    # shards), and they are on again for the caller's later work
+    err = capsys.readouterr().err
+    assert "Loading weights" not in err and "Writing model shards" not in err, err
+    assert hf_logging.is_progress_bar_enabled()
 
 
 def test_bad_settings_are_one_config_error_before_any_work(tmp_path):
