@@ -147,6 +147,13 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
             raise click.UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (node 0)")
         # the elastic agent's banners would bury the one line that matters; launch prints it
         logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
+        logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+        # a killed rank leaves a semaphore that the resource tracker frees at exit; its
+        # "leaked semaphore" warning would follow the error paragraph (set before the
+        # tracker starts: it is a process of its own and reads the warning filters then)
+        quiet_tracker = "ignore::UserWarning:multiprocessing.resource_tracker"
+        os.environ["PYTHONWARNINGS"] = ",".join(
+            x for x in (os.environ.get("PYTHONWARNINGS"), quiet_tracker) if x)
         from sage_rapids.config import flat_config
 
         launch(worker, args, gpus or nproc, nnodes, node_rank, rdzv_endpoint, rdzv_timeout,

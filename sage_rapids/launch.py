@@ -83,7 +83,7 @@ def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
     try:
         elastic_launch(config, entry)(args)
     except ChildFailedError as err:
-        message, code = _describe(err.failures)
+        message, code = _describe(err.failures, args["out"])
         if max_restarts:
             message = f"after {max_restarts} restart(s) (--max-restarts): {message}"
         raise LaunchError(message, code) from None
@@ -91,7 +91,8 @@ def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
         raise LaunchError(
             f"the nodes met at {rdzv_endpoint} but torch elastic's rendezvous (run id {rid}) "
             f"then failed: {type(err).__name__}: {err}. A node stopped or lost the network "
-            "after the meeting; start every node again (--resume RUN_DIR after a checkpoint)"
+            f"after the meeting; start every node again (--resume {args['out']} after a "
+            "checkpoint)"
         ) from None
     except SignalException as err:
         raise LaunchError(f"stopped by {err.sigval.name}; resume with: sage-rapids run "
@@ -100,7 +101,7 @@ def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
         del store  # node 0 hosts the store elastic used; it closes with the run
 
 
-def _describe(failures: dict) -> tuple[str, int]:
+def _describe(failures: dict, out: str) -> tuple[str, int]:
     """One line per failed rank, and the exit code to pass on."""
     lines, codes = [], set()
     for rank, failure in sorted(failures.items()):
@@ -113,4 +114,4 @@ def _describe(failures: dict) -> tuple[str, int]:
         lines.append(f"rank {rank} (pid {failure.pid}) {what}")
     code = codes.pop() if len(codes) == 1 else 1
     return ("; ".join(lines) + ". The other ranks were stopped; the last complete checkpoint "
-            "is kept (sage-rapids run --resume RUN_DIR with the same number of processes)"), code
+            f"is kept: sage-rapids run --resume {out} with the same --gpus / --nproc"), code

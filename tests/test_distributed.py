@@ -111,6 +111,9 @@ def test_a_killed_rank_stops_the_run_and_resume_finishes_it(tmp_path, config, da
     assert proc.returncode != 0
     assert time.time() - killed_at < 60
     assert f"(pid {victim}) was killed by SIGKILL" in err and "rank " in err
+    assert f"sage-rapids run --resume {out} with the same" in err
+    # the paragraph is the last word: no torch process banner, no resource tracker warning
+    assert "Terminating process" not in err and "leaked semaphore" not in err, err
     assert not (out / "summary.json").exists()
     refused = cli("run", "--resume", out, "--nproc", "3", "--quiet", check=False,
                   env_extra={"SAGE_DATA_DIR": str(data_dir)})
