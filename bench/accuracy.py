@@ -270,7 +270,9 @@ def main(argv=None) -> int:
                          "run_seconds": run_seconds,
                          "epoch_seconds": [r["seconds"] for r in rows],
                          "rounds": [round_fields(r) for r in rows],
-                         "seconds": time.perf_counter() - t0})
+                         "seconds": time.perf_counter() - t0,
+                         # when it ended (UTC): what ran beside a run can be told later
+                         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
             artifacts.append_jsonl(log_path, runs[-1])
             print(f"{variant:<7} seed {seed}: dev {runs[-1]['dev_by_epoch']}, held-out "
                   f"{heldout['accuracy']:.4f}, {runs[-1]['seconds']:.0f} s", flush=True)
