@@ -204,6 +204,21 @@ def task_summary(d: dict) -> dict:
                            for r in runs if r["variant"] == v] for v in names}}
 
 
+def beside(out: Path) -> dict:
+    """How the runs shared the machine, and the runs that had other work beside them
+    (`convergence_beside.json`, written by hand as runs are made: `{"how": text,
+    "runs": [{"task", "variant", "seed", "beside"}]}`)."""
+    path = out / "convergence_beside.json"
+    return json.loads(path.read_text()) if path.is_file() else {"how": None, "runs": []}
+
+
+def undisturbed(runs: list[dict], task: str, disturbed: list[dict]) -> list[dict]:
+    """`runs` without every seed one of whose runs had other work beside it: the
+    per-second comparison again on seconds nothing else took from."""
+    seeds = {str(r["seed"]) for r in disturbed if r["task"] == task}
+    return [r for r in runs if str(r["seed"]) not in seeds]
+
+
 def report(out: Path) -> int:
     choice = pilot_choice(out)
     schedule = choice["schedule"]
@@ -220,6 +235,11 @@ def report(out: Path) -> int:
     pooled = {v: paired(pooled_runs, v, "none") for v in variants}
     faster = {v: sum(bool(t["race"].get(v) and t["race"][v]["faster"]) for t in tasks.values())
               for v in variants}
+    shared = beside(out)
+    clean_races = {t: {v: race(undisturbed(d["runs"], t, shared["runs"]), v) for v in variants}
+                   for t, d in data.items()}
+    faster_clean = {v: sum(bool(r.get(v) and r[v]["faster"]) for r in clean_races.values())
+                    for v in variants}
     complete = sorted(data) == sorted(TASKS) and all(
         not t["partial"] and all(len(s["seeds"]) >= 5 for s in t["summary"].values())
         for t in tasks.values())
@@ -231,6 +251,7 @@ def report(out: Path) -> int:
         "tasks": tasks, "pooled_vs_none": pooled,
         "pooled_sage_vs_random": paired(pooled_runs, "sage", "random"),
         "faster_tasks": faster, "complete": complete,
+        "beside": shared, "faster_tasks_undisturbed": faster_clean,
         "verdict": {v: {"default": beats(pooled[v]), "per_second": faster[v] >= 3}
                     for v in variants}}
     print_report(result)
@@ -261,6 +282,9 @@ def print_report(result: dict) -> None:
         print(f"{v:<11}{fmt(row, 'heldout'):>16}  faster on {result['faster_tasks'][v]} of "
               f"{len(result['tasks'])} tasks  -> {result['verdict'][v]}")
     print(f"sage - random (pooled): {fmt(result['pooled_sage_vs_random'], 'heldout')}")
+    if result["beside"]["runs"]:
+        print(f"{len(result['beside']['runs'])} runs had other work beside them; without "
+              f"their seeds, faster on: {result['faster_tasks_undisturbed']}")
     if not result["complete"]:
         print("the study is not complete: this is an interim report")
 

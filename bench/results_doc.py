@@ -424,7 +424,28 @@ primary metric, and epochs trained. `sage - random`, pooled:
 
 ![dev score against seconds, one line per seed](../bench/results/convergence.png)
 """)
+    parts.append(_beside(d))
     return "\n".join(parts)
+
+
+def _beside(d: dict) -> str:
+    """How the study's runs shared the machine, and the per-second count without the
+    seeds whose runs had other work beside them."""
+    shared = d.get("beside") or {"how": None, "runs": []}
+    if not shared["how"]:
+        return ""
+    rows = [[r["task"], f"`{r['variant']}`", r["seed"], r["beside"]] for r in shared["runs"]]
+    counts = ", ".join(f"`{v}` {n} of {len(d['tasks'])} (all seeds: {d['faster_tasks'][v]})"
+                       for v, n in d["faster_tasks_undisturbed"].items())
+    return f"""### What ran beside the runs
+
+{shared['how']}
+
+{table(['task', 'variant', 'seed', 'beside it'], rows)}
+
+Without those seeds (every variant of a listed seed left out of that task's race), the
+tasks where a variant reaches `none`'s best dev score sooner: {counts}.
+"""
 
 
 def tasks(d: dict) -> str:
