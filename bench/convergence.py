@@ -28,7 +28,9 @@ any of the study's runs:
     python bench/convergence.py run sst2              # one task; reruns resume
     python bench/convergence.py run cola --seeds 0,1  # some seeds now, the rest later
     python bench/convergence.py all                   # pilot, then every task: two seeds
-                                                      # each first, then the rest; resumes
+                                                      # each first, then the rest, then
+                                                      # sage_large if LARGER BUDGET says so;
+                                                      # resumes
     python bench/convergence.py report                # tables, verdict, plot
     python bench/convergence.py run sst2 --quick      # minutes: the machinery only
 """
@@ -219,6 +221,18 @@ def undisturbed(runs: list[dict], task: str, disturbed: list[dict]) -> list[dict
     return [r for r in runs if str(r["seed"]) not in seeds]
 
 
+def larger_budget_due(out: Path) -> bool:
+    """The LARGER BUDGET rule, once every task has its five seeds of the three
+    variants: `sage`'s pooled ceiling gain over `none` positive but under two SE."""
+    schedule = pilot_choice(out)["schedule"]
+    data = {t: load(out, stem(t, schedule)) for t in TASKS} if schedule else {}
+    if not data or not all(d and len(d["runs"]) >= 3 * len(SEEDS.split(",")) for d in data.values()):
+        return False
+    pooled_runs = [dict(r, seed=f"{t}-{r['seed']}") for t, d in data.items() for r in d["runs"]]
+    row = paired(pooled_runs, "sage", "none")
+    return row is not None and row["heldout"]["mean"] > 0 and not beats(row)
+
+
 def report(out: Path) -> int:
     choice = pilot_choice(out)
     schedule = choice["schedule"]
@@ -344,6 +358,12 @@ def main(argv=None) -> int:
     if args.command == "all":
         steps = [["pilot"]] + [["run", t, "--seeds", seeds] for seeds in ("0,1", SEEDS)
                                for t in TASKS]
+        code = next((code for step in steps if (code := main(step))), 0)
+        if code or not larger_budget_due(RESULTS):
+            return code
+        print("LARGER BUDGET: sage's pooled gain over none is positive but under two "
+              "standard errors; running sage_large", flush=True)
+        steps = [["run", t, "--large", "--only", "sage_large"] for t in TASKS]
         return next((code for step in steps if (code := main(step))), 0)
     schedule = "linear" if args.quick else pilot_choice(RESULTS)["schedule"]
     if schedule is None:

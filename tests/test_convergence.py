@@ -83,3 +83,39 @@ def test_report_of_an_unfinished_study_renders_as_interim(tmp_path, capsys):
     text = results_doc.convergence(result)
     assert "Interim report" in text and "### sst2: accuracy" in text
     assert "interim report" in capsys.readouterr().out
+
+
+def write_study(folder, diffs_by_task, seeds=5):
+    """Every task's result file: none, random and sage per seed, sage's held-out ceiling
+    `diff` points above none's."""
+    pilot = [record(v, s, [0.8], [1.0], heldout=0.7)  # the pilot picks `linear`
+             for v in ("none", "sage") for s in (0, 1, 2)]
+    (folder / f"{convergence.stem('sst2', 'constant')}.json").write_text(
+        json.dumps({"runs": pilot}))
+    for task in convergence.TASKS:
+        diffs = diffs_by_task.get(task, [0.0] * seeds)
+        runs = [record(v, s, [0.8], [1.0], heldout=0.8 + (diffs[s] / 100 if v == "sage" else 0))
+                for s in range(len(diffs)) for v in ("none", "random", "sage")]
+        (folder / f"{convergence.stem(task, 'linear')}.json").write_text(
+            json.dumps({"runs": runs}))
+
+
+@pytest.mark.parametrize("diff, due", [([0.5, -0.4, 0.6, -0.3, 0.2], True),  # > 0, < 2 SE
+                                       ([1.0, 1.1, 0.9, 1.2, 1.0], False),  # past 2 SE
+                                       ([-0.5, 0.4, -0.6, 0.3, -0.2], False)])  # not > 0
+def test_the_larger_budget_runs_only_when_the_gain_is_positive_but_short(tmp_path, diff,
+                                                                         due):
+    write_study(tmp_path, {t: diff for t in convergence.TASKS})
+    assert convergence.pilot_choice(tmp_path)["schedule"] == "linear"
+    assert convergence.larger_budget_due(tmp_path) is due
+    write_study(tmp_path, {t: diff[:4] for t in convergence.TASKS})  # seed 4 still to run
+    assert convergence.larger_budget_due(tmp_path) is False
+
+
+def test_runs_with_work_beside_them_leave_the_race_by_seed():
+    runs = [record(v, s, [0.8], [1.0]) for s in (0, 1, 2) for v in ("none", "sage")]
+    disturbed = [{"task": "mrpc", "variant": "sage", "seed": 1, "beside": "tests"},
+                 {"task": "cola", "variant": "none", "seed": 2, "beside": "tests"}]
+    kept = convergence.undisturbed(runs, "mrpc", disturbed)
+    assert sorted({(r["variant"], r["seed"]) for r in kept}) == [
+        ("none", 0), ("none", 2), ("sage", 0), ("sage", 2)]  # seed 1 leaves, both variants
