@@ -32,6 +32,7 @@ any of the study's runs:
                                                       # sage_large if LARGER BUDGET says so;
                                                       # resumes
     python bench/convergence.py report                # tables, verdict, plot
+    python bench/convergence.py rerun mrpc none 2     # one run again, for clean seconds
     python bench/convergence.py run sst2 --quick      # minutes: the machinery only
 """
 
@@ -233,6 +234,47 @@ def larger_budget_due(out: Path) -> bool:
     return row is not None and row["heldout"]["mean"] > 0 and not beats(row)
 
 
+def rerun(out: Path, task: str, variant: str, seed: int) -> int:
+    """Run one (variant, seed) of a task again, for seconds nothing else took from: its
+    first record leaves the result file; the new run must give the same scores (one
+    seed, one machine); `convergence_beside.json` drops it from the disturbed runs and
+    keeps both timings under `reruns`."""
+    schedule = pilot_choice(out)["schedule"]
+    name = stem(task, schedule or "linear")
+    path, log = out / f"{name}.json", out / f"{name}.runs.jsonl"
+    if log.is_file():
+        print(f"error: {log} exists: a run of {task} is under way or stopped part-way; let it "
+              f"finish (or `python bench/convergence.py run {task}` to end it) first",
+              file=sys.stderr)
+        return 2
+    d = json.loads(path.read_text()) if path.is_file() else {"runs": []}
+    first = next((r for r in d["runs"] if (r["variant"], r["seed"]) == (variant, seed)), None)
+    if first is None:
+        print(f"error: {path} holds no {variant} run of seed {seed}", file=sys.stderr)
+        return 2
+    from sage_rapids import artifacts
+
+    artifacts.write_json(path, {**d, "runs": [r for r in d["runs"] if r is not first]})
+    code = run_task(task, schedule, str(seed), variant, False, VARIANTS)
+    again = next((r for r in (load(out, name) or {"runs": []})["runs"]
+                  if (r["variant"], r["seed"]) == (variant, seed)), None)
+    if code or again is None:
+        return code or 1
+    same = (again["dev_by_epoch"], again["heldout_primary"]) == \
+        (first["dev_by_epoch"], first["heldout_primary"])
+    shared = beside(out)
+    key = {"task": task, "variant": variant, "seed": seed}
+    was = [r for r in shared["runs"] if {k: r[k] for k in key} == key]
+    shared["runs"] = [r for r in shared["runs"] if r not in was]
+    shared.setdefault("reruns", []).append({
+        **key, "first_seconds": first["run_seconds"], "seconds": again["run_seconds"],
+        "first_beside": was[0]["beside"] if was else None, "same_scores": same})
+    artifacts.write_json(out / "convergence_beside.json", shared)
+    print(f"{task} {variant} seed {seed}: {first['run_seconds']:.0f} s first, "
+          f"{again['run_seconds']:.0f} s now; scores {'the same' if same else 'DIFFERENT'}")
+    return 0 if same else 1
+
+
 def report(out: Path) -> int:
     choice = pilot_choice(out)
     schedule = choice["schedule"]
@@ -342,6 +384,10 @@ def main(argv=None) -> int:
                        help="add sage_large (only under the LARGER BUDGET rule)")
     p_run.add_argument("--quick", action="store_true")
     sub.add_parser("all", help="the pilot, then every task (seeds 0-1 first); resumes")
+    p_rerun = sub.add_parser("rerun", help="one run again, for seconds nothing else took")
+    p_rerun.add_argument("task", choices=sorted(TASKS))
+    p_rerun.add_argument("variant", choices=sorted(VARIANTS))
+    p_rerun.add_argument("seed", type=int)
     p_report = sub.add_parser("report", help="tables, verdict and plot from the results")
     p_report.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -355,6 +401,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "report":
         return report(args.out)
+    if args.command == "rerun":
+        return rerun(RESULTS, args.task, args.variant, args.seed)
     if args.command == "all":
         steps = [["pilot"]] + [["run", t, "--seeds", seeds] for seeds in ("0,1", SEEDS)
                                for t in TASKS]

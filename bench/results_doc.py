@@ -437,15 +437,28 @@ def _beside(d: dict) -> str:
     rows = [[r["task"], f"`{r['variant']}`", r["seed"], r["beside"]] for r in shared["runs"]]
     counts = ", ".join(f"`{v}` {n} of {len(d['tasks'])} (all seeds: {d['faster_tasks'][v]})"
                        for v, n in d["faster_tasks_undisturbed"].items())
-    return f"""### What ran beside the runs
+    text = f"""### What ran beside the runs
 
 {shared['how']}
 
-{table(['task', 'variant', 'seed', 'beside it'], rows)}
+{table(['task', 'variant', 'seed', 'beside it'], rows) if rows else 'No run has other work beside it now.'}
 
 Without those seeds (every variant of a listed seed left out of that task's race), the
 tasks where a variant reaches `none`'s best dev score sooner: {counts}.
 """
+    reruns = shared.get("reruns", [])
+    if reruns:
+        same = sum(r["same_scores"] for r in reruns)
+        text += f"""
+Runs made again by `bench/convergence.py rerun` with nothing else on their core; the study
+uses the second. {same} of {len(reruns)} gave the same dev curve and held-out score as the
+first (one seed, one machine: the same result).
+
+{table(['task', 'variant', 'seed', 'first seconds', 'seconds now', 'same scores'],
+       [[r['task'], f"`{r['variant']}`", r['seed'], f"{r['first_seconds']:.0f}",
+         f"{r['seconds']:.0f}", 'yes' if r['same_scores'] else '**no**'] for r in reruns])}
+"""
+    return text
 
 
 def tasks(d: dict) -> str:

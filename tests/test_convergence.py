@@ -119,3 +119,30 @@ def test_runs_with_work_beside_them_leave_the_race_by_seed():
     kept = convergence.undisturbed(runs, "mrpc", disturbed)
     assert sorted({(r["variant"], r["seed"]) for r in kept}) == [
         ("none", 0), ("none", 2), ("sage", 0), ("sage", 2)]  # seed 1 leaves, both variants
+
+
+def test_a_rerun_replaces_the_run_and_checks_it_gives_the_same_scores(tmp_path, monkeypatch):
+    write_study(tmp_path, {})
+    (tmp_path / "convergence_beside.json").write_text(json.dumps({"how": "pinned", "runs": [
+        {"task": "mrpc", "variant": "none", "seed": 2, "beside": "the test suite"}]}))
+    name = convergence.stem("mrpc", "linear")
+
+    def run_again(task, schedule, seeds, only, quick, variants, seconds=7.0):
+        path = tmp_path / f"{name}.json"
+        d = json.loads(path.read_text())
+        assert (only, seeds) == ("none", "2") and not any(
+            (r["variant"], r["seed"]) == ("none", 2) for r in d["runs"])  # the first left
+        d["runs"].append(record("none", 2, [0.8], [seconds - 10.0], heldout=0.8))
+        path.write_text(json.dumps(d))
+        return 0
+
+    monkeypatch.setattr(convergence, "run_task", run_again)
+    assert convergence.rerun(tmp_path, "mrpc", "none", 2) == 0
+    shared = json.loads((tmp_path / "convergence_beside.json").read_text())
+    assert shared["runs"] == []
+    assert shared["reruns"] == [{"task": "mrpc", "variant": "none", "seed": 2,
+                                 "first_seconds": 11.0, "seconds": 7.0,
+                                 "first_beside": "the test suite", "same_scores": True}]
+    runs = json.loads((tmp_path / f"{name}.json").read_text())["runs"]
+    assert sum((r["variant"], r["seed"]) == ("none", 2) for r in runs) == 1
+    assert convergence.rerun(tmp_path, "mrpc", "none", 7) == 2  # no such run
