@@ -222,15 +222,20 @@ def undisturbed(runs: list[dict], task: str, disturbed: list[dict]) -> list[dict
     return [r for r in runs if str(r["seed"]) not in seeds]
 
 
+def across_tasks(data: dict) -> list[dict]:
+    """Every task's runs in one list, each seed named by its task (pairs stay in a task)."""
+    return [dict(r, seed=f"{t}-{r['seed']}") for t, d in data.items() for r in d["runs"]]
+
+
 def larger_budget_due(out: Path) -> bool:
     """The LARGER BUDGET rule, once every task has its five seeds of the three
     variants: `sage`'s pooled ceiling gain over `none` positive but under two SE."""
     schedule = pilot_choice(out)["schedule"]
     data = {t: load(out, stem(t, schedule)) for t in TASKS} if schedule else {}
-    if not data or not all(d and len(d["runs"]) >= 3 * len(SEEDS.split(",")) for d in data.values()):
+    runs_each = 3 * len(SEEDS.split(","))
+    if not data or not all(d and len(d["runs"]) >= runs_each for d in data.values()):
         return False
-    pooled_runs = [dict(r, seed=f"{t}-{r['seed']}") for t, d in data.items() for r in d["runs"]]
-    row = paired(pooled_runs, "sage", "none")
+    row = paired(across_tasks(data), "sage", "none")
     return row is not None and row["heldout"]["mean"] > 0 and not beats(row)
 
 
@@ -285,7 +290,7 @@ def report(out: Path) -> int:
     data = {t: load(out, stem(t, schedule)) for t in TASKS}
     data = {t: d for t, d in data.items() if d and d["runs"]}
     tasks = {t: task_summary(d) for t, d in data.items()}
-    pooled_runs = [dict(r, seed=f"{t}-{r['seed']}") for t, d in data.items() for r in d["runs"]]
+    pooled_runs = across_tasks(data)
     variants = [v for v in ("random", "sage", "sage_large")
                 if any(r["variant"] == v for r in pooled_runs)]
     pooled = {v: paired(pooled_runs, v, "none") for v in variants}

@@ -53,6 +53,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
+    from sage_rapids import artifacts
     from sage_rapids.config import load_config
 
     config = load_config(None)
@@ -80,10 +81,7 @@ def main(argv=None) -> None:
     print(f"default - none: {d['mean']:+.2f} points"
           + (f" ± {d['se']:.2f} (standard error, {d['n']} seeds)" if d["se"] else ""))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    path = Path(args.out) / "default_run.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(path)
+    artifacts.write_json(Path(args.out) / "default_run.json", result)
 
 
 if __name__ == "__main__":
