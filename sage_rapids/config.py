@@ -1,4 +1,4 @@
-"""Run configuration: frozen dataclasses mirrored 1:1 by YAML.
+"""Reading a run configuration (its schema is `schema.py`).
 
 `load_config` reads YAML with `safe_load`, applies `a.b=value` overrides, and checks
 every field. All problems are collected and raised together in one `ConfigError`,
@@ -10,12 +10,16 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import typing
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import yaml
+
+from .schema import (  # noqa: F401  (the schema's names, importable from here as before)
+    GLUE_TASKS, AugmentConfig, Config, DataConfig, EvalConfig, LossConfig, StudentConfig,
+    TeacherConfig, TrainConfig, check, flat_config,
+)
 
 
 class ConfigError(ValueError):
@@ -25,184 +29,6 @@ class ConfigError(ValueError):
         self.problems = problems
         self.source = source
         super().__init__(f"{source}: {len(problems)} problem(s)\n  " + "\n  ".join(problems))
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    name: str = "glue/sst2"  # glue/<task>, "local" (train_file / dev_file), or "hf"
-    path: Optional[str] = None  # glue: folder of <split>.tsv; hf: a save_to_disk folder
-    train_file: Optional[str] = None  # local file: .tsv .csv .jsonl .parquet
-    dev_file: Optional[str] = None
-    dev_sets: Optional[dict] = None  # several dev sets {name: file | hf split | glue file stem}
-    task_type: Optional[str] = None  # classification | regression (null: task's, or inferred)
-    header: Optional[bool] = None  # TSV / CSV first line names columns (null: the task's)
-    columns: Optional[list[str]] = None  # column names of a headerless file
-    bad_rows: str = "error"  # error | skip: rows with missing fields, empty text
-    train_split: str = "train"  # hf: split names
-    dev_split: str = "validation"
-    hub_name: Optional[str] = None  # hf: load_dataset(hub_name, hub_config) (needs network)
-    hub_config: Optional[str] = None
-    text_column: Optional[str] = None  # defaults per glue task; required for local
-    text_pair_column: Optional[str] = None  # second text of a sentence pair
-    label_column: Optional[str] = None
-    label_names: Optional[list[str]] = None  # fixes the label order; inferred if unset
-    train_limit: Optional[int] = None  # seeded stratified subset of train
-    dev_limit: Optional[int] = None
-    train_from_dev_split: Optional[float] = None  # fraction of dev to train on (no train split)
-    max_length: int = 128
-    encoded: Optional[str] = None  # folder of `sage-rapids encode`: replaces the train split
-
-
-@dataclass(frozen=True)
-class TeacherConfig:
-    model: str = "bert-base-uncased"  # hub name, local dir, or alias (minilm-l6)
-    finetune: bool = False  # fine-tune the model on the task first (cached)
-    finetune_limit: Optional[int] = None  # stratified subset of the whole train split
-    finetune_epochs: float = 1.0
-    finetune_lr: float = 5.0e-5
-    finetune_batch_size: int = 32
-    finetune_schedule: str = "linear"  # linear: warmup then decay to 0 | constant
-    finetune_max_grad_norm: Optional[float] = 1.0  # null: no clipping
-    cache_dir: Optional[str] = None  # default $SAGE_CACHE_DIR or ~/.cache/sage-rapids
-    trust_remote_code: bool = False
-
-
-@dataclass(frozen=True)
-class StudentConfig:
-    layers: Optional[list[int]] = dataclasses.field(default_factory=lambda: [0, 2, 4])
-    model: Optional[str] = None  # a named model instead of teacher layers
-    config: Optional[dict] = None  # HF config overrides: a randomly initialised student
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    temperature: float = 2.0
-    alpha: float = 0.5  # weight of the KD term; 1 - alpha weighs gold-label CE
-    cosine: float = 0.0  # weight of 1 - cos(pooled student, pooled teacher)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 3
-    batch_size: int = 32
-    lr: float = 1.0e-4
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    bucket_batches: int = 50  # batches drawn from one length bucket
-    precision: str = "fp32"  # fp32 | bf16 | fp16: student steps, teacher targets and labels
-    early_stopping: Optional[int] = None  # patience in epochs on the primary dev metric
-    schedule: str = "linear"  # linear: warmup, decay to 0 at train.epochs | constant: warmup, flat
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    strategy: str = "sage"  # sage | random | none
-    start_epoch: int = 1  # first epoch after which a round runs
-    space: str = "student"  # student (refit each round) | input (fit once)
-    umap_fit_max: int = 50000
-    umap_n_neighbors: int = 15
-    umap_min_dist: float = 0.1
-    umap_metric: str = "cosine"
-    umap_epochs: Optional[int] = None  # None: umap's own default
-    q: float = 0.9  # anchors: top 1 - q of the loss (0: every example)
-    anchor_power: float = 1.0  # draw anchors in proportion to loss ** anchor_power
-    anchor_loss: str = "kd"  # kd | total
-    anchor_score: str = "point"  # point (own loss) | region (mean loss of its map neighbours)
-    partner: str = "other_class"  # any | other_class | same_class (teacher classes)
-    partner_margin: float = 0.5  # regression: "another class" = teacher scores this many SDs apart
-    budget: str = "fixed"  # fixed | adaptive (ratio scaled by the KD loss left)
-    k: int = 10
-    ratio: float = 0.2  # synthetic points per real point each round
-    lam_max: float = 0.5
-    synthesis: str = "pair"  # pair | barycentric
-    pool: str = "replace"  # replace | accumulate
-    pool_max: Optional[int] = None
-    label_batch_size: int = 256
-    plots: bool = True
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    batch_size: int = 128
-    metrics: Optional[list[str]] = None  # default per task, primary first: mcc, f1, accuracy
-    select_by: Optional[str] = None  # metric that picks the best epoch (null: the primary);
-    # with several dev sets also <set>_<metric>, e.g. mismatched_accuracy
-
-
-@dataclass(frozen=True)
-class Config:
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda
-    tensorboard: bool = False  # event files in RUN_DIR/tensorboard (needs tensorboard)
-    data: DataConfig = field(default_factory=DataConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    student: StudentConfig = field(default_factory=StudentConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-
-
-GLUE_TASKS = ("sst2", "qnli", "rte", "mrpc", "qqp", "cola", "stsb", "mnli", "wnli")
-REGRESSION_TASKS = ("stsb",)
-METRICS = ("accuracy", "f1", "mcc", "pearson", "spearman")
-REGRESSION_METRICS = ("pearson", "spearman")
-GLUE_DEV_SETS = {"mnli": ("matched", "mismatched")}
-CHOICES = {
-    "device": {"auto", "cpu", "cuda"},
-    "data.bad_rows": {"error", "skip"},
-    "data.task_type": {None, "classification", "regression"},
-    "teacher.finetune_schedule": {"linear", "constant"},
-    "train.precision": {"fp32", "bf16", "fp16"},
-    "train.schedule": {"linear", "constant"},
-    "augment.strategy": {"sage", "random", "none"},
-    "augment.space": {"student", "input"},
-    "augment.anchor_loss": {"kd", "total"},
-    "augment.anchor_score": {"point", "region"},
-    "augment.partner": {"any", "other_class", "same_class"},
-    "augment.budget": {"fixed", "adaptive"},
-    "augment.synthesis": {"pair", "barycentric"},
-    "augment.pool": {"replace", "accumulate"},
-    "augment.umap_metric": {"cosine", "euclidean"},
-}
-# (low, high, low_open, high_open); None means unbounded.
-RANGES = {
-    "data.train_limit": (1, None, False, False),
-    "data.dev_limit": (1, None, False, False),
-    "data.train_from_dev_split": (0.0, 1.0, True, True),
-    "data.max_length": (2, 8192, False, False),
-    "teacher.finetune_limit": (1, None, False, False),
-    "teacher.finetune_epochs": (0.0, None, True, False),
-    "teacher.finetune_lr": (0.0, 1.0, True, False),
-    "teacher.finetune_batch_size": (1, None, False, False),
-    "teacher.finetune_max_grad_norm": (0.0, None, True, False),
-    "loss.temperature": (0.0, None, True, False),
-    "loss.alpha": (0.0, 1.0, False, False),
-    "loss.cosine": (0.0, None, False, False),
-    "train.epochs": (1, None, False, False),
-    "train.batch_size": (1, None, False, False),
-    "train.lr": (0.0, 1.0, True, False),
-    "train.weight_decay": (0.0, None, False, False),
-    "train.warmup_ratio": (0.0, 1.0, False, True),
-    "train.max_grad_norm": (0.0, None, True, False),
-    "train.bucket_batches": (1, None, False, False),
-    "train.early_stopping": (1, None, False, False),
-    "augment.start_epoch": (1, None, False, False),
-    "augment.umap_fit_max": (10, None, False, False),
-    "augment.umap_n_neighbors": (2, None, False, False),
-    "augment.umap_min_dist": (0.0, None, False, False),
-    "augment.umap_epochs": (1, None, False, False),
-    "augment.q": (0.0, 1.0, False, True),
-    "augment.anchor_power": (0.0, None, False, False),
-    "augment.k": (1, None, False, False),
-    "augment.ratio": (0.0, None, False, False),
-    "augment.lam_max": (0.0, 1.0, False, False),
-    "augment.partner_margin": (0.0, None, False, False),
-    "augment.pool_max": (1, None, False, False),
-    "augment.label_batch_size": (1, None, False, False),
-    "eval.batch_size": (1, None, False, False),
-}
 
 
 def default_config_path() -> Path:
@@ -262,7 +88,7 @@ def _validated(raw: dict, overrides: Overrides, base: Path, source: str) -> Conf
     _drop_retired(raw)
     _resolve_relative_paths(raw, base)
     config = _build(Config, raw, "", problems)
-    problems += _check_values(config)
+    problems += check(config)
     if problems:
         raise ConfigError(problems, source)
     return config
@@ -398,112 +224,3 @@ def _type_name(hint: Any) -> str:
         return f"a list of {_type_name(args[0])}" if args else "a list"
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string",
             dict: "a mapping"}.get(hint, str(hint))
-
-
-def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if dataclasses.is_dataclass(value):
-            out.update(_flatten(value, f"{prefix}{f.name}."))
-        else:
-            out[f"{prefix}{f.name}"] = value
-    return out
-
-
-def flat_config(config: Config) -> dict[str, Any]:
-    """Dotted key -> value for every leaf of the config."""
-    return _flatten(config)
-
-
-def _check_task_shape(config: Config) -> list[str]:
-    """Task type, dev sets and metrics agree with each other and with the task."""
-    problems, data = [], config.data
-    task = data.name[5:] if data.name.startswith("glue/") else None
-    if task in GLUE_TASKS and data.task_type is not None:
-        own = "regression" if task in REGRESSION_TASKS else "classification"
-        if data.task_type != own:
-            problems.append(f"data.task_type: glue/{task} is a {own} task, got "
-                            f"{data.task_type!r}; leave data.task_type unset")
-    sets = data.dev_sets
-    if sets is not None:
-        if not sets or not all(isinstance(k, str) and k and isinstance(v, str) and v
-                               for k, v in sets.items()):
-            problems.append(f"data.dev_sets: expected a mapping of names to files (local), "
-                            f"splits (hf) or file stems (glue), got {sets!r}")
-        elif data.dev_file:
-            problems.append("data.dev_file: give data.dev_file or data.dev_sets, not both")
-    names = list(sets or GLUE_DEV_SETS.get(task, ()))
-    regression = data.task_type == "regression" or task in REGRESSION_TASKS
-    metrics = config.eval.metrics or []
-    for name in metrics:
-        if name not in METRICS:
-            problems.append(f"eval.metrics: unknown metric {name!r}; known: {', '.join(METRICS)}")
-    wrong = [m for m in metrics if (m in REGRESSION_METRICS) != regression]
-    if wrong and (regression or data.task_type == "classification" or task):
-        kind = "regression" if regression else "classification"
-        problems.append(f"eval.metrics: {', '.join(wrong)} do not apply to a {kind} task")
-    select = config.eval.select_by
-    if select is not None:
-        metric = select.removeprefix("dev_")
-        for name in names:
-            if metric.startswith(f"{name}_"):
-                metric = metric[len(name) + 1:]
-        if metric not in METRICS:
-            sets_hint = f" (or <set>_<metric> for the sets {names})" if names else ""
-            problems.append(f"eval.select_by: must be one of {list(METRICS)}{sets_hint}, got "
-                            f"{select!r}")
-        elif metrics and metric not in metrics:
-            problems.append(f"eval.select_by: {select!r} is not among eval.metrics {metrics}")
-    return problems
-
-
-def _check_values(config: Config) -> list[str]:
-    problems = []
-    flat = _flatten(config)
-    for key, allowed in CHOICES.items():
-        if flat[key] not in allowed:
-            problems.append(f"{key}: must be one of {sorted(allowed)}, got {flat[key]!r}")
-    for key, (low, high, low_open, high_open) in RANGES.items():
-        value = flat[key]
-        if value is None:
-            continue
-        bad = (low is not None and (value < low or (low_open and value == low))) or (
-            high is not None and (value > high or (high_open and value == high)))
-        if bad:
-            lo = "(" if low_open or low is None else "["
-            hi = ")" if high_open or high is None else "]"
-            span = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-            problems.append(f"{key}: must be in {span}, got {value!r}")
-    data = config.data
-    if data.name == "local" and not data.train_file and not data.encoded:
-        problems.append("data.train_file: required when data.name is 'local'")
-    if data.name in ("local", "hf") and not data.text_column:
-        problems.append(f"data.text_column: required when data.name is '{data.name}'")
-    if data.name == "hf" and not (data.path or data.hub_name):
-        problems.append("data.path: required when data.name is 'hf' (a save_to_disk "
-                        "folder), unless data.hub_name names a hub dataset")
-    if data.name.startswith("glue/"):
-        if data.name[5:] not in GLUE_TASKS:
-            problems.append(f"data.name: unknown GLUE task {data.name[5:]!r}; known: "
-                            f"{', '.join(GLUE_TASKS)}")
-    elif data.name not in ("local", "hf"):
-        problems.append(f"data.name: must be glue/<task>, 'local' or 'hf', got {data.name!r}")
-    if data.encoded and data.train_from_dev_split is not None:
-        problems.append("data.train_from_dev_split: not with data.encoded (the encoded "
-                        "corpus is the training split)")
-    if data.encoded and config.loss.cosine > 0:
-        problems.append("loss.cosine: not with data.encoded (shards keep the teacher's "
-                        "logits, not its hidden states); set loss.cosine: 0")
-    if data.header is False and data.name == "local" and not data.columns:
-        problems.append("data.columns: required when data.header is false (name the "
-                        "columns of the headerless file)")
-    problems += _check_task_shape(config)
-    s = config.student
-    if s.model is None and s.config is None and not s.layers:
-        problems.append("student.layers: give layers, student.model or student.config")
-    if s.layers is not None and any(i < 0 for i in s.layers):
-        problems.append(f"student.layers: layer indices must be >= 0, got {s.layers}")
-    if config.augment.pool == "accumulate" and config.augment.pool_max is None:
-        problems.append("augment.pool_max: required when augment.pool is 'accumulate'")
-    return problems
