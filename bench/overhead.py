@@ -28,7 +28,7 @@ from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
 from sage_rapids.data import load_task
 from sage_rapids.models import build_student, input_embeddings
-from sage_rapids.pipeline import load_teacher
+from sage_rapids.preparation import load_teacher
 from sage_rapids.seeds import generator, seed_torch
 from sage_rapids.profiling import AUGMENT_STAGES, Profiler, overheads
 from sage_rapids.progress import quiet_libraries

@@ -33,7 +33,8 @@ from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
 from sage_rapids.losses import per_sample_loss
 from sage_rapids.models import build_student, count_parameters
-from sage_rapids.pipeline import evaluate_epoch, prepare
+from sage_rapids.pipeline import evaluate_epoch
+from sage_rapids.preparation import prepare
 from sage_rapids.seeds import seed_torch
 from sage_rapids.profiling import NullProfiler
 from sage_rapids.progress import quiet_libraries

@@ -16,10 +16,16 @@ from typing import Any, Mapping, Sequence, Union
 
 import yaml
 
-from .schema import (  # noqa: F401  (the schema's names, importable from here as before)
+from .schema import (
     GLUE_TASKS, AugmentConfig, Config, DataConfig, EvalConfig, LossConfig, StudentConfig,
     TeacherConfig, TrainConfig, check, flat_config,
 )
+
+__all__ = [  # the schema's names stay importable from here
+    "GLUE_TASKS", "AugmentConfig", "Config", "ConfigError", "DataConfig", "EvalConfig",
+    "LossConfig", "Overrides", "StudentConfig", "TeacherConfig", "TrainConfig",
+    "config_to_dict", "default_config_path", "flat_config", "load_config",
+]
 
 
 class ConfigError(ValueError):

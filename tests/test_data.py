@@ -125,7 +125,7 @@ def test_teacher_may_fine_tune_on_more_examples_than_the_student(tmp_path, tiny_
 
     from sage_rapids.backend import resolve_backend
     from sage_rapids.config import load_config
-    from sage_rapids.pipeline import load_teacher
+    from sage_rapids.preparation import load_teacher
 
     monkeypatch.setenv("SAGE_DATA_DIR", str(sst_like_dir))  # 240 train examples
     config = load_config(None, ["data.train_limit=40", "data.max_length=32",

@@ -1,0 +1,177 @@
+"""Stages 0 and 1 of a run: the task's data tokenized once, the teacher loaded (or
+fine-tuned and cached), its logits on the training split and its metrics on every dev
+set, gathered in one `Setup` that the training loop (`pipeline`) reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .backend import Backend
+from .config import Config
+from .data import TaskData, load_task
+from .distributed import Dist, shard_index
+from .evaluate import predict, scores, teacher_learnt_nothing
+from .models import ModelError, input_embeddings, load_classifier, vector_forward
+from .profiling import Profiler
+from .seeds import seed_torch
+from .table import ExampleTable, encode_dataset
+from .targets import teacher_targets
+from .teacher import finetune_source, finetune_teacher
+
+
+@dataclass(frozen=True)
+class DevSet:
+    """One dev set, tokenized, with the teacher's predictions and metrics on it."""
+
+    name: str  # prefix of its metric keys: `dev`, or `dev_matched` among several
+    table: ExampleTable
+    labels: np.ndarray  # (n,) gold labels or scores, on the host
+    teacher_preds: np.ndarray  # (n,) the teacher's classes or scores
+    teacher_metrics: dict  # {metric: value}
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything stages 0 and 1 produce."""
+
+    task: TaskData
+    teacher: torch.nn.Module
+    tokenizer: object
+    embeddings: torch.Tensor  # (V, H_T) frozen teacher word table
+    train: ExampleTable  # with teacher logits
+    devs: list[DevSet]  # the one that selects the epoch first
+    metrics: list[str]  # dev metrics reported, the one that picks the best epoch first
+    select_key: str  # the metrics.jsonl key that picks the best epoch: `dev_accuracy`
+    shard: np.ndarray  # (n,) this rank's rows of the training split
+
+    @property
+    def dev(self) -> ExampleTable:
+        return self.devs[0].table
+
+
+def silent(message: str) -> None:
+    pass
+
+
+def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, log,
+                 dist: Dist = Dist()):
+    """The teacher: fine-tuned (and cached) when the config asks, else loaded as is.
+    With several ranks rank 0 fine-tunes while the others wait, then read the cache.
+
+    Raises:
+        ModelError: the teacher's head does not match the task's labels.
+    """
+    cfg, n_labels = config.teacher, len(task.train.label_names)
+    name = cfg.model
+    if cfg.finetune:
+        source = finetune_source(cfg, task)
+        if dist.is_main:
+            name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, quiet,
+                                        log))
+        dist.barrier()
+        if not dist.is_main:
+            name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, True,
+                                        silent))
+    seed_torch(config.seed, "teacher_head")  # a checkpoint without a head gets a seeded one
+    teacher, tokenizer = load_classifier(name, None, cfg.trust_remote_code)
+    if teacher.config.num_labels != n_labels:
+        raise ModelError(f"teacher.model: {cfg.model} has {teacher.config.num_labels} labels, "
+                         f"the task has {n_labels}; set teacher.finetune: true to fine-tune it")
+    teacher.to(backend.device).requires_grad_(False)
+    return teacher, tokenizer
+
+
+def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log,
+            dist: Dist = Dist()) -> Setup:
+    """Stages 0 and 1: load and tokenize the data once, teacher logits once (for this
+    rank's shard of the training split). An encoded corpus (`data.encoded`) has both
+    done already: its shards are read instead."""
+    if config.data.encoded:
+        return prepare_encoded(config, backend, profiler, quiet, log, dist)
+    task = load_task(config.data, config.seed, config.loss)
+    teacher, tokenizer = load_teacher(config, task, backend, quiet, log, dist)
+    shard = np.arange(len(task.train))
+    if dist.active:
+        shard = shard_index(task.train.labels, dist.world_size, dist.rank, config.seed)
+        left = len(task.train) - len(shard) * dist.world_size
+        task = replace(task, train=task.train.subset(shard, f" [shard {dist.rank}]"), notes=[
+            *task.notes, f"{dist.world_size} ranks train on equal shards of "
+            f"{len(shard)} examples" + (f"; {left} left out" if left else "")])
+    embeddings = input_embeddings(teacher).detach()  # (V, H_T)
+    with profiler.stage("encode"):
+        train, _ = encode_dataset(task.train, tokenizer, config.data.max_length, backend)
+        devs = encode_devs(task, tokenizer, config, backend)
+    with profiler.stage("teacher_targets"):
+        targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
+                                  pooled=config.loss.cosine > 0, quiet=quiet,
+                                  precision=config.train.precision)
+    return finish_setup(config, task, teacher, tokenizer, embeddings,
+                        train.with_targets(targets.logits, targets.pooled), devs, backend,
+                        profiler, log, dist, shard)
+
+
+def encode_devs(task: TaskData, tokenizer, config: Config, backend: Backend) -> dict:
+    """{name: ExampleTable} of every dev set of the task."""
+    return {name: encode_dataset(ds, tokenizer, config.data.max_length, backend)[0]
+            for name, ds in task.devs.items()}
+
+
+def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log,
+                    dist: Dist = Dist()) -> Setup:
+    """Stages 0 and 1 of a run on an encoded corpus: this rank's shards (token ids and
+    teacher logits) after checking they were made by this config's teacher."""
+    from .shards import check_manifest, encoded_table, encoded_task, read_manifest
+
+    folder = Path(config.data.encoded)
+    manifest = read_manifest(folder)
+    task = encoded_task(config, manifest)
+    teacher, tokenizer = load_teacher(config, task, backend, quiet, log, dist)
+    check_manifest(folder, manifest, teacher.config._name_or_path, config.data.max_length,
+                   task.dev.label_names)
+    with profiler.stage("encode"):
+        train, note, shard = encoded_table(config, manifest, backend, dist.rank,
+                                           dist.world_size)
+        devs = encode_devs(task, tokenizer, config, backend)
+    task.notes.append(note + (f"; rank r of {dist.world_size} reads shards r, "
+                              f"r + {dist.world_size}, ..." if dist.active else ""))
+    return finish_setup(config, task, teacher, tokenizer, input_embeddings(teacher).detach(),
+                        train, devs, backend, profiler, log, dist, shard)
+
+
+def finish_setup(config: Config, task: TaskData, teacher, tokenizer, embeddings, train,
+                 devs: dict, backend: Backend, profiler: Profiler, log, dist: Dist,
+                 shard: np.ndarray) -> Setup:
+    """The teacher's own metrics on every dev set (for the reports), and the `Setup`."""
+    metrics, key = report_metrics(config, task)
+    sets = []
+    for name, table in devs.items():
+        with profiler.stage("evaluate"):
+            preds = predict(lambda v, m, t: vector_forward(teacher, v, m, t).logits, table,
+                            embeddings, backend, config.eval.batch_size, dist)
+        labels = task.devs[name].labels
+        sets.append(DevSet(name, table, labels, preds, scores(preds, labels, metrics)))
+    warning = teacher_learnt_nothing(sets[0].teacher_preds, sets[0].labels)
+    if warning:
+        log(f"warning: {warning}")
+        task.notes.append(warning)
+    return Setup(task, teacher, tokenizer, embeddings, train, sets, metrics, key, shard)
+
+
+def report_metrics(config: Config, task: TaskData) -> tuple[list[str], str]:
+    """The dev metrics to report, the one that picks the best epoch first, and the
+    key that picks it: `eval.select_by` is a metric (on the first dev set), or
+    `<set>_<metric>` / `dev_<set>_<metric>` among several dev sets."""
+    metrics = list(config.eval.metrics or task.metrics)
+    select, prefix = config.eval.select_by or metrics[0], task.dev_name
+    for name in task.devs:
+        short = name.removeprefix("dev_")
+        for spelling in (f"{name}_", f"{short}_"):
+            if name != "dev" and select.startswith(spelling):
+                select, prefix = select[len(spelling):], name
+    extra = [] if task.regression else ["accuracy"]
+    return list(dict.fromkeys([select, *metrics, *extra])), f"{prefix}_{select}"
