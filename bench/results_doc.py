@@ -55,15 +55,17 @@ def default_run(d: dict) -> str:
     first = d["pairs"][0]["default"]["summary"]
     stop = (f", early stopping after {d['early_stopping']} epochs without gain"
             if d.get("early_stopping") else "")
+    against = d.get("against", "augment.strategy=none")  # files before --against: none
+    other = against.split("=", 1)[1] if against.startswith("augment.strategy=") else against
     rows = []
     for p in d["pairs"]:
-        for name in ("default", "none"):
-            r = p[name]
+        for name in ("default", "against"):
+            r = p.get(name) or p["none"]
             rows.append([p["seed"], f"`{d['strategy']}` (the default)" if name == "default"
-                         else "`none`", f"{r['summary']['student_dev_accuracy']:.4f}",
+                         else f"`{other}`", f"{r['summary']['student_dev_accuracy']:.4f}",
                          ", ".join(f"{a:.4f}" for a in r["dev_by_epoch"]),
                          f"{r['wall_seconds']:.0f}"])
-    diff = d["default_minus_none"]
+    diff = d.get("default_minus_against") or d["default_minus_none"]
     spread = (f"{diff['mean']:+.2f} ± {diff['se']:.2f} points (mean ± standard error over "
               f"{diff['n']} seed-paired differences)" if diff["se"] is not None else
               f"{diff['mean']:+.2f} points on one seed (a point is 9 of the 872 dev examples)")
@@ -76,9 +78,9 @@ examples fine-tuned, dev accuracy {first['teacher_dev_accuracy']:.4f} (seed {d['
 student: {first['train_examples']:,} examples, {first['student_parameters'] / 1e6:.1f}M
 parameters exported.
 
-The default against the same config with `-o augment.strategy=none`, paired by seed: each
-seed fine-tunes its own teacher, which both runs of the pair share, so a seed's default run
-includes that fine-tuning in its seconds. Default - none: **{spread}**.
+The default against the same config with `-o {against}`, paired by seed: each seed
+fine-tunes its own teacher, which both runs of the pair share, so a seed's default run
+includes that fine-tuning in its seconds. Default - {other}: **{spread}**.
 
 {table(['seed', 'strategy', 'student dev accuracy', 'by epoch', 'wall seconds'], rows)}
 """ + region_map()
