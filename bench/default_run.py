@@ -10,6 +10,7 @@ seed picks the teacher's subset and head), shared by the two runs of the pair.
     python bench/default_run.py                    # seeds 0,1,2: bench/results/default_run.json
     python bench/default_run.py --seeds 0          # one pair
     python bench/default_run.py --against augment.strategy=random
+    python bench/default_run.py --against train.epochs=3 --against train.early_stopping=null
 """
 
 from __future__ import annotations
@@ -53,26 +54,27 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
-    parser.add_argument("--against", default=None,
-                        help="override of the other arm (default: augment.strategy=none, "
-                             "or augment.strategy=sage when the default is none)")
+    parser.add_argument("--against", action="append", default=None,
+                        help="an override of the other arm, repeatable (default: "
+                             "augment.strategy=none, or augment.strategy=sage when the "
+                             "default is none)")
     args = parser.parse_args(argv)
     from sage_rapids import artifacts
     from sage_rapids.config import load_config
 
     config = load_config(None)
-    against = args.against or ("augment.strategy=sage" if config.augment.strategy == "none"
-                               else "augment.strategy=none")
+    against = args.against or ["augment.strategy=sage" if config.augment.strategy == "none"
+                               else "augment.strategy=none"]
     seeds = [int(s) for s in args.seeds.split(",")]
     pairs = []
     with tempfile.TemporaryDirectory(prefix="sage-default-") as work:
         work = Path(work)
         for seed in seeds:
             default = run(work / f"default-{seed}", work / "cache", [f"seed={seed}"])
-            other = run(work / f"other-{seed}", work / "cache", [f"seed={seed}", against])
+            other = run(work / f"other-{seed}", work / "cache", [f"seed={seed}", *against])
             pairs.append({"seed": seed, "default": default, "against": other})
             print(f"seed {seed}: default {default['summary']['student_dev_accuracy']:.4f} "
-                  f"({default['wall_seconds']:.0f} s), {against} "
+                  f"({default['wall_seconds']:.0f} s), {' '.join(against)} "
                   f"{other['summary']['student_dev_accuracy']:.4f} "
                   f"({other['wall_seconds']:.0f} s)", flush=True)
     diffs = [100 * (p["default"]["summary"]["student_dev_accuracy"]
@@ -84,7 +86,7 @@ def main(argv=None) -> None:
               "empty_cache_seconds": pairs[0]["default"]["wall_seconds"],
               "against": against, "pairs": pairs, "default_minus_against": paired(diffs)}
     d = result["default_minus_against"]
-    print(f"default - ({against}): {d['mean']:+.2f} points"
+    print(f"default - ({' '.join(against)}): {d['mean']:+.2f} points"
           + (f" ± {d['se']:.2f} (standard error, {d['n']} seeds)" if d["se"] else ""))
     Path(args.out).mkdir(parents=True, exist_ok=True)
     artifacts.write_json(Path(args.out) / "default_run.json", result)

@@ -55,8 +55,10 @@ def default_run(d: dict) -> str:
     first = d["pairs"][0]["default"]["summary"]
     stop = (f", early stopping after {d['early_stopping']} epochs without gain"
             if d.get("early_stopping") else "")
-    against = d.get("against", "augment.strategy=none")  # files before --against: none
-    other = against.split("=", 1)[1] if against.startswith("augment.strategy=") else against
+    against = d.get("against", ["augment.strategy=none"])  # files before --against: none
+    against = [against] if isinstance(against, str) else against
+    other = (against[0].split("=", 1)[1] if len(against) == 1 and
+             against[0].startswith("augment.strategy=") else " ".join(against))
     rows = []
     for p in d["pairs"]:
         for name in ("default", "against"):
@@ -78,7 +80,7 @@ examples fine-tuned, dev accuracy {first['teacher_dev_accuracy']:.4f} (seed {d['
 student: {first['train_examples']:,} examples, {first['student_parameters'] / 1e6:.1f}M
 parameters exported.
 
-The default against the same config with `-o {against}`, paired by seed: each seed
+The default against the same config with `{' '.join(f'-o {a}' for a in against)}`, paired by seed: each seed
 fine-tunes its own teacher, which both runs of the pair share, so a seed's default run
 includes that fine-tuning in its seconds. Default - {other}: **{spread}**.
 
