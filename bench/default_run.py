@@ -1,16 +1,18 @@
-"""The embedded default as `make run` runs it, against the same config with another
-augmentation strategy, over paired seeds: `none` when the default augments, `sage` (the
-method at its own defaults) when the default does not.
+"""The embedded default as `make run` runs it, against other arms of the same config,
+over paired seeds. Each `--against` is one arm: overrides separated by spaces. With none
+given, the arm is `none` when the default augments and `sage` (the method at its own
+defaults) when the default does not.
 
 The first seed's default run starts from an empty cache (teacher fine-tuning and the
 first compile of umap-learn's kernels included) and is timed as `make run` is; every
 later run finds that seed's teacher cached. Each seed fine-tunes its own teacher (the
-seed picks the teacher's subset and head), shared by the two runs of the pair.
+seed picks the teacher's subset and head), shared by every run of that seed.
 
     python bench/default_run.py                    # seeds 0,1,2: bench/results/default_run.json
-    python bench/default_run.py --seeds 0          # one pair
+    python bench/default_run.py --seeds 0          # one seed
     python bench/default_run.py --against augment.strategy=random
-    python bench/default_run.py --against train.epochs=3 --against train.early_stopping=null
+    python bench/default_run.py --against augment.strategy=sage \
+        --against "train.epochs=3 train.early_stopping=null"   # two arms, one default run
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ def run(out: Path, cache: Path, overrides: list[str]) -> dict:
             "dev_by_epoch": [r["dev_accuracy"] for r in rows]}
 
 
+def score(r: dict) -> str:
+    return f"{r['summary']['student_dev_accuracy']:.4f} ({r['wall_seconds']:.0f} s)"
+
+
 def paired(diffs: list[float]) -> dict:
     """Mean and standard error of seed-paired differences (points)."""
     n = len(diffs)
@@ -55,39 +61,40 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     parser.add_argument("--against", action="append", default=None,
-                        help="an override of the other arm, repeatable (default: "
-                             "augment.strategy=none, or augment.strategy=sage when the "
-                             "default is none)")
+                        help="one arm: overrides separated by spaces; repeat for more arms "
+                             "(default: augment.strategy=none, or augment.strategy=sage when "
+                             "the default is none)")
     args = parser.parse_args(argv)
     from sage_rapids import artifacts
     from sage_rapids.config import load_config
 
     config = load_config(None)
-    against = args.against or ["augment.strategy=sage" if config.augment.strategy == "none"
-                               else "augment.strategy=none"]
+    arms = [a.split() for a in args.against or ["augment.strategy=sage"
+            if config.augment.strategy == "none" else "augment.strategy=none"]]
     seeds = [int(s) for s in args.seeds.split(",")]
     pairs = []
     with tempfile.TemporaryDirectory(prefix="sage-default-") as work:
         work = Path(work)
         for seed in seeds:
             default = run(work / f"default-{seed}", work / "cache", [f"seed={seed}"])
-            other = run(work / f"other-{seed}", work / "cache", [f"seed={seed}", *against])
-            pairs.append({"seed": seed, "default": default, "against": other})
-            print(f"seed {seed}: default {default['summary']['student_dev_accuracy']:.4f} "
-                  f"({default['wall_seconds']:.0f} s), {' '.join(against)} "
-                  f"{other['summary']['student_dev_accuracy']:.4f} "
-                  f"({other['wall_seconds']:.0f} s)", flush=True)
-    diffs = [100 * (p["default"]["summary"]["student_dev_accuracy"]
-                    - p["against"]["summary"]["student_dev_accuracy"]) for p in pairs]
+            others = [run(work / f"arm{i}-{seed}", work / "cache", [f"seed={seed}", *arm])
+                      for i, arm in enumerate(arms)]
+            pairs.append({"seed": seed, "default": default, "against": others})
+            print(f"seed {seed}: default {score(default)} "
+                  + ", ".join(f"{' '.join(arm)} {score(r)}" for arm, r in zip(arms, others)),
+                  flush=True)
+    diffs = [paired([100 * (p["default"]["summary"]["student_dev_accuracy"]
+                            - p["against"][i]["summary"]["student_dev_accuracy"])
+                     for p in pairs]) for i in range(len(arms))]
     result = {"command": "sage-rapids run", "machine": f"{os.cpu_count()}-core CPU machine",
               "date": time.strftime("%Y-%m-%d"), "strategy": config.augment.strategy,
               "early_stopping": config.train.early_stopping, "epochs": config.train.epochs,
               "teacher_examples": config.teacher.finetune_limit,
               "empty_cache_seconds": pairs[0]["default"]["wall_seconds"],
-              "against": against, "pairs": pairs, "default_minus_against": paired(diffs)}
-    d = result["default_minus_against"]
-    print(f"default - ({' '.join(against)}): {d['mean']:+.2f} points"
-          + (f" ± {d['se']:.2f} (standard error, {d['n']} seeds)" if d["se"] else ""))
+              "arms": arms, "pairs": pairs, "default_minus_against": diffs}
+    for arm, d in zip(arms, diffs):
+        print(f"default - ({' '.join(arm)}): {d['mean']:+.2f} points"
+              + (f" ± {d['se']:.2f} (standard error, {d['n']} seeds)" if d["se"] else ""))
     Path(args.out).mkdir(parents=True, exist_ok=True)
     artifacts.write_json(Path(args.out) / "default_run.json", result)
 

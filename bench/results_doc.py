@@ -51,26 +51,36 @@ def table(header: list[str], rows: list[list]) -> str:
 
 # ------------------------------------------------------------------------- sections
 
+def arm_name(arm: list[str]) -> str:
+    if len(arm) == 1 and arm[0].startswith("augment.strategy="):
+        return f"`{arm[0].split('=', 1)[1]}`"
+    return " ".join(f"`-o {a}`" for a in arm)
+
+
 def default_run(d: dict) -> str:
+    if "arms" not in d:  # files of one arm, written before --against took arms
+        arms = d.get("against", ["augment.strategy=none"])
+        d = {**d, "arms": [arms], "default_minus_against": [d.get("default_minus_against")
+                                                            or d["default_minus_none"]],
+             "pairs": [{**p, "against": [p.get("against") or p["none"]]} for p in d["pairs"]]}
     first = d["pairs"][0]["default"]["summary"]
     stop = (f", early stopping after {d['early_stopping']} epochs without gain"
             if d.get("early_stopping") else "")
-    against = d.get("against", ["augment.strategy=none"])  # files before --against: none
-    against = [against] if isinstance(against, str) else against
-    other = (against[0].split("=", 1)[1] if len(against) == 1 and
-             against[0].startswith("augment.strategy=") else " ".join(against))
     rows = []
     for p in d["pairs"]:
-        for name in ("default", "against"):
-            r = p.get(name) or p["none"]
-            rows.append([p["seed"], f"`{d['strategy']}` (the default)" if name == "default"
-                         else f"`{other}`", f"{r['summary']['student_dev_accuracy']:.4f}",
+        for name, r in [(f"`{d['strategy']}` (the default)", p["default"]),
+                        *zip(map(arm_name, d["arms"]), p["against"])]:
+            rows.append([p["seed"], name, f"{r['summary']['student_dev_accuracy']:.4f}",
                          ", ".join(f"{a:.4f}" for a in r["dev_by_epoch"]),
                          f"{r['wall_seconds']:.0f}"])
-    diff = d.get("default_minus_against") or d["default_minus_none"]
-    spread = (f"{diff['mean']:+.2f} ± {diff['se']:.2f} points (mean ± standard error over "
-              f"{diff['n']} seed-paired differences)" if diff["se"] is not None else
-              f"{diff['mean']:+.2f} points on one seed (a point is 9 of the 872 dev examples)")
+    lines = []
+    for arm, diff in zip(d["arms"], d["default_minus_against"]):
+        spread = (f"{diff['mean']:+.2f} ± {diff['se']:.2f} points (mean ± standard error over "
+                  f"{diff['n']} seed-paired differences)" if diff["se"] is not None else
+                  f"{diff['mean']:+.2f} points on one seed (a point is 9 of the 872 dev "
+                  "examples)")
+        lines.append(f"- default - {arm_name(arm)}: **{spread}**")
+    lines = "\n".join(lines)
     return f"""## The embedded default (`make run`)
 
 `{d['command']}` on {machine(d)}: strategy `{d['strategy']}`, at most {d['epochs']} epochs{stop}.
@@ -80,11 +90,14 @@ examples fine-tuned, dev accuracy {first['teacher_dev_accuracy']:.4f} (seed {d['
 student: {first['train_examples']:,} examples, {first['student_parameters'] / 1e6:.1f}M
 parameters exported.
 
-The default against the same config with `{' '.join(f'-o {a}' for a in against)}`, paired by seed: each seed
-fine-tunes its own teacher, which both runs of the pair share, so a seed's default run
-includes that fine-tuning in its seconds. Default - {other}: **{spread}**.
+The default against the same config with other settings, paired by seed: each seed
+fine-tunes its own teacher, which every run of that seed shares, so a seed's default run
+includes that fine-tuning in its seconds. Student dev accuracy at the exported (best)
+epoch:
 
-{table(['seed', 'strategy', 'student dev accuracy', 'by epoch', 'wall seconds'], rows)}
+{lines}
+
+{table(['seed', 'run', 'student dev accuracy', 'by epoch', 'wall seconds'], rows)}
 """ + region_map()
 
 
