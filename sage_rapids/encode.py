@@ -36,7 +36,7 @@ import numpy as np
 from .artifacts import write_atomic, write_json
 from .config import GLUE_TASKS, Config, ConfigError
 from .corpus import Part, expand_inputs, plan_parts, read_part
-from .data import dataset_from_rows
+from .text_dataset import dataset_from_rows
 from .glue import GLUE, layout_of
 from .rows import DataError
 from .progress import progress_bar

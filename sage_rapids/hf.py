@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import DataConfig
-from .data import TextDataset, dataset_from_rows
+from .text_dataset import TextDataset, dataset_from_rows
 from .rows import DataError, Rows
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .backend import Backend
-from .data import TextDataset
+from .text_dataset import TextDataset
 from .models import lookup
 
 
