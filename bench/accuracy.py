@@ -2,6 +2,8 @@
 
 Same teacher (fine-tuned once), same student initialisation, same training file
 and epochs; only the variant (by default `augment.strategy`) and the seed change.
+Every variant starts from the embedded default with `measured_default.SAGE_DEFAULT`
+(SAGE, 3 epochs, no early stopping), then the overrides, then the variant's own.
 SST-2 dev has 872 examples (one example is 0.11 points), so each exported student
 is also scored on a held-out slice of SST-2 train that neither the teacher nor any
 student saw. `--task qnli` cuts everything from the QNLI dev split (5,463 sentence
@@ -41,6 +43,9 @@ from sage_rapids.evaluate import score_classifier
 from sage_rapids.progress import quiet_libraries
 from sage_rapids.reduce import UmapReducer
 from sage_rapids.teacher import finetune_teacher
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured_default import SAGE_DEFAULT  # noqa: E402  (a sibling script)
 
 STRATEGIES = ("none", "random", "sage")
 
@@ -217,8 +222,9 @@ def main(argv=None) -> int:
     overrides = (["train.epochs=2"] if quick else []) + args.overrides
     variants = ([parse_variant(v) for v in args.variants] or
                 [(s, [f"augment.strategy={s}"]) for s in args.strategies.split(",")])
-    base = load_config(args.config, overrides + [f"data.name=glue/{args.task}"])
-    configs = {name: load_config(args.config, overrides + extra) for name, extra in variants}
+    base = load_config(args.config, SAGE_DEFAULT + overrides + [f"data.name=glue/{args.task}"])
+    configs = {name: load_config(args.config, SAGE_DEFAULT + overrides + extra)
+               for name, extra in variants}
     backend = resolve_backend(args.device)
     work = Path(tempfile.mkdtemp(prefix="sage-accuracy-"))
     n_teacher = n_train if args.teacher_train is None else args.teacher_train

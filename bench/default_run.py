@@ -60,6 +60,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--beside", default=None,
+                        help="what else ran on the machine, recorded with the seconds")
     parser.add_argument("--against", action="append", default=None,
                         help="one arm: overrides separated by spaces; repeat for more arms "
                              "(default: augment.strategy=none, or augment.strategy=sage when "
@@ -91,7 +93,8 @@ def main(argv=None) -> None:
               "early_stopping": config.train.early_stopping, "epochs": config.train.epochs,
               "teacher_examples": config.teacher.finetune_limit,
               "empty_cache_seconds": pairs[0]["default"]["wall_seconds"],
-              "arms": arms, "pairs": pairs, "default_minus_against": diffs}
+              "beside": args.beside, "arms": arms, "pairs": pairs,
+              "default_minus_against": diffs}
     for arm, d in zip(arms, diffs):
         print(f"default - ({' '.join(arm)}): {d['mean']:+.2f} points"
               + (f" ± {d['se']:.2f} (standard error, {d['n']} seeds)" if d["se"] else ""))

@@ -134,8 +134,9 @@ def main(argv=None) -> int:
     table = random_table(size["examples"], size["length"], teacher.config.vocab_size, backend)
     config = Config(student=StudentConfig(layers=list(range(0, size["layers"], 2))),
                     train=TrainConfig(batch_size=128 if not args.quick else 32),
-                    augment=AugmentConfig(space="input", umap_fit_max=5000 if not args.quick
-                                          else 300, umap_epochs=100, ratio=0.2, plots=False))
+                    augment=AugmentConfig(strategy="sage", space="input",
+                                          umap_fit_max=5000 if not args.quick else 300,
+                                          umap_epochs=100, ratio=0.2, plots=False))
     if backend.is_cuda:
         torch.cuda.reset_peak_memory_stats(backend.device)
     runs = [one_precision(teacher, table, backend, config, p) for p in ("fp32", "bf16")]

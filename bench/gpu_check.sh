@@ -35,8 +35,9 @@ timeout 100 python3 -m pytest -q -m gpu -p no:cacheprovider tests | tee "$OUT/gp
 step "benchmark at BERT-base scale"
 timeout 150 python3 bench/gpu_bench.py --device cuda --out "$OUT"
 
-RUN=(sage-rapids run --device cuda -o teacher.model=/tmp/minilm -o augment.plots=false --quiet)
-step "real default config, fp32 and bf16"
+RUN=(sage-rapids run --device cuda -o teacher.model=/tmp/minilm -o augment.plots=false --quiet
+     -o augment.strategy=sage -o train.epochs=3 -o train.early_stopping=null)
+step "real default config with SAGE on, fp32 and bf16"
 for p in fp32 bf16; do
   timeout 60 "${RUN[@]}" -o train.precision=$p --out /tmp/run_$p
 done

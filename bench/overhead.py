@@ -36,6 +36,9 @@ from sage_rapids.table import empty_pool, encode_dataset
 from sage_rapids.targets import teacher_targets
 from sage_rapids.train import make_optimizer, planned_steps, train_epoch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured_default import SAGE_DEFAULT  # noqa: E402  (a sibling script)
+
 STAGES = ("train", *AUGMENT_STAGES, "label")
 
 
@@ -110,7 +113,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     quiet_libraries()
     overrides = ["teacher.finetune=false"] if args.quick else []
-    config = load_config(args.config, overrides)
+    config = load_config(args.config, SAGE_DEFAULT + overrides)
     backend = resolve_backend(args.device)
     sizes = [int(s) or None for s in (args.sizes or ("300,600" if args.quick else
                                                      "2000,8000,0")).split(",")]

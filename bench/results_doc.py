@@ -81,6 +81,8 @@ def default_run(d: dict) -> str:
                   "examples)")
         lines.append(f"- default - {arm_name(arm)}: **{spread}**")
     lines = "\n".join(lines)
+    beside = (f"\nWhile these runs ran, {d['beside']}: their seconds are upper bounds of a "
+              "quiet machine's.\n" if d.get("beside") else "")
     return f"""## The embedded default (`make run`)
 
 `{d['command']}` on {machine(d)}: strategy `{d['strategy']}`, at most {d['epochs']} epochs{stop}.
@@ -89,7 +91,7 @@ included) it took **{d['empty_cache_seconds'] / 60:.1f} minutes**. Teacher: {d['
 examples fine-tuned, dev accuracy {first['teacher_dev_accuracy']:.4f} (seed {d['pairs'][0]['seed']});
 student: {first['train_examples']:,} examples, {first['student_parameters'] / 1e6:.1f}M
 parameters exported.
-
+{beside}
 The default against the same config with other settings, paired by seed: each seed
 fine-tunes its own teacher, which every run of that seed shares, so a seed's default run
 includes that fine-tuning in its seconds. Student dev accuracy at the exported (best)

@@ -20,6 +20,9 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent / "sage-rapids"
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured_default import SAGE_DEFAULT  # noqa: E402  (a sibling script)
+
 
 def measure(nproc: int, overrides: list[str], work: Path) -> dict:
     out = work / f"nproc{nproc}"
@@ -46,7 +49,8 @@ def main(argv=None) -> None:
     parser.add_argument("-o", dest="overrides", action="append", default=[])
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
-    overrides = ["train.epochs=2"] + (["data.train_limit=1000"] if args.quick else [])
+    overrides = SAGE_DEFAULT + ["train.epochs=2"]
+    overrides += ["data.train_limit=1000"] if args.quick else []
     overrides += args.overrides
     work = Path(tempfile.mkdtemp(prefix="sage-scaling-"))
     try:

@@ -1,14 +1,15 @@
 """The task shapes beyond SST-2 on their official files, through the real command line.
 
 STS-B (regression: a 0-5 similarity score) and WNLI (small, adversarial) with the
-MiniLM teacher, `none` against the default (`sage`), paired by seed. For STS-B a third
+MiniLM teacher, `none` against `sage` (`measured_default.SAGE_DEFAULT`, the default
+these runs were measured with), paired by seed. For STS-B a third
 variant measures what `augment.partner` should mean for a regression teacher: the
 default `other_class` (a partner whose teacher score is `augment.partner_margin`
 standard deviations away) against `any` neighbour.
 
 Each task's teacher is fine-tuned once (`sage-rapids teacher`, seed 0, cached) and
 every student distils that same teacher, so seeds vary the student alone. Students
-train `train.epochs` (the default 3) on the whole training file; dev picks the epoch,
+train 3 epochs on the whole training file; dev picks the epoch,
 as in every run. Runs append to `bench/results/tasks.runs.jsonl` and are skipped when
 already there, so an interrupted study resumes.
 
@@ -34,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 RUNS = RESULTS / "tasks.runs.jsonl"
 BIN = Path(sys.executable).parent / "sage-rapids"
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured_default import SAGE_DEFAULT  # noqa: E402  (a sibling script)
 
 # Settings, fixed before the first run. MiniLM reads pairs of up to 128 tokens.
 COMMON = ["data.max_length=128", "data.train_limit=null", "teacher.finetune_limit=null",
@@ -64,7 +68,8 @@ def task_overrides(task: str) -> list[str]:
     data = os.environ.get("SAGE_DATA_DIR")
     if not data:
         raise SystemExit("set SAGE_DATA_DIR to the folder holding glue/<task>/train.tsv")
-    return [f"data.name=glue/{task}", f"data.path={Path(data) / 'glue' / task}", *COMMON]
+    return [*SAGE_DEFAULT, f"data.name=glue/{task}", f"data.path={Path(data) / 'glue' / task}",
+            *COMMON]
 
 
 def teacher(task: str) -> tuple[str, dict, float]:

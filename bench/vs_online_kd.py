@@ -38,6 +38,9 @@ from sage_rapids.preparation import prepare
 from sage_rapids.seeds import seed_torch
 from sage_rapids.profiling import NullProfiler
 from sage_rapids.progress import quiet_libraries
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured_default import SAGE_DEFAULT  # noqa: E402  (a sibling script)
 from sage_rapids.table import bucketed_batches, empty_pool, token_batch
 from sage_rapids.train import make_optimizer, planned_steps, train_epoch
 
@@ -82,7 +85,7 @@ def main(argv=None) -> int:
     quiet_libraries()
     quick_overrides = ["data.train_limit=400", "teacher.finetune=false", "train.epochs=2",
                        "data.dev_limit=200"] if args.quick else []
-    config = load_config(args.config, quick_overrides + args.overrides)
+    config = load_config(args.config, SAGE_DEFAULT + quick_overrides + args.overrides)
     config = replace(config, augment=replace(config.augment, plots=False))
     backend = resolve_backend(args.device)
     seed_torch(config.seed, "student_init")

@@ -80,7 +80,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    strategy: str = "sage"  # sage | random | none
+    strategy: str = "none"  # none | sage | random (none: bench/convergence.py)
     start_epoch: int = 1  # first epoch after which a round runs
     space: str = "student"  # student (refit each round) | input (fit once)
     umap_fit_max: int = 50000

@@ -19,7 +19,8 @@ import sage_rapids
 SETTINGS = {"device": "cpu", "data.text_column": "sentence", "data.label_column": "label",
             "data.max_length": 32, "teacher.finetune": False, "student.layers": [0, 2],
             "train.epochs": 2, "train.batch_size": 16, "train.lr": 5e-4,
-            "augment.space": "student", "augment.umap_epochs": 30, "augment.k": 5,
+            "augment.strategy": "sage", "augment.space": "student",
+            "augment.umap_epochs": 30, "augment.k": 5,
             "augment.umap_n_neighbors": 8, "augment.plots": False}
 
 

@@ -90,8 +90,8 @@ def test_pool_policies_hold_their_caps():
     merged = merge_pools(pool_of(30), pool_of(20, start=1000), acc, CPU)
     assert len(merged) == 45
     assert merged.sources[-1, 0] == 1038  # the newest are kept
-    assert expected_synthetic(AugmentConfig(pool="accumulate", pool_max=45, ratio=0.2), 100,
-                              4) == [0, 20, 40, 45]
+    accumulate = AugmentConfig(strategy="sage", pool="accumulate", pool_max=45, ratio=0.2)
+    assert expected_synthetic(accumulate, 100, 4) == [0, 20, 40, 45]
     assert expected_synthetic(AugmentConfig(strategy="none"), 100, 3) == [0, 0, 0]
 
 

@@ -106,7 +106,7 @@ def test_none_strategy_runs_without_synthetic(tmp_path, tiny_teacher_dir, sst_li
 
 def test_config_commands(tmp_path):
     shown = cli("config", "show").stdout
-    assert "strategy: sage" in shown
+    assert "strategy: none" in shown and "early_stopping: 2" in shown
     bad = tmp_path / "bad.yaml"
     bad.write_text("train:\n  epochs: 0\n  batchsize: 8\n")
     proc = cli("config", "validate", bad, check=False)

@@ -9,10 +9,11 @@ def write(tmp_path, text):
     return path
 
 
-def test_embedded_default_loads_and_is_sage():
+def test_embedded_default_loads_and_follows_the_convergence_study():
     config = load_config(None)
     assert default_config_path().is_file()
-    assert config.augment.strategy == "sage"
+    assert config.augment.strategy == "none" == Config().augment.strategy
+    assert (config.train.epochs, config.train.early_stopping) == (6, 2)
     assert config.student.layers == [0, 2, 4]
 
 
