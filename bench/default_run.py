@@ -11,6 +11,7 @@ seed picks the teacher's subset and head), shared by every run of that seed.
     python bench/default_run.py                    # seeds 0,1,2: bench/results/default_run.json
     python bench/default_run.py --seeds 0          # one seed
     python bench/default_run.py --against augment.strategy=random
+    python bench/default_run.py --time-only        # the empty-cache run again, alone
     python bench/default_run.py --against augment.strategy=sage \
         --against "train.epochs=3 train.early_stopping=null"   # two arms, one default run
 """
@@ -56,10 +57,28 @@ def paired(diffs: list[float]) -> dict:
     return {"n": n, "mean": mean, "se": se, "diffs": diffs}
 
 
+def time_only(path: Path, seed: int, beside: str | None) -> None:
+    """The default once more from an empty cache, for seconds taken with the machine as
+    `beside` says; the paired runs of the file stay as they were."""
+    from sage_rapids import artifacts
+
+    result = json.loads(path.read_text())
+    with tempfile.TemporaryDirectory(prefix="sage-default-") as work:
+        r = run(Path(work) / "default", Path(work) / "cache", [f"seed={seed}"])
+    result["empty_cache_seconds"] = r["wall_seconds"]
+    result["empty_cache_run"] = {"date": time.strftime("%Y-%m-%d"), "seed": seed,
+                                 "beside": beside, "dev_by_epoch": r["dev_by_epoch"]}
+    print(f"empty cache, seed {seed}: {score(r)}")
+    artifacts.write_json(path, result)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    parser.add_argument("--time-only", action="store_true",
+                        help="run the default once from an empty cache (the first seed) and "
+                             "record its seconds in the existing default_run.json")
     parser.add_argument("--beside", default=None,
                         help="what else ran on the machine, recorded with the seconds")
     parser.add_argument("--against", action="append", default=None,
@@ -74,6 +93,8 @@ def main(argv=None) -> None:
     arms = [a.split() for a in args.against or ["augment.strategy=sage"
             if config.augment.strategy == "none" else "augment.strategy=none"]]
     seeds = [int(s) for s in args.seeds.split(",")]
+    if args.time_only:
+        return time_only(Path(args.out) / "default_run.json", seeds[0], args.beside)
     pairs = []
     with tempfile.TemporaryDirectory(prefix="sage-default-") as work:
         work = Path(work)

@@ -81,13 +81,18 @@ def default_run(d: dict) -> str:
                   "examples)")
         lines.append(f"- default - {arm_name(arm)}: **{spread}**")
     lines = "\n".join(lines)
-    beside = (f"\nWhile these runs ran, {d['beside']}: their seconds are upper bounds of a "
-              "quiet machine's.\n" if d.get("beside") else "")
+    beside = (f"\nWhile the paired runs ran, {d['beside']}: their seconds are upper bounds "
+              "of a quiet machine's.\n" if d.get("beside") else "")
+    timed = d.get("empty_cache_run")
+    if timed:
+        beside += (f"\nThe empty-cache time is a separate run of seed {timed['seed']} "
+                   f"(`python bench/default_run.py --time-only`, {timed['date']}) with "
+                   f"{timed['beside'] or 'nothing else running'}.\n")
     return f"""## The embedded default (`make run`)
 
 `{d['command']}` on {machine(d)}: strategy `{d['strategy']}`, at most {d['epochs']} epochs{stop}.
-From an empty cache (teacher fine-tuning and the first compile of umap-learn's kernels
-included) it took **{d['empty_cache_seconds'] / 60:.1f} minutes**. Teacher: {d['teacher_examples']:,}
+From an empty cache (teacher fine-tuning included, and the first compile of umap-learn's
+kernels when the default augments) it took **{d['empty_cache_seconds'] / 60:.1f} minutes**. Teacher: {d['teacher_examples']:,}
 examples fine-tuned, dev accuracy {first['teacher_dev_accuracy']:.4f} (seed {d['pairs'][0]['seed']});
 student: {first['train_examples']:,} examples, {first['student_parameters'] / 1e6:.1f}M
 parameters exported.
