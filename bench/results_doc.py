@@ -66,6 +66,16 @@ def default_run(d: dict) -> str:
     first = d["pairs"][0]["default"]["summary"]
     stop = (f", early stopping after {d['early_stopping']} epochs without gain"
             if d.get("early_stopping") else "")
+    from sage_rapids.config import load_config
+
+    now = load_config(None)
+    measured = (d["strategy"], d["epochs"], d.get("early_stopping"))
+    current = (now.augment.strategy, now.train.epochs, now.train.early_stopping)
+    stale = "" if measured == current else (
+        f"\n**This is the previous default.** The embedded default is now strategy "
+        f"`{current[0]}`, at most {current[1]} epochs, early stopping after {current[2]} "
+        "epochs without gain; "
+        "`python bench/default_run.py` measures it.\n")
     rows = []
     for p in d["pairs"]:
         for name, r in [(f"`{d['strategy']}` (the default)", p["default"]),
@@ -89,7 +99,7 @@ def default_run(d: dict) -> str:
                    f"(`python bench/default_run.py --time-only`, {timed['date']}) with "
                    f"{timed['beside'] or 'nothing else running'}.\n")
     return f"""## The embedded default (`make run`)
-
+{stale}
 `{d['command']}` on {machine(d)}: strategy `{d['strategy']}`, at most {d['epochs']} epochs{stop}.
 From an empty cache (teacher fine-tuning included, and the first compile of umap-learn's
 kernels when the default augments) it took **{d['empty_cache_seconds'] / 60:.1f} minutes**. Teacher: {d['teacher_examples']:,}
