@@ -448,6 +448,13 @@ The study uses `train.schedule: {d['schedule']}`.
               for v, r in d["pooled_vs_none"].items()]
     header = ["variant", "pairs", "ceiling (points)", "epochs", "faster to none's best",
               "by the rules" + ("" if d["complete"] else " (interim)")]
+    winners = [v for v in ("sage", "sage_large") if v in d["verdict"]
+               and d["verdict"][v]["default"]]
+    verdict = "" if not d["complete"] else (
+        f"\n**Verdict under the rule: `{winners[-1]}` is the default.**\n" if winners else
+        "\n**Verdict under the rule: neither `sage` nor `sage_large` beats `none` by two "
+        "standard errors, and neither reaches `none`'s best sooner on three tasks: the "
+        "default is `none` (plain distillation), and SAGE is not recommended per second.**\n")
     parts.append(f"""### Pooled over the tasks, against `none`
 
 Seed-paired differences, mean ± standard error: held-out ceiling in points of each task's
@@ -455,7 +462,7 @@ primary metric, and epochs trained. `sage - random`, pooled:
 {_points(d['pooled_sage_vs_random'])}.
 
 {table(header, pooled)}
-
+{verdict}
 ![dev score against seconds, one line per seed](../bench/results/convergence.png)
 """)
     parts.append(_beside(d))
