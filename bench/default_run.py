@@ -12,6 +12,7 @@ seed picks the teacher's subset and head), shared by every run of that seed.
     python bench/default_run.py --seeds 0          # one seed
     python bench/default_run.py --against augment.strategy=random
     python bench/default_run.py --time-only        # the empty-cache run again, alone
+    python bench/default_run.py --seeds 1,2 --add  # more seeds into the same file
     python bench/default_run.py --against augment.strategy=sage \
         --against "train.epochs=3 train.early_stopping=null"   # two arms, one default run
 """
@@ -79,6 +80,9 @@ def main(argv=None) -> None:
     parser.add_argument("--time-only", action="store_true",
                         help="run the default once from an empty cache (the first seed) and "
                              "record its seconds in the existing default_run.json")
+    parser.add_argument("--add", action="store_true",
+                        help="add these seeds' pairs to the existing default_run.json (same "
+                             "default and arms); its empty-cache time stays")
     parser.add_argument("--beside", default=None,
                         help="what else ran on the machine, recorded with the seconds")
     parser.add_argument("--against", action="append", default=None,
@@ -95,7 +99,12 @@ def main(argv=None) -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     if args.time_only:
         return time_only(Path(args.out) / "default_run.json", seeds[0], args.beside)
-    pairs = []
+    path = Path(args.out) / "default_run.json"
+    before = json.loads(path.read_text()) if args.add else None
+    if before and (before["arms"], before["strategy"], before["epochs"]) != (
+            arms, config.augment.strategy, config.train.epochs):
+        raise SystemExit(f"--add: {path} measured another default or other arms")
+    pairs = [p for p in before["pairs"] if p["seed"] not in seeds] if before else []
     with tempfile.TemporaryDirectory(prefix="sage-default-") as work:
         work = Path(work)
         for seed in seeds:
@@ -109,18 +118,19 @@ def main(argv=None) -> None:
     diffs = [paired([100 * (p["default"]["summary"]["student_dev_accuracy"]
                             - p["against"][i]["summary"]["student_dev_accuracy"])
                      for p in pairs]) for i in range(len(arms))]
+    empty = before["empty_cache_seconds"] if before else pairs[0]["default"]["wall_seconds"]
+    beside = "; ".join(filter(None, [(before or {}).get("beside"), args.beside])) or None
     result = {"command": "sage-rapids run", "machine": f"{os.cpu_count()}-core CPU machine",
               "date": time.strftime("%Y-%m-%d"), "strategy": config.augment.strategy,
               "early_stopping": config.train.early_stopping, "epochs": config.train.epochs,
               "teacher_examples": config.teacher.finetune_limit,
-              "empty_cache_seconds": pairs[0]["default"]["wall_seconds"],
-              "beside": args.beside, "arms": arms, "pairs": pairs,
+              "empty_cache_seconds": empty, "beside": beside, "arms": arms, "pairs": pairs,
               "default_minus_against": diffs}
     for arm, d in zip(arms, diffs):
         print(f"default - ({' '.join(arm)}): {d['mean']:+.2f} points"
               + (f" ± {d['se']:.2f} (standard error, {d['n']} seeds)" if d["se"] else ""))
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    artifacts.write_json(Path(args.out) / "default_run.json", result)
+    artifacts.write_json(path, result)
 
 
 if __name__ == "__main__":
