@@ -313,6 +313,16 @@ The variants, settings and rule were committed before the study's first run. Rul
 
 {_guidance_verdict(d)}
 """)
+    if d.get("pooled_vs_none"):
+        rows = [[v, r["n"], _diff(r, "heldout"), _diff(r, "dev")]
+                for v, r in d["pooled_vs_none"].items() if r]
+        parts.append(f"""### Pooled over both tasks, against `none` (3 epochs)
+
+Every variant trains 3 epochs but `none_time` (5 epochs without augmentation), so this
+is what augmentation, or two more epochs, add at a fixed small budget:
+
+{table(['variant', 'pairs', 'held-out', 'dev'], rows)}
+""")
     return "\n".join(parts + [_guidance_time(d), _guidance_looks(d)])
 
 
