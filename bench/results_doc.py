@@ -58,11 +58,6 @@ def arm_name(arm: list[str]) -> str:
 
 
 def default_run(d: dict) -> str:
-    if "arms" not in d:  # files of one arm, written before --against took arms
-        arms = d.get("against", ["augment.strategy=none"])
-        d = {**d, "arms": [arms], "default_minus_against": [d.get("default_minus_against")
-                                                            or d["default_minus_none"]],
-             "pairs": [{**p, "against": [p.get("against") or p["none"]]} for p in d["pairs"]]}
     first = d["pairs"][0]["default"]["summary"]
     stop = (f", early stopping after {d['early_stopping']} epochs without gain"
             if d.get("early_stopping") else "")
