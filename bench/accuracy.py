@@ -34,15 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
-from sage_rapids import artifacts, pipeline
+from sage_rapids import artifacts
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
-from sage_rapids.data import TextDataset, load_split, load_task, stratified_subset
-from sage_rapids.glue import glue_file
-from sage_rapids.evaluate import score_classifier
+from sage_rapids.data.glue import glue_file
+from sage_rapids.data.tasks import TextDataset, load_split, load_task, stratified_subset
+from sage_rapids.distillation.evaluate import score_classifier
+from sage_rapids.distillation.teacher import finetune_teacher
 from sage_rapids.progress import quiet_libraries
-from sage_rapids.reduce import UmapReducer
-from sage_rapids.teacher import finetune_teacher
+from sage_rapids.run import pipeline
+from sage_rapids.sage.reduce import UmapReducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measured_default import SAGE_DEFAULT  # noqa: E402  (a sibling script)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-from dataclasses import replace
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vs_online_kd import online_kd_epoch  # noqa: E402
 
 from sage_rapids import artifacts  # noqa: E402
-from sage_rapids.augment import augment_round  # noqa: E402
 from sage_rapids.backend import resolve_backend  # noqa: E402
 from sage_rapids.config import AugmentConfig, Config, StudentConfig, TrainConfig  # noqa: E402
-from sage_rapids.models import build_student, count_parameters, input_embeddings  # noqa: E402
+from sage_rapids.distillation.models import build_student, count_parameters, input_embeddings  # noqa: E402
+from sage_rapids.distillation.table import bucketed_batches, empty_pool, ragged_table  # noqa: E402
+from sage_rapids.distillation.targets import teacher_targets  # noqa: E402
+from sage_rapids.distillation.train import make_optimizer, planned_steps, train_epoch  # noqa: E402
 from sage_rapids.profiling import AUGMENT_STAGES, Profiler  # noqa: E402
 from sage_rapids.progress import quiet_libraries  # noqa: E402
+from sage_rapids.sage.augment import augment_round  # noqa: E402
 from sage_rapids.seeds import seed_torch  # noqa: E402
-from sage_rapids.table import bucketed_batches, empty_pool, ragged_table  # noqa: E402
-from sage_rapids.targets import teacher_targets  # noqa: E402
-from sage_rapids.train import make_optimizer, planned_steps, train_epoch  # noqa: E402
 
 SIZES = {"full": dict(examples=50000, length=64, layers=12, hidden=768, heads=12),
          "quick": dict(examples=400, length=16, layers=4, hidden=64, heads=4)}

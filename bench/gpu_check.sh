@@ -22,7 +22,7 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .
 export PYTHONPATH=/tmp/site
 python3 -m pip install -q --no-deps --no-build-isolation -e . || exit 1
 python3 - <<'PY' || exit 1
-from sage_rapids.models import load_classifier
+from sage_rapids.distillation.models import load_classifier
 model, tokenizer = load_classifier(".carry/minilm")
 model.float().save_pretrained("/tmp/minilm", safe_serialization=True)  # carried in fp16
 tokenizer.save_pretrained("/tmp/minilm")

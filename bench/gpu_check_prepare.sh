@@ -13,7 +13,7 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
   umap-learn==0.5.12 pynndescent==0.7.0
 cp "$SAGE_DATA_DIR"/glue/sst2/{train,dev}.tsv .carry/data/glue/sst2/
 .venv/bin/python - <<'PY'
-from sage_rapids.models import load_classifier
+from sage_rapids.distillation.models import load_classifier
 model, tokenizer = load_classifier("minilm-l6", num_labels=2)
 model.half().save_pretrained(".carry/minilm", safe_serialization=True)
 tokenizer.save_pretrained(".carry/minilm")

@@ -19,15 +19,15 @@ from pathlib import Path
 import numpy as np
 
 from sage_rapids import artifacts
-from sage_rapids.augment import synthetic_budget
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
-from sage_rapids.data import load_task
-from sage_rapids.models import load_classifier, input_embeddings
+from sage_rapids.data.tasks import load_task
+from sage_rapids.distillation.models import input_embeddings, load_classifier
+from sage_rapids.distillation.table import SyntheticPool, encode_dataset
 from sage_rapids.progress import quiet_libraries
-from sage_rapids.regions import nearest_neighbours, select_anchors
-from sage_rapids.synthesize import synthesize_recipes
-from sage_rapids.table import SyntheticPool, encode_dataset
+from sage_rapids.sage.augment import synthetic_budget
+from sage_rapids.sage.regions import nearest_neighbours, select_anchors
+from sage_rapids.sage.synthesize import synthesize_recipes
 
 
 def real_bytes(table) -> dict[str, float]:

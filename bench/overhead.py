@@ -23,18 +23,18 @@ import numpy as np
 import torch
 
 from sage_rapids import artifacts
-from sage_rapids.augment import augment_round, expected_synthetic
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
-from sage_rapids.data import load_task
-from sage_rapids.models import build_student, input_embeddings
-from sage_rapids.preparation import load_teacher
-from sage_rapids.seeds import generator, seed_torch
+from sage_rapids.data.tasks import load_task
+from sage_rapids.distillation.models import build_student, input_embeddings
+from sage_rapids.distillation.table import empty_pool, encode_dataset
+from sage_rapids.distillation.targets import teacher_targets
+from sage_rapids.distillation.train import make_optimizer, planned_steps, train_epoch
 from sage_rapids.profiling import AUGMENT_STAGES, Profiler, overheads
 from sage_rapids.progress import quiet_libraries
-from sage_rapids.table import empty_pool, encode_dataset
-from sage_rapids.targets import teacher_targets
-from sage_rapids.train import make_optimizer, planned_steps, train_epoch
+from sage_rapids.run.preparation import load_teacher
+from sage_rapids.sage.augment import augment_round, expected_synthetic
+from sage_rapids.seeds import generator, seed_torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measured_default import SAGE_DEFAULT  # noqa: E402  (a sibling script)

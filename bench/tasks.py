@@ -127,7 +127,7 @@ def baseline(task: str) -> dict:
     """What a constant predictor scores on dev: the majority class's accuracy, or the
     MSE of always predicting the training mean (the teacher-learnt-nothing baselines)."""
     from sage_rapids.config import load_config
-    from sage_rapids.data import load_task
+    from sage_rapids.data.tasks import load_task
 
     data = load_task(load_config(None, task_overrides(task)).data, 0)
     dev, train = data.dev.labels, data.train.labels

@@ -28,21 +28,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sage_rapids import artifacts, pipeline
+from sage_rapids import artifacts
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
-from sage_rapids.losses import per_sample_loss
-from sage_rapids.models import build_student, count_parameters
-from sage_rapids.pipeline import evaluate_epoch
-from sage_rapids.preparation import prepare
-from sage_rapids.seeds import seed_torch
+from sage_rapids.distillation.losses import per_sample_loss
+from sage_rapids.distillation.models import build_student, count_parameters
 from sage_rapids.profiling import NullProfiler
 from sage_rapids.progress import quiet_libraries
+from sage_rapids.run import pipeline
+from sage_rapids.run.pipeline import evaluate_epoch
+from sage_rapids.run.preparation import prepare
+from sage_rapids.seeds import seed_torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measured_default import SAGE_DEFAULT  # noqa: E402  (a sibling script)
-from sage_rapids.table import bucketed_batches, empty_pool, token_batch
-from sage_rapids.train import make_optimizer, planned_steps, train_epoch
+
+from sage_rapids.distillation.table import bucketed_batches, empty_pool, token_batch
+from sage_rapids.distillation.train import make_optimizer, planned_steps, train_epoch
 
 
 def online_kd_epoch(student, teacher, table, batches, optimizer, scheduler, config,

@@ -30,13 +30,13 @@ def _friendly_errors(func):
     def wrapper(*args, **kwargs):
         from sage_rapids.artifacts import RunDirError
         from sage_rapids.backend import BackendError
-        from sage_rapids.checkpoint import CheckpointError
         from sage_rapids.config import ConfigError
-        from sage_rapids.data import DataError
-        from sage_rapids.launch import LaunchError
-        from sage_rapids.models import ModelError
-        from sage_rapids.pipeline import RunInterrupted
-        from sage_rapids.train import NumericalError
+        from sage_rapids.data.tasks import DataError
+        from sage_rapids.distillation.models import ModelError
+        from sage_rapids.distillation.train import NumericalError
+        from sage_rapids.run.checkpoint import CheckpointError
+        from sage_rapids.run.pipeline import RunInterrupted
+        from sage_rapids.scale.launch import LaunchError
 
         try:
             return func(*args, **kwargs)
@@ -141,7 +141,7 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
         out = out.resolve()  # the nodes compare run directories however they were spelled
     args = {"config": config, "out": str(out), "resume": resume_dir is not None, "quiet": quiet}
     if (gpus or nproc) and not torchrun_environment():
-        from sage_rapids.launch import launch
+        from sage_rapids.scale.launch import launch
 
         if nnodes > 1 and not rdzv_endpoint:
             raise click.UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (node 0)")
@@ -167,11 +167,11 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
 def worker(args: dict) -> None:
     """One process of a run: joins the torchrun environment when there is one (started by
     `--gpus`/`--nproc`, torchrun or srun), then runs the method; rank 0 prints."""
-    from sage_rapids import report
     from sage_rapids.api import distill
     from sage_rapids.backend import resolve_backend
     from sage_rapids.distributed import join, leave, torchrun_environment
     from sage_rapids.progress import quiet_libraries
+    from sage_rapids.run import report
 
     quiet_libraries()
     config, quiet, resume = args["config"], args["quiet"], args["resume"]
@@ -233,7 +233,7 @@ def encode(config_path, overrides, inputs, out, workers, scheduler, device, rows
     are the config's data.text_column / text_pair_column / label_column (or the GLUE
     task's).
     """
-    from sage_rapids.encode import EncodeError, encode_corpus
+    from sage_rapids.scale.encode import EncodeError, encode_corpus
 
     if workers and scheduler:
         raise click.UsageError("give --workers or --scheduler, not both")
@@ -254,7 +254,7 @@ def restart_point(out: Path) -> bool:
     """After an automatic restart: True when `out` holds a complete checkpoint to resume
     from; otherwise the epoch rows written before the failure are removed (by whichever
     rank comes first), so the run starts over in the same folder."""
-    from sage_rapids.checkpoint import CheckpointError, latest_checkpoint
+    from sage_rapids.run.checkpoint import CheckpointError, latest_checkpoint
 
     try:
         latest_checkpoint(out)
@@ -281,8 +281,8 @@ def _threads_per_process(backend, local_world: int) -> None:
 
 def _resume_config(run_dir: Path, config_path, overrides, device):
     """The run's own config; a --config / -o that changes it is refused, by key."""
-    from sage_rapids.checkpoint import CheckpointError
     from sage_rapids.config import ConfigError, flat_config, load_config
+    from sage_rapids.run.checkpoint import CheckpointError
 
     saved_path = run_dir / "config.yaml"
     if not saved_path.is_file():
@@ -307,9 +307,9 @@ def _resume_config(run_dir: Path, config_path, overrides, device):
 @_friendly_errors
 def profile(config_path, overrides, device, out, quiet):
     """Run a config and print what each stage, augmentation included, costs."""
-    from sage_rapids import report
     from sage_rapids.api import distill
     from sage_rapids.artifacts import default_run_dir
+    from sage_rapids.run import report
 
     config = _load(config_path, overrides, device)
     out = Path(out) if out else default_run_dir()
@@ -358,9 +358,9 @@ def config_show(path, overrides):
 def teacher(config_path, overrides, device, quiet):
     """Fine-tune the config's teacher on its task (cached) and report dev accuracy."""
     from sage_rapids.backend import resolve_backend
-    from sage_rapids.data import load_task
-    from sage_rapids.evaluate import score_classifier
-    from sage_rapids.teacher import finetune_source, finetune_teacher
+    from sage_rapids.data.tasks import load_task
+    from sage_rapids.distillation.evaluate import score_classifier
+    from sage_rapids.distillation.teacher import finetune_source, finetune_teacher
 
     config = _load(config_path, [*overrides, "teacher.finetune=true"], device)
     backend = resolve_backend(config.device)
@@ -393,8 +393,8 @@ def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_c
 
     from sage_rapids.backend import resolve_backend
     from sage_rapids.config import DataConfig
-    from sage_rapids.data import DataError, load_split, task_metrics
-    from sage_rapids.evaluate import score_classifier
+    from sage_rapids.data.tasks import DataError, load_split, task_metrics
+    from sage_rapids.distillation.evaluate import score_classifier
 
     if data_name.startswith("glue/"):
         cfg = DataConfig(name=data_name, text_column=text_column,

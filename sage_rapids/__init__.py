@@ -13,8 +13,8 @@ __all__ = ["distill", "Distillation", "Config", "load_config", "ConfigError", "D
 # Where each public name lives; imported on first use, so `import sage_rapids` stays
 # light (no torch) until one is touched.
 _PUBLIC = {"distill": "api", "Distillation": "api", "Config": "config",
-           "load_config": "config", "ConfigError": "config", "DataError": "rows",
-           "ModelError": "models", "RunDirError": "artifacts", "RunInterrupted": "pipeline"}
+           "load_config": "config", "ConfigError": "config", "DataError": "data.rows",
+           "ModelError": "distillation.models", "RunDirError": "artifacts", "RunInterrupted": "run.pipeline"}
 
 
 def __getattr__(name: str):

@@ -95,12 +95,12 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
         RunInterrupted: Ctrl-C or SIGTERM; the last complete checkpoint is kept in
             `err.run_dir` (a temporary folder when `out=None`).
     """
-    from . import pipeline
     from .artifacts import refuse_used_run_dir
     from .backend import resolve_backend
+    from .distillation.models import load_classifier
     from .distributed import Dist
-    from .models import load_classifier
     from .progress import library_bars_off
+    from .run import pipeline
 
     dist = dist or Dist()
     keep = out is not None

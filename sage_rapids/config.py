@@ -17,8 +17,17 @@ from typing import Any, Mapping, Sequence, Union
 import yaml
 
 from .schema import (
-    GLUE_TASKS, AugmentConfig, Config, DataConfig, EvalConfig, LossConfig, StudentConfig,
-    TeacherConfig, TrainConfig, check, flat_config,
+    GLUE_TASKS,
+    AugmentConfig,
+    Config,
+    DataConfig,
+    EvalConfig,
+    LossConfig,
+    StudentConfig,
+    TeacherConfig,
+    TrainConfig,
+    check,
+    flat_config,
 )
 
 __all__ = [  # the schema's names stay importable from here

@@ -1,13 +1,13 @@
 import numpy as np
 import pytest
 
-from sage_rapids.augment import expected_synthetic, merge_pools, synthetic_budget
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import AugmentConfig
-from sage_rapids.reduce import UmapReducer, place_by_neighbours
-from sage_rapids.regions import nearest_neighbours, select_anchors
-from sage_rapids.synthesize import recipe_coords, synthesize_recipes
-from sage_rapids.table import SyntheticPool
+from sage_rapids.distillation.table import SyntheticPool
+from sage_rapids.sage.augment import expected_synthetic, merge_pools, synthetic_budget
+from sage_rapids.sage.reduce import UmapReducer, place_by_neighbours
+from sage_rapids.sage.regions import nearest_neighbours, select_anchors
+from sage_rapids.sage.synthesize import recipe_coords, synthesize_recipes
 
 CPU = resolve_backend("cpu")
 

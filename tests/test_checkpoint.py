@@ -14,8 +14,8 @@ from safetensors.numpy import load_file
 from test_cli import BIN, cli, tiny_config
 
 from sage_rapids.backend import resolve_backend
-from sage_rapids.checkpoint import TrainingState, latest_checkpoint, save_checkpoint
-from sage_rapids.table import empty_pool
+from sage_rapids.distillation.table import empty_pool
+from sage_rapids.run.checkpoint import TrainingState, latest_checkpoint, save_checkpoint
 
 STABLE = ("epoch", "dev_accuracy", "train_loss", "n_synthetic", "anchor_mean_loss",
           "overall_mean_loss", "agreement")
@@ -117,7 +117,7 @@ def test_sigint_stops_cleanly_with_exit_130_and_resume_command(tmp_path, tiny_te
 def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     import torch
 
-    from sage_rapids import checkpoint
+    from sage_rapids.run import checkpoint
 
     backend = resolve_backend("cpu")
     model = torch.nn.Linear(3, 2)

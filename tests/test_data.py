@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from sage_rapids.config import DataConfig
-from sage_rapids.data import load_split, load_task, stratified_subset
-from sage_rapids.rows import DataError, read_rows
+from sage_rapids.data.rows import DataError, read_rows
+from sage_rapids.data.tasks import load_split, load_task, stratified_subset
 
 
 def local(path, **kw):
@@ -105,7 +105,7 @@ def test_train_from_dev_split_is_stratified_disjoint_and_noted(tmp_path, monkeyp
 
 def test_teacher_cache_key_follows_the_examples_not_the_file_path(tmp_path):
     from sage_rapids.config import TeacherConfig
-    from sage_rapids.teacher import teacher_cache_key
+    from sage_rapids.distillation.teacher import teacher_cache_key
 
     text = "sentence\tlabel\ngood film\t1\nbad film\t0\n"
     a, b = tmp_path / "a.tsv", tmp_path / "b.tsv"
@@ -125,7 +125,7 @@ def test_teacher_may_fine_tune_on_more_examples_than_the_student(tmp_path, tiny_
 
     from sage_rapids.backend import resolve_backend
     from sage_rapids.config import load_config
-    from sage_rapids.preparation import load_teacher
+    from sage_rapids.run.preparation import load_teacher
 
     monkeypatch.setenv("SAGE_DATA_DIR", str(sst_like_dir))  # 240 train examples
     config = load_config(None, ["data.train_limit=40", "data.max_length=32",

@@ -148,10 +148,10 @@ def _same_steps_worker(rank: int, init_file: str, result_file: str) -> None:
 
     from sage_rapids.backend import resolve_backend
     from sage_rapids.config import LossConfig, StudentConfig, TrainConfig
-    from sage_rapids.data import TextDataset
-    from sage_rapids.models import build_student, input_embeddings
-    from sage_rapids.table import empty_pool, encode_dataset
-    from sage_rapids.train import make_optimizer, train_epoch
+    from sage_rapids.data.tasks import TextDataset
+    from sage_rapids.distillation.models import build_student, input_embeddings
+    from sage_rapids.distillation.table import empty_pool, encode_dataset
+    from sage_rapids.distillation.train import make_optimizer, train_epoch
 
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                                          world_size=2)

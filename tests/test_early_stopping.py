@@ -4,10 +4,10 @@ import json
 
 import pytest
 import torch
+from test_cli import cli, tiny_config
 
 from sage_rapids.config import TrainConfig
-from sage_rapids.train import early_stop, make_optimizer
-from test_cli import cli, tiny_config
+from sage_rapids.distillation.train import early_stop, make_optimizer
 
 
 def history(*values):

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from safetensors.numpy import load_file
 from conftest import glue_sst2_dir, make_sentences
+from safetensors.numpy import load_file
 from test_cli import BIN, cli, tiny_config
 
 pytestmark = pytest.mark.slow

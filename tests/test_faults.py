@@ -165,7 +165,7 @@ def test_a_dask_worker_killed_mid_encode_is_replaced_and_every_shard_verifies(
 
 
 def test_run_id_is_given_or_derived_from_the_endpoint_alone():
-    from sage_rapids.launch import run_id
+    from sage_rapids.scale.launch import run_id
 
     assert run_id(2, "node0:29400", "exp-7") == "exp-7"
     assert run_id(2, "node0:29400") == run_id(2, "node0:29400")  # whatever --out says
@@ -174,7 +174,7 @@ def test_run_id_is_given_or_derived_from_the_endpoint_alone():
 
 
 def test_nodes_with_different_configs_are_refused_naming_the_keys():
-    from sage_rapids.rendezvous import _disagreement
+    from sage_rapids.scale.rendezvous import _disagreement
 
     base = {"host": "a", "out": "/shared/r", "resume": False, "run_id": "x",
             "given_run_id": None, "config": {"train.epochs": 3, "seed": 0}}

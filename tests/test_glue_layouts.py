@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sage_rapids.config import DataConfig, LossConfig, load_config, ConfigError
-from sage_rapids.data import load_split, load_task
-from sage_rapids.rows import DataError
+from sage_rapids.config import ConfigError, DataConfig, LossConfig, load_config
+from sage_rapids.data.rows import DataError
+from sage_rapids.data.tasks import load_split, load_task
 
 GLUE_ASSETS = Path(__file__).parent / "assets" / "glue"
 

@@ -4,11 +4,11 @@ adaptive budget, and the anchor diagnostics written to metrics.jsonl."""
 import numpy as np
 import pytest
 
-from sage_rapids.augment import anchor_looks, budget_scale, synthetic_budget
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import AugmentConfig, load_config
-from sage_rapids.regions import Anchors, nearest_neighbours, region_scores, select_anchors
-from sage_rapids.synthesize import draw_column, partner_mask, synthesize_recipes
+from sage_rapids.sage.augment import anchor_looks, budget_scale, synthetic_budget
+from sage_rapids.sage.regions import Anchors, nearest_neighbours, region_scores, select_anchors
+from sage_rapids.sage.synthesize import draw_column, partner_mask, synthesize_recipes
 
 CPU = resolve_backend("cpu")
 

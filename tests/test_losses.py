@@ -3,8 +3,12 @@ import math
 import pytest
 import torch
 
-from sage_rapids.losses import (per_sample_ce_loss, per_sample_cosine_loss,
-                                per_sample_kd_loss, per_sample_loss)
+from sage_rapids.distillation.losses import (
+    per_sample_ce_loss,
+    per_sample_cosine_loss,
+    per_sample_kd_loss,
+    per_sample_loss,
+)
 
 
 def test_kd_loss_matches_hand_computed_value():

@@ -4,8 +4,14 @@ import torch
 from conftest import tiny_bert, tiny_tokenizer
 
 from sage_rapids.config import StudentConfig
-from sage_rapids.models import (ModelError, build_student, export_student, input_embeddings,
-                                lookup, vector_forward)
+from sage_rapids.distillation.models import (
+    ModelError,
+    build_student,
+    export_student,
+    input_embeddings,
+    lookup,
+    vector_forward,
+)
 
 
 def encode(texts, pairs=None):

@@ -8,10 +8,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sage_rapids.config import Config, ConfigError, flat_config, load_config
-from sage_rapids.data import load_split
-from sage_rapids.rows import DataError
-from sage_rapids.config import DataConfig
+from sage_rapids.config import Config, ConfigError, DataConfig, flat_config, load_config
+from sage_rapids.data.rows import DataError
+from sage_rapids.data.tasks import load_split
 
 TEXT = st.text(alphabet=string.printable + "éü\u00a0\"'", max_size=12)
 SETTINGS = settings(max_examples=60, deadline=None,

@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from sage_rapids.config import load_config
-from sage_rapids.data import dataset_from_rows, load_task, stratified_subset
-from sage_rapids.rows import read_rows
-from sage_rapids.evaluate import agreement, regression_metrics, teacher_learnt_nothing
-from sage_rapids.losses import per_sample_loss, per_sample_squared_error
-from sage_rapids.regions import Anchors, Neighbours
-from sage_rapids.synthesize import partner_mask
+from sage_rapids.data.rows import read_rows
+from sage_rapids.data.tasks import dataset_from_rows, load_task, stratified_subset
+from sage_rapids.distillation.evaluate import agreement, regression_metrics, teacher_learnt_nothing
+from sage_rapids.distillation.losses import per_sample_loss, per_sample_squared_error
+from sage_rapids.sage.regions import Anchors, Neighbours
+from sage_rapids.sage.synthesize import partner_mask
 
 
 def test_regression_loss_matches_hand_computed_values_and_skips_missing_scores():
@@ -126,9 +126,9 @@ def test_a_dataframe_with_a_float_label_column_distils_a_score(tmp_path, tiny_te
     """Whole-number scores stored as floats are still scores (as `datasets` reads a float
     column), through `sage_rapids.distill`."""
     import pandas as pd
+    from test_tasks_cli import GLUE_ASSETS
 
     import sage_rapids
-    from test_tasks_cli import GLUE_ASSETS
 
     rows = [line.split("\t") for line in
             (GLUE_ASSETS / "stsb" / "train.tsv").read_text().splitlines()[1:]]

@@ -7,19 +7,19 @@ import pytest
 import torch
 from conftest import make_sentences, tiny_bert, tiny_tokenizer
 
-from sage_rapids.augment import augment_round
 from sage_rapids.backend import Backend, resolve_backend
 from sage_rapids.config import AugmentConfig
-from sage_rapids.data import TextDataset
+from sage_rapids.data.tasks import TextDataset
+from sage_rapids.distillation.models import input_embeddings
+from sage_rapids.distillation.table import empty_pool, encode_dataset
+from sage_rapids.distillation.targets import teacher_targets
+from sage_rapids.distillation.train import ErrorProfile
 from sage_rapids.draws import ArrayDraws, HostDraws
-from sage_rapids.models import input_embeddings
 from sage_rapids.profiling import Profiler
-from sage_rapids.reduce import UmapReducer, place_by_neighbours
-from sage_rapids.regions import nearest_neighbours, region_scores, select_anchors
-from sage_rapids.synthesize import synthesize_recipes
-from sage_rapids.table import empty_pool, encode_dataset
-from sage_rapids.targets import teacher_targets
-from sage_rapids.train import ErrorProfile
+from sage_rapids.sage.augment import augment_round
+from sage_rapids.sage.reduce import UmapReducer, place_by_neighbours
+from sage_rapids.sage.regions import nearest_neighbours, region_scores, select_anchors
+from sage_rapids.sage.synthesize import synthesize_recipes
 
 CPU = resolve_backend("cpu")
 

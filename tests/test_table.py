@@ -4,11 +4,16 @@ import torch
 from conftest import make_sentences, tiny_bert, tiny_tokenizer
 
 from sage_rapids.backend import resolve_backend
-from sage_rapids.data import TextDataset
-from sage_rapids.models import input_embeddings, vector_forward
-from sage_rapids.table import (SyntheticPool, bucketed_batches, encode_dataset, real_batch,
-                               synthetic_batch)
-from sage_rapids.targets import label_synthetic
+from sage_rapids.data.tasks import TextDataset
+from sage_rapids.distillation.models import input_embeddings, vector_forward
+from sage_rapids.distillation.table import (
+    SyntheticPool,
+    bucketed_batches,
+    encode_dataset,
+    real_batch,
+    synthetic_batch,
+)
+from sage_rapids.distillation.targets import label_synthetic
 
 CPU = resolve_backend("cpu")
 

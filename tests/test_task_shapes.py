@@ -121,8 +121,8 @@ def test_mnli_three_classes_two_dev_sets(tmp_path):
 def test_select_by_can_name_another_dev_set():
     """`eval.select_by` as a metric (on the first set) or as `<set>_<metric>`."""
     from sage_rapids.config import load_config
-    from sage_rapids.data import load_task
-    from sage_rapids.preparation import report_metrics
+    from sage_rapids.data.tasks import load_task
+    from sage_rapids.run.preparation import report_metrics
 
     def key(*overrides):
         cfg = load_config(None, ["data.name=glue/mnli", f"data.path={GLUE_ASSETS / 'mnli'}",

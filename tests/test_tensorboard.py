@@ -7,7 +7,7 @@ import pytest
 from conftest import glue_sst2_dir
 from test_cli import cli, tiny_config
 
-from sage_rapids.recorder import scalars, tensorboard_writer
+from sage_rapids.run.recorder import scalars, tensorboard_writer
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from cuml.neighbors import NearestNeighbors  # noqa: E402
 from sage_rapids import implementations  # noqa: E402
 from sage_rapids.backend import Backend  # noqa: E402
 from sage_rapids.config import AugmentConfig  # noqa: E402
-from sage_rapids.reduce import umap_arguments  # noqa: E402
+from sage_rapids.sage.reduce import umap_arguments  # noqa: E402
 
 GPU = torch.cuda.is_available() and cupy.cuda.runtime.getDeviceCount() > 0
 

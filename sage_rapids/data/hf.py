@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import DataConfig
-from .text_dataset import TextDataset, dataset_from_rows
+from ..config import DataConfig
 from .rows import DataError, Rows
+from .text_dataset import TextDataset, dataset_from_rows
 
 
 def _datasets():

@@ -11,8 +11,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .backend import Backend
-from .distributed import Dist
+from ..backend import Backend
+from ..distributed import Dist
 from .table import ExampleTable, real_batch, sorted_batches
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .backend import Backend
+from ..backend import Backend
+from ..progress import progress_bar
 from .models import vector_forward
-from .progress import progress_bar
 from .table import ExampleTable, SyntheticPool, real_batch, sorted_batches, synthetic_batch
 
 

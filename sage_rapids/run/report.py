@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import write_atomic
+from ..artifacts import write_atomic
 
 
 def format_summary(summary: dict) -> str:

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .backend import Backend
-from .text_dataset import TextDataset
+from ..backend import Backend
+from ..data.text_dataset import TextDataset
 from .models import lookup
 
 

@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import artifacts, report
-from .config import Config
-from .models import export_student
+from .. import artifacts
+from ..config import Config
+from ..distillation.models import export_student
+from . import report
 
 
 class Recorder:

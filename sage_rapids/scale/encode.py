@@ -28,18 +28,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
-from .artifacts import write_json
-from .config import GLUE_TASKS, Config, ConfigError
-from .corpus import Part, expand_inputs, plan_parts
+from ..artifacts import write_json
+from ..config import GLUE_TASKS, Config, ConfigError
+from ..data.corpus import Part, expand_inputs, plan_parts
+from ..data.glue import GLUE, layout_of
+from ..data.rows import DataError
+from ..data.shard_format import FORMAT, fingerprints
 from .encode_parts import EncodeError, EncodeSpec, encode_part, run_parts
-from .glue import GLUE, layout_of
-from .rows import DataError
 
 __all__ = ["FORMAT", "EncodeError", "EncodeSpec", "encode_corpus", "encode_part",
            "fingerprints", "verified_record"]
-
-FORMAT = "sage-rapids encoded corpus 1"
-
 
 def verified_record(out: Path, part: Part) -> dict | None:
     """The record of a finished partition whose shard still matches its checksum."""
@@ -53,42 +51,12 @@ def verified_record(out: Path, part: Part) -> dict | None:
     return record if hashlib.sha256(data).hexdigest() == record.get("sha256") else None
 
 
-def file_digest(folder: Path, names: tuple[str, ...]) -> str:
-    """A hash of the named files of a model folder (those present), by content."""
-    h = hashlib.sha256()
-    for name in names:
-        for path in sorted(folder.glob(name)):
-            h.update(path.name.encode() + b"\x00")
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    h.update(block)
-    return h.hexdigest()
-
-
-def fingerprints(teacher: str) -> dict[str, str]:
-    """Teacher and tokenizer fingerprints: hashes of their files, so a copied folder
-    matches and a re-trained one does not. A fast tokenizer's file also records the
-    truncation it was last used with; that state is left out of its fingerprint."""
-    folder = Path(teacher)
-    if not folder.is_dir():
-        return {"teacher": f"name:{teacher}", "tokenizer": f"name:{teacher}"}
-    spec = folder / "tokenizer.json"
-    if spec.is_file():
-        rules = {k: v for k, v in json.loads(spec.read_text()).items()
-                 if k not in ("truncation", "padding")}
-        tokenizer = hashlib.sha256(json.dumps(rules, sort_keys=True).encode()).hexdigest()
-    else:
-        tokenizer = file_digest(folder, ("vocab.txt", "vocab.json", "merges.txt", "*.model"))
-    return {"teacher": file_digest(folder, ("config.json", "*.safetensors", "*.bin")),
-            "tokenizer": tokenizer}
-
-
 def teacher_folder(config: Config, quiet: bool, log) -> str:
     """The teacher's folder, fine-tuned and cached as `run` does when the config asks."""
-    from .backend import resolve_backend
-    from .data import load_task
-    from .models import resolve_model_path
-    from .teacher import finetune_source, finetune_teacher
+    from ..backend import resolve_backend
+    from ..data.tasks import load_task
+    from ..distillation.models import resolve_model_path
+    from ..distillation.teacher import finetune_source, finetune_teacher
 
     if not config.teacher.finetune:
         return resolve_model_path(config.teacher.model)
@@ -110,7 +78,7 @@ def label_sets(config: Config) -> tuple[list[str], list[str], str]:
     """(label strings as the files write them, label names, task type), labels in
     index order: the config's, the GLUE task's, or those `run` infers from the data
     section. A regression task has no label strings and one name (the score's)."""
-    from .data import load_task, task_type_of
+    from ..data.tasks import load_task, task_type_of
 
     data = config.data
     kind = task_type_of(data)

@@ -16,14 +16,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .backend import Backend
-from .config import LossConfig, TrainConfig
-from .distributed import Dist, aligned_steps
+from ..backend import Backend
+from ..config import LossConfig, TrainConfig
+from ..distributed import Dist, aligned_steps
+from ..progress import progress_bar
 from .losses import per_sample_loss
 from .models import Student
-from .progress import progress_bar
-from .table import ExampleTable, SyntheticPool, bucketed_batches, real_batch
-from .table import synthetic_batch
+from .table import ExampleTable, SyntheticPool, bucketed_batches, real_batch, synthetic_batch
 
 
 class NumericalError(RuntimeError):

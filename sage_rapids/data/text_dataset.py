@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError
+from ..config import ConfigError
 from .rows import DataError, Rows, shown
 
 UNLABELLED = -1  # label of an example that has none (pure distillation on a corpus)

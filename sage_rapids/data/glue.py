@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import GLUE_TASKS, DataConfig
+from ..config import GLUE_TASKS, DataConfig
 
 
 @dataclass(frozen=True)

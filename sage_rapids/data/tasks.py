@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ConfigError, DataConfig, LossConfig
+from ..config import ConfigError, DataConfig, LossConfig
 from .glue import GLUE, HUB_SPLITS, TaskSpec, glue_file, layout_of, spec_of
 from .rows import DataError, read_rows
 from .text_dataset import UNLABELLED, TextDataset, dataset_from_rows

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .backend import Backend
-from .config import AugmentConfig
+from ..backend import Backend
+from ..config import AugmentConfig
 
 
 def place_by_neighbours(fit_points: Any, fit_coords: Any, points: Any, k: int,

@@ -16,15 +16,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backend import Backend
-from .config import AugmentConfig
-from .profiling import Profiler
+from ..backend import Backend
+from ..config import AugmentConfig
+from ..distillation.table import ExampleTable, SyntheticPool, real_batch, sorted_batches
+from ..distillation.targets import label_synthetic
+from ..distillation.train import ErrorProfile
+from ..profiling import Profiler
 from .reduce import UmapReducer
 from .regions import Anchors, Neighbours, nearest_neighbours, region_scores, select_anchors
 from .synthesize import Recipes, different, recipe_coords, synthesize_recipes
-from .table import ExampleTable, SyntheticPool, real_batch, sorted_batches
-from .targets import label_synthetic
-from .train import ErrorProfile
 
 
 @dataclass(frozen=True)

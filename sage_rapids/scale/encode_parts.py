@@ -15,11 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .artifacts import write_atomic, write_json
-from .config import ConfigError
-from .corpus import Part, read_part
-from .progress import progress_bar
-from .text_dataset import dataset_from_rows
+from ..artifacts import write_atomic, write_json
+from ..config import ConfigError
+from ..data.corpus import Part, read_part
+from ..data.text_dataset import dataset_from_rows
+from ..progress import progress_bar
+
 
 @dataclass(frozen=True)
 class EncodeSpec:
@@ -47,9 +48,9 @@ def _teacher(spec: EncodeSpec):
     """The teacher, its tokenizer, embeddings and backend: loaded once per worker."""
     key = (spec.teacher, spec.device)
     if key not in _WORKER_MODELS:
-        from .backend import resolve_backend
-        from .models import input_embeddings, load_classifier
-        from .progress import quiet_libraries
+        from ..backend import resolve_backend
+        from ..distillation.models import input_embeddings, load_classifier
+        from ..progress import quiet_libraries
 
         quiet_libraries()  # a worker's output is the driver's log
         backend = resolve_backend(spec.device)
@@ -70,8 +71,8 @@ def encode_part(part: Part, spec: EncodeSpec) -> dict:
     import pyarrow.parquet as pq
     import torch
 
-    from .table import encode_dataset
-    from .targets import teacher_targets
+    from ..distillation.table import encode_dataset
+    from ..distillation.targets import teacher_targets
 
     if spec.threads:
         torch.set_num_threads(spec.threads)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend
-from .draws import HostDraws
+from ..backend import Backend
+from ..draws import HostDraws
 
 
 @dataclass(frozen=True)

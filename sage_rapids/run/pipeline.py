@@ -19,20 +19,20 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .augment import RoundResult, augment_round, budget_scale, expected_synthetic
-from .backend import Backend
+from ..backend import Backend
+from ..config import Config
+from ..distillation.evaluate import agreement, predict, scores
+from ..distillation.models import ModelError, Student, build_student, count_parameters
+from ..distillation.table import empty_pool
+from ..distillation.train import early_stop, make_optimizer, planned_steps, train_epoch
+from ..distributed import Dist, parameter_digest
+from ..profiling import Profiler
+from ..sage.augment import RoundResult, augment_round, budget_scale, expected_synthetic
+from ..sage.reduce import UmapReducer
+from ..seeds import generator, seed_torch
 from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, save_checkpoint
-from .config import Config
-from .distributed import Dist, parameter_digest
-from .evaluate import agreement, predict, scores
-from .models import ModelError, Student, build_student, count_parameters
 from .preparation import Setup, prepare, silent
-from .profiling import Profiler
 from .recorder import Recorder
-from .reduce import UmapReducer
-from .seeds import generator, seed_torch
-from .table import empty_pool
-from .train import early_stop, make_optimizer, planned_steps, train_epoch
 
 
 class RunInterrupted(RuntimeError):

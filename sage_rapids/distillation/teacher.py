@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backend import Backend
-from .config import ConfigError, DataConfig, TeacherConfig, TrainConfig
-from .data import TaskData, TextDataset, stratified_subset
+from ..backend import Backend
+from ..config import ConfigError, DataConfig, TeacherConfig, TrainConfig
+from ..data.tasks import TaskData, TextDataset, stratified_subset
+from ..progress import progress_bar
 from .models import load_classifier, resolve_model_path
-from .progress import progress_bar
 from .table import bucketed_batches, encode_dataset, token_batch
 from .train import make_optimizer
 

@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backend import Backend
-from .config import Config
-from .data import TaskData, load_task
-from .distributed import Dist, shard_index
-from .evaluate import predict, scores, teacher_learnt_nothing
-from .models import ModelError, input_embeddings, load_classifier, vector_forward
-from .profiling import Profiler
-from .seeds import seed_torch
-from .table import ExampleTable, encode_dataset
-from .targets import teacher_targets
-from .teacher import finetune_source, finetune_teacher
+from ..backend import Backend
+from ..config import Config
+from ..data.tasks import TaskData, load_task
+from ..distillation.evaluate import predict, scores, teacher_learnt_nothing
+from ..distillation.models import ModelError, input_embeddings, load_classifier, vector_forward
+from ..distillation.table import ExampleTable, encode_dataset, ragged_table
+from ..distillation.targets import teacher_targets
+from ..distillation.teacher import finetune_source, finetune_teacher
+from ..distributed import Dist, shard_index
+from ..profiling import Profiler
+from ..seeds import seed_torch
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet:
                     dist: Dist = Dist()) -> Setup:
     """Stages 0 and 1 of a run on an encoded corpus: this rank's shards (token ids and
     teacher logits) after checking they were made by this config's teacher."""
-    from .shards import check_manifest, encoded_table, encoded_task, read_manifest
+    from ..data.shards import check_manifest, encoded_rows, encoded_task, read_manifest
 
     folder = Path(config.data.encoded)
     manifest = read_manifest(folder)
@@ -134,13 +134,14 @@ def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet:
     check_manifest(folder, manifest, teacher.config._name_or_path, config.data.max_length,
                    task.dev.label_names)
     with profiler.stage("encode"):
-        train, note, shard = encoded_table(config, manifest, backend, dist.rank,
-                                           dist.world_size)
+        part = encoded_rows(config, manifest, dist.rank, dist.world_size)
+        train = ragged_table(part.ids, part.lengths, part.type_ids, part.labels, backend,
+                             manifest["pad_id"], teacher_logits=part.logits)
         devs = encode_devs(task, tokenizer, config, backend)
-    task.notes.append(note + (f"; rank r of {dist.world_size} reads shards r, "
-                              f"r + {dist.world_size}, ..." if dist.active else ""))
+    task.notes.append(part.note + (f"; rank r of {dist.world_size} reads shards r, "
+                                   f"r + {dist.world_size}, ..." if dist.active else ""))
     return finish_setup(config, task, teacher, tokenizer, input_embeddings(teacher).detach(),
-                        train, devs, backend, profiler, log, dist, shard)
+                        train, devs, backend, profiler, log, dist, part.rows)
 
 
 def finish_setup(config: Config, task: TaskData, teacher, tokenizer, embeddings, train,
