@@ -32,10 +32,11 @@ from vs_online_kd import online_kd_epoch  # noqa: E402
 from sage_rapids import artifacts  # noqa: E402
 from sage_rapids.backend import resolve_backend  # noqa: E402
 from sage_rapids.config import AugmentConfig, Config, StudentConfig, TrainConfig  # noqa: E402
+from sage_rapids.context import Context  # noqa: E402
 from sage_rapids.distillation.models import build_student, count_parameters, input_embeddings  # noqa: E402
-from sage_rapids.distillation.table import bucketed_batches, empty_pool, ragged_table  # noqa: E402
+from sage_rapids.distillation.table import Examples, bucketed_batches, empty_pool, ragged_table  # noqa: E402
 from sage_rapids.distillation.targets import teacher_targets  # noqa: E402
-from sage_rapids.distillation.train import make_optimizer, planned_steps, train_epoch  # noqa: E402
+from sage_rapids.distillation.train import Training, make_optimizer, planned_steps, train_epoch  # noqa: E402
 from sage_rapids.profiling import AUGMENT_STAGES, Profiler  # noqa: E402
 from sage_rapids.progress import quiet_libraries  # noqa: E402
 from sage_rapids.sage.augment import augment_round  # noqa: E402
@@ -74,9 +75,10 @@ def one_precision(teacher, table, backend, config: Config, precision: str) -> di
     steps = planned_steps(len(table), [0], config.train.batch_size)
     optim = {k: make_optimizer(m, config.train, steps) for k, m in students.items()}
     rng = np.random.default_rng(1)
+    t = Training(students["vector"], students["vector"], *optim["vector"],
+                 {"batches": copy.deepcopy(rng)})
     result, t_vector = timed(backend, lambda: train_epoch(
-        students["vector"], table, empty_pool(backend), E, *optim["vector"], config.loss,
-        config.train, backend, copy.deepcopy(rng)))
+        t, Examples(table, empty_pool(backend), E), config.loss, config.train, Context(backend)))
     batches = bucketed_batches(table.host_lengths, config.train.batch_size,
                                config.train.bucket_batches, copy.deepcopy(rng))
     with backend.autocast(precision):
@@ -105,8 +107,9 @@ def round_cost(teacher, table, profile, E, config, backend, n: int, epoch_second
         profile = type(profile)(profile.kd_loss[:n], profile.total_loss[:n],
                                 profile.embeddings[:n])
     profiler = Profiler(backend.synchronize)
-    augment_round(teacher, part, profile, empty_pool(backend), E, config.augment, backend,
-                  profiler, np.random.default_rng(0), precision=config.train.precision)
+    augment_round(teacher, Examples(part, empty_pool(backend), E), profile,
+                  replace(config.augment, plots=False), Context(backend, profiler),
+                  np.random.default_rng(0), precision=config.train.precision)
     total = profiler.report()["total"]
     scaled = epoch_seconds * n / len(table)  # the epoch on these n examples
     round_s = sum(total.get(s, 0.0) for s in AUGMENT_STAGES)

@@ -25,11 +25,12 @@ import torch
 from sage_rapids import artifacts
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
+from sage_rapids.context import Context
 from sage_rapids.data.tasks import load_task
 from sage_rapids.distillation.models import build_student, input_embeddings
-from sage_rapids.distillation.table import empty_pool, encode_dataset
+from sage_rapids.distillation.table import Examples, empty_pool, encode_dataset
 from sage_rapids.distillation.targets import teacher_targets
-from sage_rapids.distillation.train import make_optimizer, planned_steps, train_epoch
+from sage_rapids.distillation.train import Training, make_optimizer, planned_steps, train_epoch
 from sage_rapids.profiling import AUGMENT_STAGES, Profiler, overheads
 from sage_rapids.progress import quiet_libraries
 from sage_rapids.run.preparation import load_teacher
@@ -47,7 +48,8 @@ def measure(config, backend, n: int | None, quiet: bool) -> dict:
     config = replace(config, data=replace(config.data, train_limit=n))
     rng = generator(config.seed, "augment")
     task = load_task(config.data, config.seed)
-    teacher, tokenizer = load_teacher(config, task, backend, quiet, log=lambda m: None)
+    teacher, tokenizer = load_teacher(config, task, Context(backend, quiet=quiet),
+                                      log=lambda m: None)
     E = input_embeddings(teacher).detach()
     table, _ = encode_dataset(task.train, tokenizer, config.data.max_length, backend)
     t0 = time.perf_counter()
@@ -60,11 +62,13 @@ def measure(config, backend, n: int | None, quiet: bool) -> dict:
     opt, sched = make_optimizer(student, config.train,
                                 planned_steps(len(table), sizes, config.train.batch_size))
     profiler = Profiler(backend.synchronize)
+    ctx = Context(backend, profiler, quiet=quiet)
+    examples = Examples(table, empty_pool(backend), E)
     with profiler.stage("train"):
-        result = train_epoch(student, table, empty_pool(backend), E, opt, sched, config.loss,
-                             config.train, backend, rng, 1, quiet)
-    round_, _ = augment_round(teacher, table, result.profile, empty_pool(backend), E,
-                              config.augment, backend, profiler, rng, None, quiet)
+        result = train_epoch(Training(student, student, opt, sched, {"batches": rng}), examples,
+                             config.loss, config.train, ctx, 1)
+    round_, _ = augment_round(teacher, examples, result.profile,
+                              replace(config.augment, plots=False), ctx, rng)
     seconds = profiler.totals()
     return {"n": len(table), "n_synthetic": len(round_.pool),
             "teacher_targets_seconds": target_seconds,

@@ -31,9 +31,9 @@ import torch
 from sage_rapids import artifacts
 from sage_rapids.backend import resolve_backend
 from sage_rapids.config import load_config
+from sage_rapids.context import Context
 from sage_rapids.distillation.losses import per_sample_loss
 from sage_rapids.distillation.models import build_student, count_parameters
-from sage_rapids.profiling import NullProfiler
 from sage_rapids.progress import quiet_libraries
 from sage_rapids.run import pipeline
 from sage_rapids.run.pipeline import evaluate_epoch
@@ -43,8 +43,8 @@ from sage_rapids.seeds import seed_torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measured_default import SAGE_DEFAULT  # noqa: E402  (a sibling script)
 
-from sage_rapids.distillation.table import bucketed_batches, empty_pool, token_batch
-from sage_rapids.distillation.train import make_optimizer, planned_steps, train_epoch
+from sage_rapids.distillation.table import Examples, bucketed_batches, empty_pool, token_batch
+from sage_rapids.distillation.train import Training, make_optimizer, planned_steps, train_epoch
 
 
 def online_kd_epoch(student, teacher, table, batches, optimizer, scheduler, config,
@@ -91,7 +91,8 @@ def main(argv=None) -> int:
     config = replace(config, augment=replace(config.augment, plots=False))
     backend = resolve_backend(args.device)
     seed_torch(config.seed, "student_init")
-    s = prepare(config, backend, NullProfiler(), True, print)
+    ctx = Context(backend)
+    s = prepare(config, ctx, print)
     E = config.train.epochs
     init = build_student(s.teacher, config.student, len(s.task.train.label_names))
     students = {"vector": copy.deepcopy(init), "online": copy.deepcopy(init)}
@@ -104,9 +105,10 @@ def main(argv=None) -> int:
         batches = bucketed_batches(s.train.host_lengths, config.train.batch_size,
                                    config.train.bucket_batches, copy.deepcopy(rng))
         t0 = time.perf_counter()
-        train_epoch(students["vector"], s.train, empty_pool(backend), s.embeddings,
-                    *optim["vector"], config.loss, config.train, backend, copy.deepcopy(rng),
-                    epoch, True)
+        t = Training(students["vector"], students["vector"], *optim["vector"],
+                     {"batches": copy.deepcopy(rng)})
+        train_epoch(t, Examples(s.train, empty_pool(backend), s.embeddings), config.loss,
+                    config.train, ctx, epoch)
         backend.synchronize()
         vector_s = time.perf_counter() - t0
         online = online_kd_epoch(students["online"], s.teacher, s.train, batches,
@@ -114,9 +116,9 @@ def main(argv=None) -> int:
         rows.append({"epoch": epoch, "vector_seconds": vector_s, **{f"online_{k}": v for k, v in
                                                                    online.items()},
                      "vector_dev_accuracy": evaluate_epoch(students["vector"], s, config,
-                                                           backend)["dev_accuracy"],
+                                                           ctx)["dev_accuracy"],
                      "online_dev_accuracy": evaluate_epoch(students["online"], s, config,
-                                                           backend)["dev_accuracy"]})
+                                                           ctx)["dev_accuracy"]})
         print(f"epoch {epoch}: vector {vector_s:.1f} s, online {online['seconds']:.1f} s "
               f"(teacher {online['teacher_seconds']:.1f} s), dev {rows[-1]['vector_dev_accuracy']:.4f}"
               f" / {rows[-1]['online_dev_accuracy']:.4f}", flush=True)

@@ -14,7 +14,8 @@ __all__ = ["distill", "Distillation", "Config", "load_config", "ConfigError", "D
 # light (no torch) until one is touched.
 _PUBLIC = {"distill": "api", "Distillation": "api", "Config": "config",
            "load_config": "config", "ConfigError": "config", "DataError": "data.rows",
-           "ModelError": "distillation.models", "RunDirError": "artifacts", "RunInterrupted": "run.pipeline"}
+           "ModelError": "distillation.models", "RunDirError": "artifacts",
+           "RunInterrupted": "run.pipeline"}
 
 
 def __getattr__(name: str):

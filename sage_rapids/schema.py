@@ -253,7 +253,8 @@ def check(config: Config) -> list[str]:
     flat = _flatten(config)
     for key, allowed in CHOICES.items():
         if flat[key] not in allowed:
-            problems.append(f"{key}: must be one of {sorted(allowed)}, got {flat[key]!r}")
+            choices = sorted(allowed, key=lambda v: (v is not None, str(v)))  # None first
+            problems.append(f"{key}: must be one of {choices}, got {flat[key]!r}")
     for key, (low, high, low_open, high_open) in RANGES.items():
         value = flat[key]
         if value is None:

@@ -14,7 +14,9 @@ from safetensors.numpy import load_file
 from test_cli import BIN, cli, tiny_config
 
 from sage_rapids.backend import resolve_backend
+from sage_rapids.context import Context
 from sage_rapids.distillation.table import empty_pool
+from sage_rapids.distillation.train import Training
 from sage_rapids.run.checkpoint import TrainingState, latest_checkpoint, save_checkpoint
 
 STABLE = ("epoch", "dev_accuracy", "train_loss", "n_synthetic", "anchor_mean_loss",
@@ -125,15 +127,15 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     rng = np.random.default_rng(0)
     state = TrainingState(1, [{"epoch": 1}], {"epoch": 1}, empty_pool(backend), None)
-    save_checkpoint(tmp_path, state, model, opt, sched, {"batches": rng}, backend)
+    t, ctx = Training(model, model, opt, sched, {"batches": rng}), Context(backend)
+    save_checkpoint(tmp_path, state, t, ctx)
 
     def broken(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint, "save_file", broken)
     with pytest.raises(OSError):
-        save_checkpoint(tmp_path, TrainingState(2, [], None, empty_pool(backend), None), model,
-                        opt, sched, {"batches": rng}, backend)
+        save_checkpoint(tmp_path, TrainingState(2, [], None, empty_pool(backend), None), t, ctx)
     folder = latest_checkpoint(tmp_path)
     assert json.loads((folder / "meta.json").read_text())["epoch"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint"]  # no temp folder left

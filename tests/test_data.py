@@ -125,6 +125,7 @@ def test_teacher_may_fine_tune_on_more_examples_than_the_student(tmp_path, tiny_
 
     from sage_rapids.backend import resolve_backend
     from sage_rapids.config import load_config
+    from sage_rapids.context import Context
     from sage_rapids.run.preparation import load_teacher
 
     monkeypatch.setenv("SAGE_DATA_DIR", str(sst_like_dir))  # 240 train examples
@@ -134,6 +135,6 @@ def test_teacher_may_fine_tune_on_more_examples_than_the_student(tmp_path, tiny_
                                 f"teacher.cache_dir={tmp_path}"])
     task = load_task(config.data, 0)
     assert len(task.train) == 40 and len(task.full_train) == 240
-    load_teacher(config, task, resolve_backend("cpu"), True, lambda m: None)
+    load_teacher(config, task, Context(resolve_backend("cpu")), lambda m: None)
     (meta,) = tmp_path.glob("teachers/*/meta.json")
     assert _json.loads(meta.read_text())["examples"] == 150

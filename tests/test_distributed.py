@@ -148,10 +148,11 @@ def _same_steps_worker(rank: int, init_file: str, result_file: str) -> None:
 
     from sage_rapids.backend import resolve_backend
     from sage_rapids.config import LossConfig, StudentConfig, TrainConfig
+    from sage_rapids.context import Context
     from sage_rapids.data.tasks import TextDataset
     from sage_rapids.distillation.models import build_student, input_embeddings
-    from sage_rapids.distillation.table import empty_pool, encode_dataset
-    from sage_rapids.distillation.train import make_optimizer, train_epoch
+    from sage_rapids.distillation.table import Examples, empty_pool, encode_dataset
+    from sage_rapids.distillation.train import Training, make_optimizer, train_epoch
 
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
                                          world_size=2)
@@ -167,9 +168,10 @@ def _same_steps_worker(rank: int, init_file: str, result_file: str) -> None:
     student = build_student(teacher, StudentConfig(layers=[0]), 2)
     model = torch.nn.parallel.DistributedDataParallel(student)
     opt, sched = make_optimizer(student, TrainConfig(), 100)
-    result = train_epoch(model, table, empty_pool(backend), input_embeddings(teacher), opt,
-                         sched, LossConfig(), TrainConfig(batch_size=8, bucket_batches=2),
-                         backend, np.random.default_rng(rank), dist=dist)
+    t = Training(student, model, opt, sched, {"batches": np.random.default_rng(rank)})
+    examples = Examples(table, empty_pool(backend), input_embeddings(teacher))
+    result = train_epoch(t, examples, LossConfig(), TrainConfig(batch_size=8, bucket_batches=2),
+                         Context(backend, dist=dist))
     Path(f"{result_file}.{rank}").write_text(str(result.steps))
     torch.distributed.destroy_process_group()
 

@@ -9,9 +9,10 @@ from conftest import make_sentences, tiny_bert, tiny_tokenizer
 
 from sage_rapids.backend import Backend, resolve_backend
 from sage_rapids.config import AugmentConfig
+from sage_rapids.context import Context
 from sage_rapids.data.tasks import TextDataset
 from sage_rapids.distillation.models import input_embeddings
-from sage_rapids.distillation.table import empty_pool, encode_dataset
+from sage_rapids.distillation.table import Examples, empty_pool, encode_dataset
 from sage_rapids.distillation.targets import teacher_targets
 from sage_rapids.distillation.train import ErrorProfile
 from sage_rapids.draws import ArrayDraws, HostDraws
@@ -109,8 +110,9 @@ def copies_in_one_round(n: int, backend: Backend, monkeypatch, **cfg) -> int:
     monkeypatch.setattr(Backend, "to_host", counted)
     config = AugmentConfig(umap_fit_max=150, umap_epochs=20, ratio=0.5, k=5, plots=False,
                            **cfg)
-    result, _ = augment_round(teacher, table, profile, empty_pool(backend), E, config,
-                              backend, Profiler(backend.synchronize), np.random.default_rng(0))
+    result, _ = augment_round(teacher, Examples(table, empty_pool(backend), E), profile, config,
+                              Context(backend, Profiler(backend.synchronize)),
+                              np.random.default_rng(0))
     monkeypatch.setattr(Backend, "to_host", real)
     assert len(result.pool) == round(0.5 * n)
     return len(calls)

@@ -120,6 +120,16 @@ class SyntheticPool:
         return total / len(self)
 
 
+@dataclass(frozen=True)
+class Examples:
+    """What an epoch trains on and a round draws from: the real examples, the synthetic
+    pool, and the teacher's word table `E_T` that both are looked up in."""
+
+    table: ExampleTable
+    pool: SyntheticPool
+    embeddings: torch.Tensor  # (V, H_T) frozen
+
+
 def empty_pool(backend: Backend, k: int = 2, num_labels: int = 2) -> SyntheticPool:
     xp = backend.xp
     return SyntheticPool(xp.zeros((0, k), dtype=xp.int32), xp.zeros((0, k), dtype=xp.float32),

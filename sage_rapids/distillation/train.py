@@ -13,16 +13,15 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
 import torch
 
-from ..backend import Backend
 from ..config import LossConfig, TrainConfig
-from ..distributed import Dist, aligned_steps
+from ..context import Context
+from ..distributed import aligned_steps
 from ..progress import progress_bar
 from .losses import per_sample_loss
 from .models import Student
-from .table import ExampleTable, SyntheticPool, bucketed_batches, real_batch, synthetic_batch
+from .table import Examples, bucketed_batches, real_batch, synthetic_batch
 
 
 class NumericalError(RuntimeError):
@@ -42,6 +41,18 @@ class ErrorProfile:
     kd_loss: Any
     total_loss: Any
     embeddings: Any
+
+
+@dataclass(frozen=True)
+class Training:
+    """The student, what trains it, and this rank's random streams."""
+
+    student: Student  # the model itself (exported, evaluated, checkpointed)
+    model: torch.nn.Module  # what trains: the student, or its DDP wrapper with several ranks
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    rngs: dict  # NumPy generators of this rank: "batches" (batch order), "augment"
+    scaler: object = None  # the fp16 gradient scaler, or None
 
 
 @dataclass(frozen=True)
@@ -121,12 +132,9 @@ def step_optimizer(loss: torch.Tensor, model, optimizer, scaler, max_grad_norm: 
     scaler.update()
 
 
-def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
-                embeddings: torch.Tensor, optimizer, scheduler, loss_cfg: LossConfig,
-                train_cfg: TrainConfig, backend: Backend, rng: np.random.Generator,
-                epoch: int = 1, quiet: bool = True,
-                should_stop: Callable[[], bool] = lambda: False,
-                dist: Dist = Dist(), scaler=None) -> EpochResult | None:
+def train_epoch(t: Training, examples: Examples, loss_cfg: LossConfig,
+                train_cfg: TrainConfig, ctx: Context, epoch: int = 1,
+                should_stop: Callable[[], bool] = lambda: False) -> EpochResult | None:
     """Train one epoch over all real examples and the synthetic pool.
 
     With several ranks, every rank runs the same number of steps, batches of like
@@ -134,13 +142,12 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
     a stop request or a non-finite loss on any rank stops all of them at the same step.
 
     Args:
-        student: trained in place (its DDP wrapper with several ranks).
-        table: real examples with teacher logits.
-        pool: synthetic recipes with teacher logits (may be empty).
-        embeddings: (V, H_T) teacher word-embedding table (frozen).
-        rng: drives the batch order; seeded by the caller.
+        t: `t.model` is trained in place (the student's DDP wrapper with several ranks),
+            with `t.optimizer`, `t.scheduler` and `t.scaler` (fp16, or None);
+            `t.rngs["batches"]` drives the batch order.
+        examples: real examples with teacher logits, the synthetic pool (may be empty)
+            and the (V, H_T) teacher word-embedding table (frozen).
         should_stop: checked after every step; True abandons the epoch cleanly.
-        scaler: the fp16 gradient scaler (`Backend.grad_scaler`), or None.
 
     Returns:
         `EpochResult` with the mean loss and the error profile, or None if stopped.
@@ -148,8 +155,9 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
     Raises:
         NumericalError: a NaN or infinite loss.
     """
-    n, device = len(table), backend.device
-    pool = pool.with_lengths(table, backend)
+    table, embeddings, backend, dist = examples.table, examples.embeddings, ctx.backend, ctx.dist
+    rng, student, n, device = t.rngs["batches"], t.model, len(table), backend.device
+    pool = examples.pool.with_lengths(table, backend)
     lengths = {False: table.host_lengths, True: pool.host_lengths}
     plan = [(False, b) for b in bucketed_batches(lengths[False], train_cfg.batch_size,
                                                  train_cfg.bucket_batches, rng)]
@@ -163,7 +171,7 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
     pooled = None
     loss_sum, count = torch.zeros((), device=device), 0
     student.train()
-    for step, (synthetic, index) in enumerate(progress_bar(plan, f"epoch {epoch}", quiet)):
+    for step, (synthetic, index) in enumerate(progress_bar(plan, f"epoch {epoch}", ctx.quiet)):
         batch = (synthetic_batch(table, pool, embeddings, index, backend)
                  if synthetic else real_batch(table, embeddings, index, backend))
         with backend.autocast(train_cfg.precision):
@@ -179,9 +187,9 @@ def train_epoch(student: Student, table: ExampleTable, pool: SyntheticPool,
                 f"{f' on some rank' if dist.active else ''}; try a lower train.lr")
         if stop:
             return None
-        optimizer.zero_grad(set_to_none=True)
-        step_optimizer(loss, student, optimizer, scaler, train_cfg.max_grad_norm)
-        scheduler.step()
+        t.optimizer.zero_grad(set_to_none=True)
+        step_optimizer(loss, student, t.optimizer, t.scaler, train_cfg.max_grad_norm)
+        t.scheduler.step()
         loss_sum += losses.total.detach().sum()
         count += len(index)
         if not synthetic:

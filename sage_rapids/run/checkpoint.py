@@ -21,7 +21,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..backend import Backend
+from ..context import Context
 from ..distillation.table import SyntheticPool
+from ..distillation.train import Training
 from ..distributed import Dist
 
 NAME = "checkpoint"
@@ -48,9 +50,7 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(handle.fileno())
 
 
-def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Module, optimizer,
-                    scheduler, rngs: dict[str, np.random.Generator], backend: Backend,
-                    dist: Dist = Dist(), scaler=None) -> Path:
+def save_checkpoint(run_dir: Path, state: TrainingState, t: Training, ctx: Context) -> Path:
     """Write the checkpoint of a completed epoch atomically (a collective with N ranks).
 
     Rank 0 writes the shared student, optimizer and scheduler; every rank writes its
@@ -58,19 +58,20 @@ def save_checkpoint(run_dir: Path, state: TrainingState, student: torch.nn.Modul
     rank 0 swaps the folder in by one rename.
 
     Args:
-        student: the unwrapped student (not its DDP wrapper).
-        rngs: the rank's NumPy generators by stream name (batch order, augmentation).
-        scaler: the fp16 gradient scaler, whose scale is part of the state.
+        t: `t.student` (the unwrapped student, not its DDP wrapper), its optimizer,
+            scheduler and fp16 gradient scaler, and the rank's NumPy generators by
+            stream name (`t.rngs`).
 
     Returns:
         The checkpoint folder.
     """
+    dist = ctx.dist
     tmp = Path(dist.broadcast(tempfile.mkdtemp(prefix=f".{NAME}.", dir=run_dir)
                               if dist.is_main else None))
     try:
         if dist.is_main:
-            _save_shared(tmp, state, student, optimizer, scheduler, dist, scaler)
-        _save_rank(tmp, state, rngs, backend, dist.rank)
+            _save_shared(tmp, state, t.student, t.optimizer, t.scheduler, dist, t.scaler)
+        _save_rank(tmp, state, t.rngs, ctx.backend, dist.rank)
         dist.barrier()
         final = run_dir / NAME
         if dist.is_main:
@@ -148,15 +149,14 @@ def latest_checkpoint(run_dir: Path) -> Path:
                           "(one is written at the end of every epoch)")
 
 
-def load_checkpoint(folder: Path, student: torch.nn.Module, optimizer, scheduler,
-                    rngs: dict[str, np.random.Generator], backend: Backend,
-                    dist: Dist = Dist(), scaler=None) -> TrainingState:
+def load_checkpoint(folder: Path, t: Training, ctx: Context) -> TrainingState:
     """Restore student, optimizer, scheduler and this rank's RNGs in place; return the rest.
 
     Raises:
         CheckpointError: the checkpoint was written by another number of processes, or
             by a version with other random streams.
     """
+    backend, dist, student, optimizer, rngs = ctx.backend, ctx.dist, t.student, t.optimizer, t.rngs
     meta = json.loads((folder / "meta.json").read_text())
     saved_world = meta.get("world_size", 1)
     if saved_world != dist.world_size:
@@ -174,9 +174,9 @@ def load_checkpoint(folder: Path, student: torch.nn.Module, optimizer, scheduler
             state.setdefault(int(pid), {})[slot] = value.to(backend.device) \
                 if slot != "step" else value
     optimizer.load_state_dict({"state": state, "param_groups": meta["optimizer_groups"]})
-    if scaler is not None and meta.get("grad_scaler"):
-        scaler.load_state_dict(meta["grad_scaler"])
-    scheduler.load_state_dict({**meta["scheduler"], "lr_lambdas": [None] * len(
+    if t.scaler is not None and meta.get("grad_scaler"):
+        t.scaler.load_state_dict(meta["grad_scaler"])
+    t.scheduler.load_state_dict({**meta["scheduler"], "lr_lambdas": [None] * len(
         optimizer.param_groups)})
     mine = load_file(str(folder / f"rank{dist.rank}.safetensors"))
     torch.set_rng_state(mine["rng.torch"])

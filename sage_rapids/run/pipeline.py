@@ -12,7 +12,6 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -21,10 +20,11 @@ import torch
 
 from ..backend import Backend
 from ..config import Config
+from ..context import Context
 from ..distillation.evaluate import agreement, predict, scores
 from ..distillation.models import ModelError, Student, build_student, count_parameters
-from ..distillation.table import empty_pool
-from ..distillation.train import early_stop, make_optimizer, planned_steps, train_epoch
+from ..distillation.table import Examples, empty_pool
+from ..distillation.train import Training, early_stop, make_optimizer, planned_steps, train_epoch
 from ..distributed import Dist, parameter_digest
 from ..profiling import Profiler
 from ..sage.augment import RoundResult, augment_round, budget_scale, expected_synthetic
@@ -63,18 +63,6 @@ def stop_on_signals():
             signal.signal(sig, old)
 
 
-@dataclass(frozen=True)
-class Training:
-    """The student, what trains it, and this rank's random streams."""
-
-    student: Student  # the model itself (exported, evaluated, checkpointed)
-    model: torch.nn.Module  # what trains: the student, or its DDP wrapper with several ranks
-    optimizer: torch.optim.Optimizer
-    scheduler: object
-    rngs: dict  # NumPy generators of this rank: batch order, augmentation
-    scaler: object = None  # the fp16 gradient scaler, or None
-
-
 def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bool = False,
         log: Callable[[str], None] = print, resume: bool = False, dist: Dist = Dist(),
         restarts: int = 0) -> dict:
@@ -94,13 +82,13 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     rec = Recorder(out_dir, config, enabled=dist.is_main, log=log)
     rec.start(resume)
     profiler = Profiler(backend.synchronize)
-    s = prepare(config, backend, profiler, quiet, log, dist)
+    ctx = Context(backend, profiler, dist, quiet)
+    s = prepare(config, ctx, log)
     rec.teacher_targets(*gather_targets(s, backend, dist))
-    t = start_training(config, s, backend, dist)
+    t = start_training(config, s, ctx)
     state = TrainingState(0, [], None, empty_pool(backend), None)
     if resume:
-        state = load_checkpoint(latest_checkpoint(out_dir), t.student, t.optimizer,
-                                t.scheduler, t.rngs, backend, dist, t.scaler)
+        state = load_checkpoint(latest_checkpoint(out_dir), t, ctx)
         rec.resumed(state.metrics)
         log(f"resuming {out_dir} after epoch {state.epoch}")
     reducer = None if state.map_coords is None else UmapReducer.from_coords(
@@ -112,15 +100,14 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             if stopped:
                 break
             profiler.epoch, t0 = epoch, time.perf_counter()
+            examples = Examples(s.train, state.pool, s.embeddings)
             with profiler.stage("train"):
-                result = train_epoch(t.model, s.train, state.pool, s.embeddings, t.optimizer,
-                                     t.scheduler, config.loss, config.train, backend,
-                                     t.rngs["batches"], epoch, quiet, should_stop, dist,
-                                     t.scaler)
+                result = train_epoch(t, examples, config.loss, config.train, ctx, epoch,
+                                     should_stop)
             if result is None:
                 raise RunInterrupted(out_dir, epoch)
             with profiler.stage("evaluate"):
-                row = evaluate_epoch(t.student, s, config, backend, dist)
+                row = evaluate_epoch(t.student, s, config, ctx)
             row.update(epoch=epoch, train_loss=dist.mean(result.train_loss),
                        n_synthetic=int(dist.sum(result.n_synthetic)))
             pool = state.pool
@@ -129,11 +116,9 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
                     config.augment.start_epoch <= epoch < config.train.epochs:
                 row["mean_kd_loss"] = dist.mean(backend.scalar(result.profile.kd_loss.mean()))
                 scale = budget_scale(config.augment, state.metrics, row["mean_kd_loss"])
-                round_, reducer = augment_round(
-                    s.teacher, s.train, result.profile, pool, s.embeddings, config.augment,
-                    backend, profiler, t.rngs["augment"], reducer, quiet, scale,
-                    picture=config.augment.plots and dist.is_main,
-                    precision=config.train.precision)
+                round_, reducer = augment_round(s.teacher, examples, result.profile,
+                                                config.augment, ctx, t.rngs["augment"],
+                                                reducer, scale, config.train.precision)
                 pool = round_.pool
                 row.update(round_stats(round_, dist))
                 if round_.picture is not None:
@@ -141,8 +126,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             row.update(seconds=time.perf_counter() - t0,
                        stage_seconds=profiler.epoch_seconds(epoch))
             state = next_state(state, row, pool, reducer, config, backend, s, rec, t, log)
-            save_checkpoint(out_dir, state, t.student, t.optimizer, t.scheduler, t.rngs,
-                            backend, dist, t.scaler)
+            save_checkpoint(out_dir, state, t, ctx)
             if stopped:
                 log(f"{stopped}; the student of epoch {state.best['epoch']} is exported")
     summary = summarize(config, s, t.student, state.metrics, state.best,
@@ -168,12 +152,13 @@ def gather_targets(s: Setup, backend: Backend, dist: Dist) -> tuple[np.ndarray, 
     return logits[order], index[order]
 
 
-def start_training(config: Config, s: Setup, backend: Backend, dist: Dist) -> Training:
+def start_training(config: Config, s: Setup, ctx: Context) -> Training:
     """Build the student (wrapped in DDP with several ranks), its optimizer and schedule.
 
     Raises:
         ModelError: `loss.cosine` with a student narrower than its teacher.
     """
+    backend, dist = ctx.backend, ctx.dist
     seed_torch(config.seed, "student_init")  # the same on every rank; DDP broadcasts rank 0's
     student = build_student(s.teacher, config.student, len(s.task.train.label_names),
                             config.teacher.trust_remote_code).to(backend.device)
@@ -221,10 +206,10 @@ def next_state(state: TrainingState, row: dict, pool, reducer, config: Config,
                          backend.to_host(reducer.coords_) if keep_map else None)
 
 
-def evaluate_epoch(student: Student, s: Setup, config: Config, backend: Backend,
-                   dist: Dist = Dist()) -> dict:
+def evaluate_epoch(student: Student, s: Setup, config: Config, ctx: Context) -> dict:
     """Metrics of the student on every dev set, the teacher's, and their agreement
     (`agreement` on the first set, `<set>_agreement` on the others)."""
+    backend, dist = ctx.backend, ctx.dist
     student.eval()
     row = {}
     for i, dev in enumerate(s.devs):

@@ -13,14 +13,14 @@ import torch
 
 from ..backend import Backend
 from ..config import Config
+from ..context import Context
 from ..data.tasks import TaskData, load_task
 from ..distillation.evaluate import predict, scores, teacher_learnt_nothing
 from ..distillation.models import ModelError, input_embeddings, load_classifier, vector_forward
 from ..distillation.table import ExampleTable, encode_dataset, ragged_table
 from ..distillation.targets import teacher_targets
 from ..distillation.teacher import finetune_source, finetune_teacher
-from ..distributed import Dist, shard_index
-from ..profiling import Profiler
+from ..distributed import shard_index
 from ..seeds import seed_torch
 
 
@@ -58,8 +58,7 @@ def silent(message: str) -> None:
     pass
 
 
-def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, log,
-                 dist: Dist = Dist()):
+def load_teacher(config: Config, task: TaskData, ctx: Context, log):
     """The teacher: fine-tuned (and cached) when the config asks, else loaded as is.
     With several ranks rank 0 fine-tunes while the others wait, then read the cache.
 
@@ -67,12 +66,12 @@ def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, 
         ModelError: the teacher's head does not match the task's labels.
     """
     cfg, n_labels = config.teacher, len(task.train.label_names)
-    name = cfg.model
+    backend, dist, name = ctx.backend, ctx.dist, cfg.model
     if cfg.finetune:
         source = finetune_source(cfg, task)
         if dist.is_main:
-            name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, quiet,
-                                        log))
+            name = str(finetune_teacher(cfg, config.data, source, backend, config.seed,
+                                        ctx.quiet, log))
         dist.barrier()
         if not dist.is_main:
             name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, True,
@@ -86,15 +85,15 @@ def load_teacher(config: Config, task: TaskData, backend: Backend, quiet: bool, 
     return teacher, tokenizer
 
 
-def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log,
-            dist: Dist = Dist()) -> Setup:
+def prepare(config: Config, ctx: Context, log) -> Setup:
     """Stages 0 and 1: load and tokenize the data once, teacher logits once (for this
     rank's shard of the training split). An encoded corpus (`data.encoded`) has both
     done already: its shards are read instead."""
     if config.data.encoded:
-        return prepare_encoded(config, backend, profiler, quiet, log, dist)
+        return prepare_encoded(config, ctx, log)
+    backend, profiler, dist = ctx.backend, ctx.profiler, ctx.dist
     task = load_task(config.data, config.seed, config.loss)
-    teacher, tokenizer = load_teacher(config, task, backend, quiet, log, dist)
+    teacher, tokenizer = load_teacher(config, task, ctx, log)
     shard = np.arange(len(task.train))
     if dist.active:
         shard = shard_index(task.train.labels, dist.world_size, dist.rank, config.seed)
@@ -108,11 +107,11 @@ def prepare(config: Config, backend: Backend, profiler: Profiler, quiet: bool, l
         devs = encode_devs(task, tokenizer, config, backend)
     with profiler.stage("teacher_targets"):
         targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
-                                  pooled=config.loss.cosine > 0, quiet=quiet,
+                                  pooled=config.loss.cosine > 0, quiet=ctx.quiet,
                                   precision=config.train.precision)
     return finish_setup(config, task, teacher, tokenizer, embeddings,
-                        train.with_targets(targets.logits, targets.pooled), devs, backend,
-                        profiler, log, dist, shard)
+                        train.with_targets(targets.logits, targets.pooled), devs, ctx, log,
+                        shard)
 
 
 def encode_devs(task: TaskData, tokenizer, config: Config, backend: Backend) -> dict:
@@ -121,16 +120,16 @@ def encode_devs(task: TaskData, tokenizer, config: Config, backend: Backend) -> 
             for name, ds in task.devs.items()}
 
 
-def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet: bool, log,
-                    dist: Dist = Dist()) -> Setup:
+def prepare_encoded(config: Config, ctx: Context, log) -> Setup:
     """Stages 0 and 1 of a run on an encoded corpus: this rank's shards (token ids and
     teacher logits) after checking they were made by this config's teacher."""
     from ..data.shards import check_manifest, encoded_rows, encoded_task, read_manifest
 
+    backend, profiler, dist = ctx.backend, ctx.profiler, ctx.dist
     folder = Path(config.data.encoded)
     manifest = read_manifest(folder)
     task = encoded_task(config, manifest)
-    teacher, tokenizer = load_teacher(config, task, backend, quiet, log, dist)
+    teacher, tokenizer = load_teacher(config, task, ctx, log)
     check_manifest(folder, manifest, teacher.config._name_or_path, config.data.max_length,
                    task.dev.label_names)
     with profiler.stage("encode"):
@@ -141,13 +140,13 @@ def prepare_encoded(config: Config, backend: Backend, profiler: Profiler, quiet:
     task.notes.append(part.note + (f"; rank r of {dist.world_size} reads shards r, "
                                    f"r + {dist.world_size}, ..." if dist.active else ""))
     return finish_setup(config, task, teacher, tokenizer, input_embeddings(teacher).detach(),
-                        train, devs, backend, profiler, log, dist, part.rows)
+                        train, devs, ctx, log, part.rows)
 
 
 def finish_setup(config: Config, task: TaskData, teacher, tokenizer, embeddings, train,
-                 devs: dict, backend: Backend, profiler: Profiler, log, dist: Dist,
-                 shard: np.ndarray) -> Setup:
+                 devs: dict, ctx: Context, log, shard: np.ndarray) -> Setup:
     """The teacher's own metrics on every dev set (for the reports), and the `Setup`."""
+    backend, profiler, dist = ctx.backend, ctx.profiler, ctx.dist
     metrics, key = report_metrics(config, task)
     sets = []
     for name, table in devs.items():

@@ -18,10 +18,10 @@ from torch import nn
 
 from ..backend import Backend
 from ..config import AugmentConfig
-from ..distillation.table import ExampleTable, SyntheticPool, real_batch, sorted_batches
+from ..context import Context
+from ..distillation.table import Examples, ExampleTable, SyntheticPool, real_batch, sorted_batches
 from ..distillation.targets import label_synthetic
 from ..distillation.train import ErrorProfile
-from ..profiling import Profiler
 from .reduce import UmapReducer
 from .regions import Anchors, Neighbours, nearest_neighbours, region_scores, select_anchors
 from .synthesize import Recipes, different, recipe_coords, synthesize_recipes
@@ -128,29 +128,29 @@ def merge_pools(old: SyntheticPool, new: SyntheticPool, cfg: AugmentConfig,
     return pool
 
 
-def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile,
-                  pool: SyntheticPool, embeddings: torch.Tensor, cfg: AugmentConfig,
-                  backend: Backend, profiler: Profiler, rng: np.random.Generator,
-                  reducer: UmapReducer | None = None, quiet: bool = True,
-                  scale: float = 1.0, picture: bool = False,
+def augment_round(teacher: nn.Module, examples: Examples, profile: ErrorProfile,
+                  cfg: AugmentConfig, ctx: Context, rng: np.random.Generator,
+                  reducer: UmapReducer | None = None, scale: float = 1.0,
                   precision: str = "fp32") -> tuple[RoundResult, UmapReducer]:
     """Run one round and return the next synthetic pool.
 
     Args:
         teacher: labels the synthetic points (eval mode, no grad).
-        table: real examples.
+        examples: the real examples, the current pool (kept or extended per
+            `cfg.pool`) and the (V, H_T) teacher word-embedding table.
         profile: the epoch's error profile (per-sample losses, pooled states).
-        pool: the current pool (kept or extended per `cfg.pool`).
-        embeddings: (V, H_T) teacher word-embedding table.
+        ctx: the backend, the profiler that times each stage, and the rank; rank 0
+            brings the map to the host for a plot when `cfg.plots` (`RoundResult.picture`).
         rng: the run's augmentation generator (seeds the map and the round's draws).
         reducer: a fitted reducer to reuse (`space: input`), or None to fit.
         scale: share of the synthetic budget to make (`budget_scale`).
-        picture: bring the map to the host for a plot (`RoundResult.picture`).
         precision: the teacher's labelling precision.
 
     Returns:
         (`RoundResult`, the reducer used) so the caller can reuse an input-space map.
     """
+    table, embeddings, backend, profiler = (examples.table, examples.embeddings, ctx.backend,
+                                            ctx.profiler)
     with profiler.stage("reduce"):
         if reducer is None or cfg.space == "student":
             source = (profile.embeddings if cfg.space == "student"
@@ -173,11 +173,12 @@ def augment_round(teacher: nn.Module, table: ExampleTable, profile: ErrorProfile
                                      cfg.synthesis, draws, cfg.partner, classes, margin)
     with profiler.stage("label"):
         new = label_synthetic(teacher, table, recipes.sources, recipes.weights, embeddings,
-                              backend, cfg.label_batch_size, quiet, precision)
+                              backend, cfg.label_batch_size, ctx.quiet, precision)
     result = RoundResult(
-        merge_pools(pool, new, cfg, backend), len(new), len(anchors.index),
+        merge_pools(examples.pool, new, cfg, backend), len(new), len(anchors.index),
         backend.scalar(loss[anchors.index].mean()), backend.scalar(loss.mean()),
-        RoundPicture.of(coords, loss, anchors, recipes, backend) if picture else None,
+        RoundPicture.of(coords, loss, anchors, recipes, backend)
+        if cfg.plots and ctx.dist.is_main else None,
         anchor_looks(anchors, neighbours, classes, table.labels, recipes.sources, backend,
                      margin))
     return result, reducer

@@ -10,7 +10,7 @@ Parquet shard (token ids as `list<int32>`, segment ids as `list<int8>` for pairs
 label, the teacher's logits) plus a small JSON record with the shard's checksum. A
 shard is written to a temporary name and renamed, so an interrupted encode resumes:
 partitions whose shard verifies against its record are skipped. `manifest.json` is
-written last; `run` reads the shards through it (`data.encoded`, `shards.py`).
+written last; `run` reads the shards through it (`data.encoded`, `data/shards.py`).
 
 Without `--workers` or `--scheduler` the partitions run in this process. With
 `--workers N` a `distributed.LocalCluster` (CPU) or a dask-cuda `LocalCUDACluster`
