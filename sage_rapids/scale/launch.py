@@ -94,9 +94,10 @@ def launch(entry: Callable, args: dict, nproc_per_node: int, nnodes: int = 1,
             f"after the meeting; start every node again (--resume {args['out']} after a "
             "checkpoint)"
         ) from None
-    except SignalException as err:
+    except SignalException as err:  # exit 128 + the signal: 130 SIGINT, 143 SIGTERM
         raise LaunchError(f"stopped by {err.sigval.name}; resume with: sage-rapids run "
-                          f"--resume {args['out']} (with the same --gpus / --nproc)", 130) from None
+                          f"--resume {args['out']} (with the same --gpus / --nproc)",
+                          128 + int(err.sigval)) from None
     finally:
         del store  # node 0 hosts the store elastic used; it closes with the run
 
