@@ -21,6 +21,7 @@ from report.accuracy import COMPARISONS, INTRO, STUDIES, accuracy, compare  # no
 from report.common import DOC, ROOT, load  # noqa: E402
 from report.convergence import convergence  # noqa: E402
 from report.default_run import default_run, teacher_recipe  # noqa: E402
+from report.faults import restarts  # noqa: E402
 from report.guidance import guidance  # noqa: E402
 from report.speed import encode, memory, overhead, scaling, vs_online_kd  # noqa: E402
 from report.tasks import tasks  # noqa: E402
@@ -56,6 +57,9 @@ def render() -> str:
     d = load("convergence.json")
     if d is not None:
         out.append(convergence(d))
+    d = load("restart_soak.json")
+    if d is not None:
+        out.append(restarts(d, load("restart_soak_before.json")))
     d = load("tasks.json")
     if d is not None and d.get("tasks"):
         out.append(tasks(d))

@@ -131,6 +131,29 @@ def test_a_killed_rank_stops_the_run_and_resume_finishes_it(tmp_path, config, da
     assert json.loads((out / "summary.json").read_text())["world_size"] == 2
 
 
+@pytest.mark.slow
+def test_a_killed_rank_of_two_restarts_and_ends_as_the_uninterrupted_run(tmp_path, config,
+                                                                         data_dir, two_rank_run):
+    env = {**os.environ, "SAGE_DATA_DIR": str(data_dir)}
+    out = tmp_path / "restarted"
+    proc = subprocess.Popen([str(BIN), "run", "--nproc", "2", "--max-restarts", "1", "--config",
+                             str(config), "--out", str(out)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    wait_for_epoch(proc, out, 1)
+    os.kill(_worker_pids(proc.pid)[-1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "restart 1: resuming" in err and "connectFullMesh" not in err
+    assert json.loads((out / "summary.json").read_text())["restarts"] == 1
+    restarted, whole = stable_rows(out), stable_rows(two_rank_run)
+    assert [r["epoch"] for r in restarted] == [1, 2, 3]
+    for a, b in zip(restarted, whole):  # two processes agree to float rounding (which a
+        assert a["n_synthetic"] == b["n_synthetic"]  # round can turn into one dev example)
+        assert a["dev_accuracy"] == pytest.approx(b["dev_accuracy"], abs=0.02)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
 def test_shards_are_equal_stratified_and_disjoint():
     labels = np.array([0] * 70 + [1] * 31)
     shards = [shard_index(labels, 3, r, seed=4) for r in range(3)]

@@ -80,8 +80,12 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     Raises:
         RunInterrupted: a signal stopped the run (checkpoint kept).
         NumericalError: a non-finite loss (checkpoint of the last good epoch kept).
+        DiskFull: no space for the run directory's files (refused before training when
+            the free space is short of what the run will write).
+        CheckpointDamaged: `resume` of a checkpoint whose files fail their checks.
     """
     start, out_dir = time.perf_counter(), Path(out_dir)
+    verified = latest_checkpoint(out_dir) if resume else None  # before anything is written
     quiet, log = (quiet, log) if dist.is_main else (True, silent)
     rec = Recorder(out_dir, config, enabled=dist.is_main, log=log)
     rec.start(resume)
@@ -96,7 +100,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     rec.teacher_targets(logits, index)
     state = TrainingState(0, [], None, empty_pool(backend), None)
     if resume:
-        state = load_checkpoint(latest_checkpoint(out_dir), t, ctx)
+        state = load_checkpoint(verified, t, ctx)
         rec.resumed(state.metrics)
         log(f"resuming {out_dir} after epoch {state.epoch}")
     reducer = None if state.map_coords is None else UmapReducer.from_coords(
