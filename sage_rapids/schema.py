@@ -62,6 +62,13 @@ class LossConfig:
     temperature: float = 2.0
     alpha: float = 0.5  # weight of the KD term; 1 - alpha weighs gold-label CE
     cosine: float = 0.0  # weight of 1 - cos(pooled student, pooled teacher)
+    layers: float = 0.0  # weight of the per-layer transfer term (0: off)
+    layer_map: Optional[list[list[int]]] = None  # [[student, teacher], ...] layer outputs,
+    # 1-based (0: the embedding output); null: each student layer to the teacher's at the
+    # same relative depth (3 of 6: [[1, 2], [2, 4], [3, 6]])
+    layer_pool: str = "cls"  # cls | mean: how a layer's tokens pool into one vector
+    layer_loss: str = "pkd"  # pkd (squared distance of L2-normalised states) | mse | cosine
+    layer_cache_gb: float = 8.0  # refuse a cache of teacher layer states above this size
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,8 @@ CHOICES = {
     "augment.synthesis": {"pair", "barycentric"},
     "augment.pool": {"replace", "accumulate"},
     "augment.umap_metric": {"cosine", "euclidean"},
+    "loss.layer_pool": {"cls", "mean"},
+    "loss.layer_loss": {"pkd", "mse", "cosine"},
 }
 # (low, high, low_open, high_open); None means unbounded.
 RANGES = {
@@ -163,6 +172,8 @@ RANGES = {
     "loss.temperature": (0.0, None, True, False),
     "loss.alpha": (0.0, 1.0, False, False),
     "loss.cosine": (0.0, None, False, False),
+    "loss.layers": (0.0, None, False, False),
+    "loss.layer_cache_gb": (0.0, None, True, False),
     "train.epochs": (1, None, False, False),
     "train.batch_size": (1, None, False, False),
     "train.lr": (0.0, 1.0, True, False),
@@ -246,6 +257,24 @@ def _check_task_shape(config: Config) -> list[str]:
     return problems
 
 
+def _check_layer_map(pairs) -> list[str]:
+    """`loss.layer_map` is a list of [student, teacher] pairs of layer outputs (>= 0);
+    whether the models have those layers is checked once they are built."""
+    if pairs is None:
+        return []
+    ok = isinstance(pairs, list) and pairs and all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and not
+                                                    isinstance(i, bool) and i >= 0 for i in p)
+        for p in pairs)
+    if not ok:
+        return [f"loss.layer_map: expected a list of [student, teacher] layer pairs "
+                f"(non-negative integers, e.g. [[1, 2], [2, 4]]), got {pairs!r}"]
+    students = [p[0] for p in pairs]
+    if len(set(students)) != len(students):
+        return [f"loss.layer_map: a student layer is mapped twice in {pairs}"]
+    return []
+
+
 def check(config: Config) -> list[str]:
     """Every problem with the values of a built config, one line per dotted key:
     choices, ranges, and the keys that must agree with each other."""
@@ -286,6 +315,11 @@ def check(config: Config) -> list[str]:
     if data.encoded and config.loss.cosine > 0:
         problems.append("loss.cosine: not with data.encoded (shards keep the teacher's "
                         "logits, not its hidden states); set loss.cosine: 0")
+    if data.encoded and config.loss.layers > 0:
+        problems.append("loss.layers: not with data.encoded yet (shards keep the teacher's "
+                        "logits, not its layer states); train on the data section's files, "
+                        "or set loss.layers: 0")
+    problems += _check_layer_map(config.loss.layer_map)
     if data.header is False and data.name == "local" and not data.columns:
         problems.append("data.columns: required when data.header is false (name the "
                         "columns of the headerless file)")

@@ -46,20 +46,21 @@ def wait_for_epoch(proc: subprocess.Popen, run: Path, epoch: int, timeout: float
         time.sleep(0.01)
 
 
-def config_for(tmp_path, teacher_dir, precision="fp32", epochs=3):
+def config_for(tmp_path, teacher_dir, precision="fp32", epochs=3, loss=None):
     return tiny_config(tmp_path, teacher_dir, train={"epochs": epochs, "batch_size": 8,
                                                      "precision": precision},
-                       augment={"space": "input", "umap_fit_max": 500})
+                       augment={"space": "input", "umap_fit_max": 500}, loss=loss or {})
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+@pytest.mark.parametrize("precision, loss", [("fp32", {}), ("fp16", {"layers": 1.0})],
+                         ids=["fp32", "fp16-layer-transfer"])
 def test_sigkill_in_epoch_two_then_resume_matches_uninterrupted(tmp_path, tiny_teacher_dir,
-                                                                bigger_data, precision):
+                                                                bigger_data, precision, loss):
     # one thread each: the uninterrupted run goes on beside the killed one
     env = {**os.environ, "SAGE_DATA_DIR": str(bigger_data), "OMP_NUM_THREADS": "1",
            "NUMBA_NUM_THREADS": "1"}
-    config = config_for(tmp_path, tiny_teacher_dir, precision, epochs=2)
+    config = config_for(tmp_path, tiny_teacher_dir, precision, epochs=2, loss=loss)
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     uninterrupted = subprocess.Popen([str(BIN), "run", "--config", str(config), "--out",
                                       str(whole), "--quiet"], env=env,

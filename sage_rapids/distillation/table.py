@@ -34,6 +34,8 @@ class ExampleTable:
         labels: (n,) int64 gold labels (-1: unlabelled), or float32 scores (NaN).
         teacher_logits: (n, C) float32, filled by stage 1.
         teacher_pooled: (n, H) float16 pooled teacher states (only for `loss.cosine`).
+        teacher_layers: (n, J, H) float16 pooled states of the teacher's mapped layers
+            (only for `loss.layers`).
         host_lengths: (n,) NumPy copy of `lengths`, used to plan batches.
         pad_id: the tokenizer's padding id, written into padded batch positions.
     """
@@ -47,12 +49,15 @@ class ExampleTable:
     teacher_logits: Any = None
     teacher_pooled: Any = None
     pad_id: int = 0
+    teacher_layers: Any = None
 
     def __len__(self) -> int:
         return len(self.host_lengths)
 
-    def with_targets(self, logits: Any, pooled: Any = None) -> "ExampleTable":
-        return replace(self, teacher_logits=logits, teacher_pooled=pooled)
+    def with_targets(self, logits: Any, pooled: Any = None, layers: Any = None
+                     ) -> "ExampleTable":
+        return replace(self, teacher_logits=logits, teacher_pooled=pooled,
+                       teacher_layers=layers)
 
 
 def ragged_table(ids: np.ndarray, lengths: np.ndarray, type_ids: np.ndarray | None,
@@ -93,12 +98,15 @@ class SyntheticPool:
         logits: (m, C) float32 teacher logits of the materialised mix.
         host_lengths: (m,) NumPy token count of each synthetic example (the longest of
             its sources), used to plan batches; None until `with_lengths`.
+        layers: (m, J, H) float16 pooled states of the teacher's mapped layers on the
+            materialised mix (only for `loss.layers`).
     """
 
     sources: Any
     weights: Any
     logits: Any
     host_lengths: np.ndarray | None = None
+    layers: Any = None
 
     def with_lengths(self, table: "ExampleTable", backend: Backend) -> "SyntheticPool":
         """This pool with `host_lengths` (one small copy to the host when missing)."""
@@ -117,6 +125,7 @@ class SyntheticPool:
         if len(self) == 0:
             return 0.0
         total = self.sources.nbytes + self.weights.nbytes + self.logits.nbytes
+        total += 0 if self.layers is None else self.layers.nbytes
         return total / len(self)
 
 
@@ -190,6 +199,7 @@ class Batch:
     teacher_logits: torch.Tensor | None  # (B, C)
     teacher_pooled: torch.Tensor | None  # (B, H)
     real_index: torch.Tensor  # (B,) table index of real rows, -1 for synthetic
+    teacher_layers: torch.Tensor | None = None  # (B, J, H) the teacher's mapped layers
 
 
 def _tokens(table: ExampleTable, idx: torch.Tensor, width: int, backend: Backend):
@@ -239,7 +249,10 @@ def real_batch(table: ExampleTable, embeddings: torch.Tensor, index: np.ndarray,
     pooled = None if table.teacher_pooled is None else backend.to_torch(
         table.teacher_pooled)[idx].float()
     logits = None if table.teacher_logits is None else backend.to_torch(table.teacher_logits)[idx]
-    return Batch(vectors, mask, types, backend.to_torch(table.labels)[idx], logits, pooled, idx)
+    layers = None if table.teacher_layers is None else backend.to_torch(
+        table.teacher_layers)[idx].float()  # (B, J, H)
+    return Batch(vectors, mask, types, backend.to_torch(table.labels)[idx], logits, pooled, idx,
+                 layers)
 
 
 def synthetic_batch(table: ExampleTable, pool: SyntheticPool, embeddings: torch.Tensor,
@@ -265,7 +278,8 @@ def synthetic_batch(table: ExampleTable, pool: SyntheticPool, embeddings: torch.
     labels = minus  # synthetic points have no gold label: -1, or NaN for scores
     if table.labels.dtype.kind == "f":  # NumPy and CuPy arrays carry a NumPy dtype
         labels = torch.full((b,), float("nan"), dtype=torch.float32, device=backend.device)
-    return Batch(vectors, mask, types, labels, logits, None, minus)
+    layers = None if pool.layers is None else backend.to_torch(pool.layers)[idx].float()
+    return Batch(vectors, mask, types, labels, logits, None, minus, layers)
 
 
 def bucketed_batches(lengths: np.ndarray, batch_size: int, bucket_batches: int,

@@ -7,7 +7,7 @@ the student sees, with no gradient.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -23,13 +23,30 @@ from .table import ExampleTable, SyntheticPool, real_batch, sorted_batches, synt
 class TeacherTargets:
     logits: Any  # (n, C) float32 backend array
     pooled: Any  # (n, H) float16 backend array, or None
+    layers: Any = None  # (n, J, H) float16 backend array of the mapped layers, or None
+
+
+@dataclass(frozen=True)
+class Labelling:
+    """How the teacher labels points: its precision, and which of its layers it keeps
+    pooled beside the logits (for layer transfer; empty: logits only)."""
+
+    precision: str = "fp32"
+    layers: tuple[int, ...] = ()
+    layer_pool: str = "cls"
+
+
+def layer_state_bytes(n: int, layers: tuple[int, ...], width: int) -> int:
+    """What caching `layers` pooled teacher states of `n` examples takes (fp16)."""
+    return n * len(layers) * width * 2
 
 
 @torch.no_grad()
 def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.Tensor,
                     backend: Backend, batch_size: int, pooled: bool = False,
                     quiet: bool = True, desc: str = "teacher targets",
-                    precision: str = "fp32") -> TeacherTargets:
+                    precision: str = "fp32", layers: tuple[int, ...] = (),
+                    layer_pool: str = "cls") -> TeacherTargets:
     """Stage 1: teacher logits (and optionally pooled states) for every real example.
 
     Args:
@@ -39,6 +56,8 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
         batch_size: examples per forward pass.
         pooled: also keep mean-pooled last hidden states (for `loss.cosine`).
         precision: `fp32`, `bf16` or `fp16` forward passes; logits are kept in fp32.
+        layers: also keep these layer outputs, pooled by `layer_pool`, from the same
+            forward (for `loss.layers`), in fp16.
 
     Returns:
         `TeacherTargets` as backend arrays, in table order.
@@ -46,32 +65,41 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
     n = len(table)
     logits = torch.empty((n, teacher.config.num_labels), dtype=torch.float32,
                          device=backend.device)
-    states = None
+    states = kept = None
     for index in progress_bar(sorted_batches(table.host_lengths, batch_size), desc, quiet):
         batch = real_batch(table, embeddings, index, backend)
         with backend.autocast(precision):
             out = vector_forward(teacher, batch.vectors, batch.mask, batch.type_ids,
-                                 pooled=pooled)
+                                 pooled=pooled, layers=layers, layer_pool=layer_pool)
         logits[batch.real_index] = out.logits.float()
         if pooled:
             if states is None:
                 states = torch.empty((n, out.pooled.shape[1]), dtype=torch.float16,
                                      device=backend.device)
             states[batch.real_index] = out.pooled.half()
+        if layers:
+            if kept is None:
+                kept = torch.empty((n, *out.layers.shape[1:]), dtype=torch.float16,
+                                   device=backend.device)  # (n, J, H)
+            kept[batch.real_index] = out.layers.half()
     return TeacherTargets(backend.from_torch(logits),
-                          None if states is None else backend.from_torch(states))
+                          None if states is None else backend.from_torch(states),
+                          None if kept is None else backend.from_torch(kept))
 
 
 @torch.no_grad()
 def label_synthetic(teacher: nn.Module, table: ExampleTable, sources: Any, weights: Any,
                     embeddings: torch.Tensor, backend: Backend, batch_size: int,
-                    quiet: bool = True, precision: str = "fp32") -> SyntheticPool:
+                    quiet: bool = True, precision: str = "fp32", layers: tuple[int, ...] = (),
+                    layer_pool: str = "cls") -> SyntheticPool:
     """Stage 3.6: teacher logits for synthetic recipes, batched, no grad.
 
     Args:
         sources: (m, k) int32 source indices (column 0 the anchor), backend array.
         weights: (m, k) float32 mixing weights, backend array.
         precision: `fp32`, `bf16` or `fp16` forward passes; logits are kept in fp32.
+        layers: also keep these teacher layers' pooled states of each mix, from the same
+            forward (fp16, `SyntheticPool.layers`).
 
     Returns:
         The `SyntheticPool` of these recipes with their teacher logits and lengths.
@@ -81,11 +109,19 @@ def label_synthetic(teacher: nn.Module, table: ExampleTable, sources: Any, weigh
                                                             dtype=backend.xp.float32))
     pool = pool.with_lengths(table, backend)
     logits = backend.to_torch(pool.logits)  # shares memory with pool.logits
+    kept = None
     for index in progress_bar(sorted_batches(pool.host_lengths, batch_size),
                               "label synthetic", quiet):
         batch = synthetic_batch(table, pool, embeddings, index, backend)
         with backend.autocast(precision):
-            out = vector_forward(teacher, batch.vectors, batch.mask, batch.type_ids)
-        logits[torch.as_tensor(index, device=backend.device)] = out.logits.float()
-    return pool
+            out = vector_forward(teacher, batch.vectors, batch.mask, batch.type_ids,
+                                 layers=layers, layer_pool=layer_pool)
+        at = torch.as_tensor(index, device=backend.device)
+        logits[at] = out.logits.float()
+        if layers:
+            if kept is None:
+                kept = torch.empty((m, *out.layers.shape[1:]), dtype=torch.float16,
+                                   device=backend.device)  # (m, J, H)
+            kept[at] = out.layers.half()
+    return pool if kept is None else replace(pool, layers=backend.from_torch(kept))
 

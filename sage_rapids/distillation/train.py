@@ -157,6 +157,7 @@ def train_epoch(t: Training, examples: Examples, loss_cfg: LossConfig,
     """
     table, embeddings, backend, dist = examples.table, examples.embeddings, ctx.backend, ctx.dist
     rng, student, n, device = t.rngs["batches"], t.model, len(table), backend.device
+    transfer = t.student.transfer is not None  # the student learns the teacher's layers
     pool = examples.pool.with_lengths(table, backend)
     lengths = {False: table.host_lengths, True: pool.host_lengths}
     plan = [(False, b) for b in bucketed_batches(lengths[False], train_cfg.batch_size,
@@ -175,10 +176,12 @@ def train_epoch(t: Training, examples: Examples, loss_cfg: LossConfig,
         batch = (synthetic_batch(table, pool, embeddings, index, backend)
                  if synthetic else real_batch(table, embeddings, index, backend))
         with backend.autocast(train_cfg.precision):
-            out = student(batch.vectors, batch.mask, batch.type_ids, pooled=True)
+            out = student(batch.vectors, batch.mask, batch.type_ids, pooled=True,
+                          layers=transfer)
         losses = per_sample_loss(out.logits.float(), batch.teacher_logits, batch.labels,
                                  loss_cfg.temperature, loss_cfg.alpha, loss_cfg.cosine,
-                                 out.pooled.float(), batch.teacher_pooled)
+                                 out.pooled.float(), batch.teacher_pooled, loss_cfg.layers,
+                                 out.layers, batch.teacher_layers, loss_cfg.layer_loss)
         loss = losses.total.mean()
         stop, bad = dist.any(should_stop(), not torch.isfinite(loss))  # all ranks agree
         if bad:

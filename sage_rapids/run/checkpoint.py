@@ -154,9 +154,10 @@ def _save_rank(folder: Path, state: TrainingState, rngs: dict[str, np.random.Gen
     device_state = backend.device_rng_state()  # dropout on a GPU draws from its generator
     if device_state is not None:
         tensors["rng.cuda"] = device_state
-    for key in ("sources", "weights", "logits"):
-        tensors[f"pool.{key}"] = torch.from_numpy(
-            np.ascontiguousarray(backend.to_host(getattr(state.pool, key))))
+    for key in ("sources", "weights", "logits", "layers"):
+        if getattr(state.pool, key) is not None:
+            tensors[f"pool.{key}"] = torch.from_numpy(
+                np.ascontiguousarray(backend.to_host(getattr(state.pool, key))))
     if state.map_coords is not None:
         tensors["map.coords"] = torch.from_numpy(np.ascontiguousarray(state.map_coords))
     rng_states = {name: g.bit_generator.state for name, g in rngs.items()}
@@ -279,7 +280,9 @@ def load_checkpoint(folder: Path, t: Training, ctx: Context) -> TrainingState:
     for name, g in rngs.items():
         g.bit_generator.state = saved[name]
     pool = SyntheticPool(*(backend.asarray(mine[f"pool.{k}"].numpy())
-                           for k in ("sources", "weights", "logits")))
+                           for k in ("sources", "weights", "logits")),
+                         layers=backend.asarray(mine["pool.layers"].numpy())
+                         if "pool.layers" in mine else None)
     coords = mine["map.coords"].numpy() if "map.coords" in mine else None
     return TrainingState(meta["epoch"], meta["metrics"], meta["best"], pool, coords)
 

@@ -24,6 +24,7 @@ from ..context import Context
 from ..distillation.evaluate import agreement, predict, scores
 from ..distillation.models import ModelError, Student, build_student, count_parameters
 from ..distillation.table import Examples, empty_pool
+from ..distillation.targets import Labelling
 from ..distillation.train import Training, early_stop, make_optimizer, planned_steps, train_epoch
 from ..distributed import Dist, parameter_digest
 from ..profiling import Profiler
@@ -105,6 +106,8 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
         log(f"resuming {out_dir} after epoch {state.epoch}")
     reducer = None if state.map_coords is None else UmapReducer.from_coords(
         state.map_coords, config.augment, backend)
+    labelling = Labelling(config.train.precision, t.student.transfer.teacher_layers
+                          if t.student.transfer else (), config.loss.layer_pool)
     key, patience = s.select_key, config.train.early_stopping
     stopped = early_stop(state.metrics, key, patience)  # a resumed run that had stopped
     with stop_on_signals() as should_stop:
@@ -130,7 +133,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
                 scale = budget_scale(config.augment, state.metrics, row["mean_kd_loss"])
                 round_, reducer = augment_round(s.teacher, examples, result.profile,
                                                 config.augment, ctx, t.rngs["augment"],
-                                                reducer, scale, config.train.precision)
+                                                reducer, scale, labelling)
                 pool = round_.pool
                 row.update(round_stats(round_, dist))
                 if round_.picture is not None:
@@ -181,7 +184,7 @@ def start_training(config: Config, s: Setup, ctx: Context) -> Training:
     backend, dist = ctx.backend, ctx.dist
     seed_torch(config.seed, "student_init")  # the same on every rank; DDP broadcasts rank 0's
     student = build_student(s.teacher, config.student, len(s.task.train.label_names),
-                            config.teacher.trust_remote_code).to(backend.device)
+                            config.teacher.trust_remote_code, config.loss).to(backend.device)
     if config.loss.cosine > 0 and student.projection is not None:
         raise ModelError("loss.cosine: teacher and student widths differ "
                          f"({student.projection.in_features} vs "

@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..artifacts import size
 from ..backend import Backend
-from ..config import Config
+from ..config import Config, ConfigError, LossConfig
 from ..context import Context
 from ..data.tasks import TaskData, load_task
 from ..distillation.evaluate import predict, scores, teacher_learnt_nothing
-from ..distillation.models import ModelError, input_embeddings, load_classifier, vector_forward
+from ..distillation.models import (ModelError, input_embeddings, load_classifier,
+                                   mapped_teacher_layers, vector_forward)
 from ..distillation.table import ExampleTable, encode_dataset, ragged_table
-from ..distillation.targets import teacher_targets
+from ..distillation.targets import layer_state_bytes, teacher_targets
 from ..distillation.teacher import finetune_source, finetune_teacher
 from ..distributed import shard_index
 from ..seeds import seed_torch
@@ -105,13 +107,37 @@ def prepare(config: Config, ctx: Context, log) -> Setup:
     with profiler.stage("encode"):
         train, _ = encode_dataset(task.train, tokenizer, config.data.max_length, backend)
         devs = encode_devs(task, tokenizer, config, backend)
+    layers = mapped_teacher_layers(config.student, config.loss, teacher)
+    check_layer_cache(config.loss, len(train), layers, embeddings.shape[1], log)
     with profiler.stage("teacher_targets"):
         targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
                                   pooled=config.loss.cosine > 0, quiet=ctx.quiet,
-                                  precision=config.train.precision)
+                                  precision=config.train.precision, layers=layers,
+                                  layer_pool=config.loss.layer_pool)
     return finish_setup(config, task, teacher, tokenizer, embeddings,
-                        train.with_targets(targets.logits, targets.pooled), devs, ctx, log,
-                        shard)
+                        train.with_targets(targets.logits, targets.pooled, targets.layers),
+                        devs, ctx, log, shard)
+
+
+def check_layer_cache(cfg: LossConfig, n: int, layers: tuple[int, ...], width: int,
+                      log) -> None:
+    """Say what caching the teacher's layer states costs, and refuse it above
+    `loss.layer_cache_gb`.
+
+    Raises:
+        ConfigError: the cache would be larger than `loss.layer_cache_gb`.
+    """
+    if not layers:
+        return
+    total, each = layer_state_bytes(n, layers, width), layer_state_bytes(1, layers, width)
+    if total > cfg.layer_cache_gb * 1e9:
+        raise ConfigError([f"loss.layer_cache_gb: caching teacher layers {list(layers)} of "
+                           f"{n:,} examples takes {total / 1e9:.2f} GB ({each:,} bytes each), "
+                           f"above the limit of {cfg.layer_cache_gb} GB; raise "
+                           "loss.layer_cache_gb, map fewer layers (loss.layer_map) or train "
+                           "on fewer examples"])
+    log(f"layer transfer: teacher layers {list(layers)} pooled ({cfg.layer_pool}), "
+        f"{each:,} bytes per example (fp16), {size(total)} for {n:,}")
 
 
 def encode_devs(task: TaskData, tokenizer, config: Config, backend: Backend) -> dict:

@@ -20,7 +20,7 @@ from ..backend import Backend
 from ..config import AugmentConfig
 from ..context import Context
 from ..distillation.table import Examples, ExampleTable, SyntheticPool, real_batch, sorted_batches
-from ..distillation.targets import label_synthetic
+from ..distillation.targets import Labelling, label_synthetic
 from ..distillation.train import ErrorProfile
 from .reduce import UmapReducer
 from .regions import Anchors, Neighbours, nearest_neighbours, region_scores, select_anchors
@@ -118,20 +118,23 @@ def merge_pools(old: SyntheticPool, new: SyntheticPool, cfg: AugmentConfig,
         xp = backend.xp
         lengths = (None if old.host_lengths is None or new.host_lengths is None
                    else np.concatenate([old.host_lengths, new.host_lengths]))
+        layers = (None if old.layers is None or new.layers is None
+                  else xp.concatenate([old.layers, new.layers]))
         pool = SyntheticPool(xp.concatenate([old.sources, new.sources]),
                              xp.concatenate([old.weights, new.weights]),
-                             xp.concatenate([old.logits, new.logits]), lengths)
+                             xp.concatenate([old.logits, new.logits]), lengths, layers)
     if cfg.pool_max is not None and len(pool) > cfg.pool_max:
         keep = slice(len(pool) - cfg.pool_max, None)
         pool = SyntheticPool(pool.sources[keep], pool.weights[keep], pool.logits[keep],
-                             None if pool.host_lengths is None else pool.host_lengths[keep])
+                             None if pool.host_lengths is None else pool.host_lengths[keep],
+                             None if pool.layers is None else pool.layers[keep])
     return pool
 
 
 def augment_round(teacher: nn.Module, examples: Examples, profile: ErrorProfile,
                   cfg: AugmentConfig, ctx: Context, rng: np.random.Generator,
                   reducer: UmapReducer | None = None, scale: float = 1.0,
-                  precision: str = "fp32") -> tuple[RoundResult, UmapReducer]:
+                  labelling: Labelling = Labelling()) -> tuple[RoundResult, UmapReducer]:
     """Run one round and return the next synthetic pool.
 
     Args:
@@ -144,7 +147,7 @@ def augment_round(teacher: nn.Module, examples: Examples, profile: ErrorProfile,
         rng: the run's augmentation generator (seeds the map and the round's draws).
         reducer: a fitted reducer to reuse (`space: input`), or None to fit.
         scale: share of the synthetic budget to make (`budget_scale`).
-        precision: the teacher's labelling precision.
+        labelling: the teacher's precision, and the layers it keeps for layer transfer.
 
     Returns:
         (`RoundResult`, the reducer used) so the caller can reuse an input-space map.
@@ -173,7 +176,8 @@ def augment_round(teacher: nn.Module, examples: Examples, profile: ErrorProfile,
                                      cfg.synthesis, draws, cfg.partner, classes, margin)
     with profiler.stage("label"):
         new = label_synthetic(teacher, table, recipes.sources, recipes.weights, embeddings,
-                              backend, cfg.label_batch_size, ctx.quiet, precision)
+                              backend, cfg.label_batch_size, ctx.quiet, labelling.precision,
+                              labelling.layers, labelling.layer_pool)
     result = RoundResult(
         merge_pools(examples.pool, new, cfg, backend), len(new), len(anchors.index),
         backend.scalar(loss[anchors.index].mean()), backend.scalar(loss.mean()),
