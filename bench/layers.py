@@ -1,0 +1,188 @@
+"""Does layer transfer pay, and does SAGE pay once the student learns the teacher's
+layers? The pre-registered layer study.
+
+Every student trains as the embedded default does (plain distillation, at most 6 epochs,
+early stopping after 2 without a better primary dev score); its exported best epoch is
+scored on a held-out slice nobody trained or selected on. Arms, paired by seed 0-4:
+
+    logits       today's default: the teacher's logits only (KD + gold-label CE)
+    layers       + layer transfer, loss.layers=1.0 with loss.layer_loss=pkd on the default
+                 map (each student layer to the teacher's at the same relative depth),
+                 pooled as the pilot decides
+    layers_sage  layers + SAGE (augment.strategy=sage: synthetic points labelled with the
+                 teacher's logits and its layers' states)
+
+Tasks: SST-2 in the embedded default's regime (the teacher fine-tuned on 20,000 examples,
+the student trained on 8,000), MRPC, CoLA and STS-B (regression) on their official files.
+Settings, arms and rules below were fixed before any of the study's runs:
+
+    PILOT RULE: SST-2 seeds 0, 1, 2 train `layers` pooled by [CLS] (`layers_cls`) and
+    by the masked mean (`layers_mean`), beside `logits`; the study's `layers` is the
+    pooling with the higher mean held-out score over those three seeds (under 0.1
+    points apart: the one whose runs took fewer seconds). The pilot's runs of `logits`
+    and of the chosen pooling are the study's runs of those seeds.
+
+    RULE: `layers` becomes the default where its held-out gain over `logits`, pooled
+    over the four tasks (seed-paired differences in points of each task's primary
+    metric), is at least two standard errors and its median seconds per run at most
+    1.3x `logits`'. `layers_sage` is recommended where it beats `layers` by two
+    standard errors pooled. Reported per task and pooled: the ceiling, seconds per run,
+    and seconds to reach `logits`' best dev score.
+
+    ATTENTION TRANSFER is not in the study: it needs the teacher's attention maps per
+    token (too large to cache, so the teacher would run in the loop) and is built only
+    if a pilot says it pays its cost.
+
+    python bench/layers.py pilot            # SST-2, seeds 0-2, both poolings; resumes
+    python bench/layers.py run mrpc         # one task, all seeds and arms; resumes
+    python bench/layers.py report           # per task and pooled, and the verdict
+    python bench/layers.py run sst2 --quick # minutes: the machinery only
+
+Runs go through `bench/accuracy.py` (one result file per task, `layers_<task>.json`, and
+a per-run log that survives an interruption). STS-B waits for `bench/accuracy.py` to cut
+regression files (its split is stratified by class today).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import accuracy  # noqa: E402  (sibling scripts)
+import compare  # noqa: E402
+from compare import fmt  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SEEDS = "0,1,2,3,4"
+PILOT_SEEDS = "0,1,2"
+LAYERS = "loss.layers=1.0 loss.layer_loss=pkd"
+ARMS = {"logits": "loss.layers=0"}
+POOLINGS = {"layers_cls": f"{LAYERS} loss.layer_pool=cls",
+            "layers_mean": f"{LAYERS} loss.layer_pool=mean"}
+# the embedded default's training, in place of the SAGE settings accuracy.py starts from
+BASE = ["-o", "augment.strategy=none", "-o", "train.epochs=6", "-o", "train.early_stopping=2"]
+TASKS = {
+    "sst2": ["--teacher-train", "20000", "--train", "8000", "--held-out", "5000"],
+    "mrpc": ["--teacher-train", "all", "--train", "all", "--held-out", "600",
+             "-o", "data.max_length=128", "-o", "teacher.finetune_epochs=3",
+             "-o", "eval.metrics=[f1,accuracy]"],
+    "cola": ["--teacher-train", "all", "--train", "all", "--held-out", "1000",
+             "-o", "teacher.finetune_epochs=3", "-o", "eval.metrics=[mcc,accuracy]"],
+}
+MEASURES = {"heldout": (lambda r: r["heldout_primary"], 100.0),
+            "seconds": (lambda r: r["run_seconds"], 1.0)}
+
+
+def stem(task: str, quick: bool = False) -> str:
+    return f"layers_{task}{'_quick' if quick else ''}"
+
+
+def load(task: str, quick: bool = False) -> dict | None:
+    """A task's result file with the runs its log holds beyond it, each run once."""
+    path, log = RESULTS / f"{stem(task, quick)}.json", RESULTS / f"{stem(task, quick)}.runs.jsonl"
+    d = json.loads(path.read_text()) if path.is_file() else {"runs": []}
+    if log.is_file():
+        more = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+        d = {**d, "runs": list({(r["variant"], r["seed"]): r for r in d["runs"] + more}
+                               .values()), "partial": True}
+    return d if d["runs"] else None
+
+
+def run(task: str, seeds: str, arms: dict, quick: bool) -> int:
+    argv = ["--task", task, "--name", stem(task, quick), "--seeds", seeds, "--resume",
+            *TASKS[task], *BASE]
+    if quick:
+        argv += ["--quick", "--train", "300", "--teacher-train", "600", "--held-out", "300",
+                 "-o", "train.epochs=2"]
+    for name, overrides in arms.items():
+        argv += ["--variant", f"{name}: {overrides}"]
+    return accuracy.main(argv)
+
+
+def pilot_choice(d: dict | None) -> str | None:
+    """The pooling the pilot rule picks, or None until its six runs are in."""
+    runs = [] if d is None else d["runs"]
+    got = {name: [r for r in runs if r["variant"] == name and str(r["seed"]) in
+                  PILOT_SEEDS.split(",")] for name in POOLINGS}
+    if any(len(rs) < 3 for rs in got.values()):
+        return None
+    score = {n: float(np.mean([r["heldout_primary"] for r in rs])) for n, rs in got.items()}
+    a, b = POOLINGS
+    if abs(score[a] - score[b]) * 100 >= 0.1:
+        return a if score[a] > score[b] else b
+    seconds = {n: sum(r["run_seconds"] for r in rs) for n, rs in got.items()}
+    return a if seconds[a] <= seconds[b] else b
+
+
+def study_arms(pooling: str) -> dict:
+    """The study's arms under the names the pilot's runs carry, so those runs count."""
+    return {**ARMS, pooling: POOLINGS[pooling],
+            f"{pooling}_sage": f"{POOLINGS[pooling]} augment.strategy=sage"}
+
+
+def as_study(runs: list[dict], pooling: str) -> list[dict]:
+    """Runs under the study's arm names: `layers` and `layers_sage` are the pooling's."""
+    names = {"logits": "logits", pooling: "layers", f"{pooling}_sage": "layers_sage"}
+    return [dict(r, variant=names[r["variant"]]) for r in runs if r["variant"] in names]
+
+
+def report() -> dict:
+    pooling = pilot_choice(load("sst2"))
+    out = {"pooling": pooling, "tasks": {}}
+    if pooling is None:
+        print("the pilot is not complete: python bench/layers.py pilot")
+        return out
+    every = []
+    for task in TASKS:
+        d = load(task)
+        if d is None:
+            continue
+        runs = as_study(d["runs"], pooling)
+        every += [dict(r, seed=f"{task}-{r['seed']}") for r in runs]
+        row = {"layers_vs_logits": compare.paired_runs(runs, "layers", "logits", MEASURES),
+               "sage_vs_layers": compare.paired_runs(runs, "layers_sage", "layers", MEASURES),
+               "seconds_median": {v: float(np.median([r["run_seconds"] for r in runs
+                                                      if r["variant"] == v]))
+                                  for v in ("logits", "layers", "layers_sage")
+                                  if any(r["variant"] == v for r in runs)}}
+        out["tasks"][task] = row
+        print(f"{task}: layers - logits {fmt(row['layers_vs_logits'], 'heldout')}, "
+              f"layers_sage - layers {fmt(row['sage_vs_layers'], 'heldout')}, "
+              f"median seconds {row['seconds_median']}")
+    out["pooled"] = {"layers_vs_logits": compare.paired_runs(every, "layers", "logits", MEASURES),
+                     "sage_vs_layers": compare.paired_runs(every, "layers_sage", "layers",
+                                                           MEASURES)}
+    print(f"pooled: layers - logits {fmt(out['pooled']['layers_vs_logits'], 'heldout')}, "
+          f"layers_sage - layers {fmt(out['pooled']['sage_vs_layers'], 'heldout')} "
+          f"(pooling {pooling}; the verdict waits for every task's five seeds)")
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["pilot", "run", "report"])
+    parser.add_argument("task", nargs="?", choices=sorted(TASKS))
+    parser.add_argument("--seeds", default=None)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    if args.step == "pilot":
+        return run("sst2", args.seeds or PILOT_SEEDS, {**ARMS, **POOLINGS}, args.quick)
+    if args.step == "run":
+        if args.task is None:
+            parser.error("run needs a task")
+        pooling = pilot_choice(load("sst2", args.quick))
+        if pooling is None:
+            raise SystemExit("the pilot decides the pooling first: python bench/layers.py "
+                             f"pilot{' --quick' if args.quick else ''}")
+        return run(args.task, args.seeds or SEEDS, study_arms(pooling), args.quick)
+    report()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
