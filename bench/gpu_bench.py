@@ -35,7 +35,7 @@ from sage_rapids.config import AugmentConfig, Config, StudentConfig, TrainConfig
 from sage_rapids.context import Context  # noqa: E402
 from sage_rapids.distillation.models import build_student, count_parameters, input_embeddings  # noqa: E402
 from sage_rapids.distillation.table import Examples, bucketed_batches, empty_pool, ragged_table  # noqa: E402
-from sage_rapids.distillation.targets import teacher_targets  # noqa: E402
+from sage_rapids.distillation.targets import Labelling, teacher_targets  # noqa: E402
 from sage_rapids.distillation.train import Training, make_optimizer, planned_steps, train_epoch  # noqa: E402
 from sage_rapids.profiling import AUGMENT_STAGES, Profiler  # noqa: E402
 from sage_rapids.progress import quiet_libraries  # noqa: E402
@@ -109,7 +109,7 @@ def round_cost(teacher, table, profile, E, config, backend, n: int, epoch_second
     profiler = Profiler(backend.synchronize)
     augment_round(teacher, Examples(part, empty_pool(backend), E), profile,
                   replace(config.augment, plots=False), Context(backend, profiler),
-                  np.random.default_rng(0), precision=config.train.precision)
+                  np.random.default_rng(0), labelling=Labelling(config.train.precision))
     total = profiler.report()["total"]
     scaled = epoch_seconds * n / len(table)  # the epoch on these n examples
     round_s = sum(total.get(s, 0.0) for s in AUGMENT_STAGES)

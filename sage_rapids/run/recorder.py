@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import artifacts
 from ..config import Config
-from ..distillation.models import export_student
+from ..distillation.export import export_student
 from . import report
 
 
