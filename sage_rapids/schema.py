@@ -315,10 +315,6 @@ def check(config: Config) -> list[str]:
     if data.encoded and config.loss.cosine > 0:
         problems.append("loss.cosine: not with data.encoded (shards keep the teacher's "
                         "logits, not its hidden states); set loss.cosine: 0")
-    if data.encoded and config.loss.layers > 0:
-        problems.append("loss.layers: not with data.encoded yet (shards keep the teacher's "
-                        "logits, not its layer states); train on the data section's files, "
-                        "or set loss.layers: 0")
     problems += _check_layer_map(config.loss.layer_map)
     if data.header is False and data.name == "local" and not data.columns:
         problems.append("data.columns: required when data.header is false (name the "

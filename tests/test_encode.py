@@ -122,6 +122,31 @@ def test_run_on_encoded_shards_equals_run_on_raw_files(tmp_path, config, data_di
     assert "data.max_length 48" in other.stderr and "Traceback" not in other.stderr
 
 
+def test_shards_carry_the_teachers_layer_states_when_the_config_transfers_layers(
+        tmp_path, config, data_dir, one_worker):
+    layers = ["-o", "loss.layers=1", "-o", "loss.layer_pool=mean"]
+    refused = cli("run", "--config", config, "--out", tmp_path / "x", "--quiet", *layers, "-o",
+                  f"data.encoded={one_worker}", env_extra=env(data_dir), check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert f"{one_worker} keeps no teacher layer states; this run's layer transfer needs " \
+           "layers [2, 4] pooled mean: encode the corpus again" in refused.stderr
+    enc = tmp_path / "enc"
+    cli("encode", "--config", config, train_file(data_dir), "--out", enc, "--quiet", *layers,
+        env_extra=env(data_dir))
+    manifest = json.loads((enc / "manifest.json").read_text())
+    assert manifest["layers"] == [2, 4] and manifest["layer_pool"] == "mean"
+    assert shard_arrays(enc)["layers"].shape == (600, 2 * 32)
+    cli("run", "--config", config, "--out", tmp_path / "raw", "--quiet", *layers,
+        env_extra=env(data_dir))
+    cli("run", "--config", config, "--out", tmp_path / "shards", "--quiet", *layers, "-o",
+        f"data.encoded={enc}", env_extra=env(data_dir))
+    rows = {k: [json.loads(x) for x in (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
+            for k in ("raw", "shards")}
+    assert [r["dev_accuracy"] for r in rows["raw"]] == [r["dev_accuracy"] for r in rows["shards"]]
+    np.testing.assert_allclose([r["train_loss"] for r in rows["raw"]],
+                               [r["train_loss"] for r in rows["shards"]], rtol=1e-5)
+
+
 def test_unlabelled_corpus_encodes_and_trains_with_pure_distillation(tmp_path, config,
                                                                      data_dir):
     corpus = tmp_path / "corpus.jsonl"

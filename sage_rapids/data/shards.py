@@ -42,8 +42,10 @@ def read_manifest(folder: Path) -> dict:
 
 
 def check_manifest(folder: Path, manifest: dict, teacher: str, max_length: int,
-                   label_names: list[str]) -> None:
-    """Refuse shards made with another teacher, tokenizer, max length or label set."""
+                   label_names: list[str], layers: tuple[int, ...] = (),
+                   layer_pool: str = "cls") -> None:
+    """Refuse shards made with another teacher, tokenizer, max length or label set, or
+    without the teacher layer states (`layers`, pooled by `layer_pool`) a run needs."""
     prints = fingerprints(teacher)
     for key in ("teacher", "tokenizer"):
         if manifest[key] != prints[key]:
@@ -58,6 +60,15 @@ def check_manifest(folder: Path, manifest: dict, teacher: str, max_length: int,
     if manifest["label_names"] != list(label_names):
         raise EncodedMismatch(f"data.encoded: {folder} has labels {manifest['label_names']}, "
                               f"the dev set {list(label_names)}")
+    kept = (manifest.get("layers") or [], manifest.get("layer_pool"))
+    if layers and kept != (list(layers), layer_pool):
+        has = (f"teacher layers {kept[0]} pooled {kept[1]}" if kept[0]
+               else "no teacher layer states")
+        raise EncodedMismatch(f"data.encoded: {folder} keeps {has}; this run's layer transfer "
+                              f"needs layers {list(layers)} pooled {layer_pool}: encode the "
+                              "corpus again with this config (sage-rapids encode --config "
+                              "... with the same loss.layers, loss.layer_map and "
+                              "loss.layer_pool)")
 
 
 def load_shards(folder: Path, manifest: dict, rank: int = 0, world_size: int = 1):
@@ -65,7 +76,8 @@ def load_shards(folder: Path, manifest: dict, rank: int = 0, world_size: int = 1
 
     Returns:
         (ids (T,), lengths (n,), type_ids (T,) or None, labels (n,), logits (n, C),
-        rows (n,) int64 position of each row in the whole corpus).
+        rows (n,) int64 position of each row in the whole corpus, layers (n, J, H) fp16
+        teacher layer states or None).
 
     Raises:
         DataError: a shard missing or not matching its checksum, or fewer shards than
@@ -106,7 +118,11 @@ def load_shards(folder: Path, manifest: dict, rank: int = 0, world_size: int = 1
         np.float32 if pa.types.is_floating(label.type) else np.int64)
     logits_col = table.column("logits").chunk(0)
     logits = logits_col.flatten().to_numpy().astype(np.float32).reshape(len(table), -1)
-    return ids, lengths, type_ids, labels, logits, rows
+    layers = None
+    if "layers" in table.column_names:  # (n, J, H) fp16 pooled teacher layer states
+        layers = table.column("layers").chunk(0).flatten().to_numpy(zero_copy_only=False) \
+            .reshape(len(table), len(manifest["layers"]), -1)
+    return ids, lengths, type_ids, labels, logits, rows, layers
 
 
 def encoded_task(config: Config, manifest: dict):
@@ -155,6 +171,7 @@ class EncodedRows:
     logits: np.ndarray  # (n, C) teacher logits
     rows: np.ndarray  # (n,) int64 position of each row in the whole corpus
     note: str  # what the summary says of the corpus
+    layers: np.ndarray | None = None  # (n, J, H) float16 teacher layer states, if encoded
 
 
 def encoded_rows(config: Config, manifest: dict, rank: int = 0,
@@ -169,8 +186,8 @@ def encoded_rows(config: Config, manifest: dict, rank: int = 0,
         DataError: see `load_shards`.
     """
     folder = Path(config.data.encoded)
-    ids, lengths, type_ids, labels, logits, rows = load_shards(folder, manifest, rank,
-                                                               world_size)
+    ids, lengths, type_ids, labels, logits, rows, layers = load_shards(folder, manifest, rank,
+                                                                       world_size)
     note = (f"trained on the encoded corpus {folder} ({manifest['rows']:,} examples in "
             f"{len(manifest['shards'])} shards)")
     limit = config.data.train_limit
@@ -179,7 +196,7 @@ def encoded_rows(config: Config, manifest: dict, rank: int = 0,
         offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
         tokens = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in keep])
         ids, lengths, labels, logits = ids[tokens], lengths[keep], labels[keep], logits[keep]
-        rows = rows[keep]
+        rows, layers = rows[keep], None if layers is None else layers[keep]
         type_ids = None if type_ids is None else type_ids[tokens]
         note += f", a stratified {limit:,} of them"
     missing = np.isnan(labels) if labels.dtype.kind == "f" else labels == UNLABELLED
@@ -187,4 +204,4 @@ def encoded_rows(config: Config, manifest: dict, rank: int = 0,
         raise ConfigError([f"loss.alpha: the encoded corpus {folder} has unlabelled rows; "
                            f"they need loss.alpha: 1.0 (pure distillation), got "
                            f"{config.loss.alpha}"])
-    return EncodedRows(ids, lengths, type_ids, labels, logits, rows, note)
+    return EncodedRows(ids, lengths, type_ids, labels, logits, rows, note, layers)

@@ -177,7 +177,7 @@ def layer_pairs(layer_map: list[list[int]] | None, student_depth: int,
 
 
 def mapped_teacher_layers(student: StudentConfig, loss: LossConfig,
-                          teacher: nn.Module) -> tuple[int, ...]:
+                          teacher_depth: int) -> tuple[int, ...]:
     """The teacher layers a student of this config learns (empty without `loss.layers`),
     known before the student is built, so stage 1 can cache them with the logits.
 
@@ -186,7 +186,7 @@ def mapped_teacher_layers(student: StudentConfig, loss: LossConfig,
     """
     if loss.layers <= 0:
         return ()
-    depth = teacher.config.num_hidden_layers
+    depth = teacher_depth
     if student.model:
         from transformers import AutoConfig
 

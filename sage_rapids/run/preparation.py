@@ -107,7 +107,8 @@ def prepare(config: Config, ctx: Context, log) -> Setup:
     with profiler.stage("encode"):
         train, _ = encode_dataset(task.train, tokenizer, config.data.max_length, backend)
         devs = encode_devs(task, tokenizer, config, backend)
-    layers = mapped_teacher_layers(config.student, config.loss, teacher)
+    layers = mapped_teacher_layers(config.student, config.loss,
+                                   teacher.config.num_hidden_layers)
     check_layer_cache(config.loss, len(train), layers, embeddings.shape[1], log)
     with profiler.stage("teacher_targets"):
         targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
@@ -156,12 +157,16 @@ def prepare_encoded(config: Config, ctx: Context, log) -> Setup:
     manifest = read_manifest(folder)
     task = encoded_task(config, manifest)
     teacher, tokenizer = load_teacher(config, task, ctx, log)
+    layers = mapped_teacher_layers(config.student, config.loss,
+                                   teacher.config.num_hidden_layers)
     check_manifest(folder, manifest, teacher.config._name_or_path, config.data.max_length,
-                   task.dev.label_names)
+                   task.dev.label_names, layers, config.loss.layer_pool)
     with profiler.stage("encode"):
         part = encoded_rows(config, manifest, dist.rank, dist.world_size)
         train = ragged_table(part.ids, part.lengths, part.type_ids, part.labels, backend,
                              manifest["pad_id"], teacher_logits=part.logits)
+        if layers:
+            train = replace(train, teacher_layers=backend.asarray(part.layers))
         devs = encode_devs(task, tokenizer, config, backend)
     task.notes.append(part.note + (f"; rank r of {dist.world_size} reads shards r, "
                                    f"r + {dist.world_size}, ..." if dist.active else ""))

@@ -67,6 +67,20 @@ def teacher_folder(config: Config, quiet: bool, log) -> str:
                                 quiet, log))
 
 
+def teacher_layers(config: Config, teacher: str) -> tuple[int, ...]:
+    """The teacher layers whose states the shards keep: those the config's layer
+    transfer maps (none without `loss.layers`)."""
+    from transformers import AutoConfig
+
+    from ..distillation.models import mapped_teacher_layers
+
+    if config.loss.layers <= 0:
+        return ()
+    depth = AutoConfig.from_pretrained(
+        teacher, trust_remote_code=config.teacher.trust_remote_code).num_hidden_layers
+    return mapped_teacher_layers(config.student, config.loss, depth)
+
+
 def pad_id(teacher: str, trust_remote_code: bool) -> int:
     from transformers import AutoTokenizer
 
@@ -120,10 +134,13 @@ def encode_corpus(config: Config, inputs: list[str], out: Path, workers: int | N
             "pad_id": pad_id(teacher, config.teacher.trust_remote_code),
             "columns": {"text": text, "pair": pair, "label": label}, "label_values": values,
             "label_names": names, "task_type": task_type, "parts": [asdict(p) for p in parts]}
+    layers = teacher_layers(config, teacher)
+    if layers:  # only then: an encode without layer transfer keeps its plan as it was
+        plan.update(layers=list(layers), layer_pool=config.loss.layer_pool)
     _claim(out, plan)
     spec = EncodeSpec(str(out), teacher, config.teacher.trust_remote_code, device,
                       config.data.max_length, config.eval.batch_size, text, pair, label, values,
-                      config.data.bad_rows, None, task_type)
+                      config.data.bad_rows, None, task_type, layers, config.loss.layer_pool)
     records = {p.index: verified_record(out, p) for p in parts}
     todo = [p for p in parts if records[p.index] is None]
     log(f"encode: {len(paths)} file(s), {len(parts)} partitions, {len(todo)} to encode"
@@ -165,14 +182,17 @@ def write_manifest(out: Path, plan: dict, parts: list[Part], records: dict, log)
         "max_length": plan["max_length"], "label_values": plan["label_values"],
         "label_names": plan["label_names"], "task_type": plan["task_type"],
         "columns": plan["columns"], "pairs": plan["columns"]["pair"] is not None,
-        "pad_id": plan["pad_id"],
+        "pad_id": plan["pad_id"], "layers": plan.get("layers", []),
+        "layer_pool": plan.get("layer_pool"),
         "rows": sum(s["rows"] for s in shards),
         "labelled_rows": sum(s["rows"] for s in shards if s["labelled"]),
         "truncated": sum(s["truncated"] for s in shards),
         "skipped": sum(s["skipped"] for s in shards),
         "dtypes": {"ids": "list<int32>", "type_ids": "list<int8>",
                    "label": "float32" if plan["task_type"] == "regression" else "int64",
-                   "logits": f"fixed_size_list<float32>[{len(plan['label_names'])}]"},
+                   "logits": f"fixed_size_list<float32>[{len(plan['label_names'])}]",
+                   **({"layers": "fixed_size_list<float16>[layers x width]"}
+                      if plan.get("layers") else {})},
         "shards": shards,
     }
     write_json(out / "manifest.json", manifest)

@@ -39,6 +39,8 @@ class EncodeSpec:
     bad_rows: str
     threads: int | None  # torch threads per worker; None leaves the worker's setting
     task_type: str = "classification"  # regression: float scores in the label column
+    layers: tuple[int, ...] = ()  # teacher layers whose pooled states the shards keep
+    layer_pool: str = "cls"
 
 
 _WORKER_MODELS: dict[tuple, tuple] = {}
@@ -84,8 +86,9 @@ def encode_part(part: Part, spec: EncodeSpec) -> dict:
         ds = dataset_from_rows(part.path, rows, spec.text, spec.pair, label, spec.label_values,
                                None, spec.bad_rows, spec.task_type)
         table, truncated = encode_dataset(ds, tokenizer, spec.max_length, backend)
-    logits = backend.to_host(teacher_targets(teacher, table, embeddings, backend,
-                                             spec.batch_size).logits)  # (n, C)
+    targets = teacher_targets(teacher, table, embeddings, backend, spec.batch_size,
+                              layers=spec.layers, layer_pool=spec.layer_pool)
+    logits = backend.to_host(targets.logits)  # (n, C)
     offsets = backend.to_host(table.offsets).astype(np.int32)
     columns = {"ids": pa.ListArray.from_arrays(offsets, backend.to_host(table.ids))}
     if table.type_ids is not None:
@@ -93,6 +96,10 @@ def encode_part(part: Part, spec: EncodeSpec) -> dict:
     columns["label"] = pa.array(ds.labels, pa.float32() if ds.regression else pa.int64())
     columns["logits"] = pa.FixedSizeListArray.from_arrays(
         pa.array(logits.reshape(-1), pa.float32()), logits.shape[1])
+    if spec.layers:  # (n, J, H) fp16, one fixed-size list per row
+        states = backend.to_host(targets.layers)
+        columns["layers"] = pa.FixedSizeListArray.from_arrays(
+            pa.array(states.reshape(-1), pa.float16()), states.shape[1] * states.shape[2])
     sink = pa.BufferOutputStream()
     pq.write_table(pa.table(columns), sink)
     data = sink.getvalue().to_pybytes()
