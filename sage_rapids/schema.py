@@ -118,6 +118,7 @@ class EvalConfig:
     metrics: Optional[list[str]] = None  # default per task, primary first: mcc, f1, accuracy
     select_by: Optional[str] = None  # metric that picks the best epoch (null: the primary);
     # with several dev sets also <set>_<metric>, e.g. mismatched_accuracy
+    efficiency: bool = True  # time teacher and student as deployed after the last epoch
 
 
 @dataclass(frozen=True)

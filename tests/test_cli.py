@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,7 @@ def tiny_config(tmp_path, teacher_dir, **sections) -> Path:
         "train": {"epochs": 3, "batch_size": 16, "lr": 5e-4},
         "augment": {"strategy": "sage", "space": "student", "umap_epochs": 30, "k": 5,
                     "umap_n_neighbors": 8},
+        "eval": {"efficiency": False},  # timed once, in test_sage_run_end_to_end
     }
     for section, values in sections.items():
         config.setdefault(section, {}).update(values)
@@ -56,12 +58,26 @@ DEVICES = [pytest.param("cpu"), pytest.param("cuda", marks=[pytest.mark.gpu, pyt
 def test_sage_run_end_to_end(tmp_path, tiny_teacher_dir, sst_like_dir, device):
     env = {"SAGE_DATA_DIR": str(sst_like_dir)}
     out = tmp_path / "run"
-    proc = cli("run", "--config", tiny_config(tmp_path, tiny_teacher_dir), "--out", out,
+    proc = cli("run", "--config", tiny_config(tmp_path, tiny_teacher_dir,
+                                              eval={"efficiency": True}), "--out", out,
                "--quiet", "--device", device, env_extra=env)
     assert "dev accuracy: teacher / student" in proc.stdout
+    assert re.search(r"what the student buys +\| student [\d.]+ dev accuracy \([\d.]+% of the "
+                     r"teacher\), [\d.]+x faster at batch 128, [\d.]+x at batch 1, [\d.]+ MB "
+                     r"against [\d.]+ MB", proc.stdout), proc.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["teacher_dev_accuracy"] >= 0.9  # the fine-tuned tiny teacher learnt the toy task
     assert summary["student_dev_accuracy"] >= 0.8
+    speed = summary["efficiency"]  # measured, so only their shape is asserted
+    assert speed["device"] == device and speed["threads"] >= 1
+    for model in ("teacher", "student"):
+        assert speed[model]["examples"] == {"latency": 60, "throughput": 60, "batch_size": 128}
+        params = speed[model]["parameters"]
+        assert params["embeddings"] + params["rest"] == params["total"] > 0
+        assert speed[model]["latency_ms"]["p95"] >= speed[model]["latency_ms"]["median"] > 0
+        assert speed[model]["throughput"]["max"] >= speed[model]["throughput"]["min"] > 0
+    assert speed["student"]["parameters"]["rest"] < speed["teacher"]["parameters"]["rest"]
+    assert 0 < speed["student_mb"] < speed["teacher_mb"]
     for key in ("teacher_dev_accuracy", "student_dev_accuracy", "best_epoch",
                 "student_parameters", "total_seconds"):
         assert key in summary

@@ -22,6 +22,7 @@ from ..backend import Backend
 from ..config import Config
 from ..context import Context
 from ..distillation.evaluate import agreement, predict, scores
+from ..distillation.export import exportable_student
 from ..distillation.models import ModelError, Student, build_student, count_parameters
 from ..distillation.table import Examples, empty_pool
 from ..distillation.targets import Labelling
@@ -31,8 +32,14 @@ from ..profiling import Profiler
 from ..sage.augment import RoundResult, augment_round, budget_scale, expected_synthetic
 from ..sage.reduce import UmapReducer
 from ..seeds import generator, seed_torch
-from .checkpoint import (TrainingState, checkpoint_bytes, latest_checkpoint, load_checkpoint,
-                         save_checkpoint)
+from . import efficiency
+from .checkpoint import (
+    TrainingState,
+    checkpoint_bytes,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .preparation import Setup, prepare, silent
 from .recorder import Recorder
 
@@ -144,14 +151,32 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             save_checkpoint(out_dir, state, t, ctx)
             if stopped:
                 log(f"{stopped}; the student of epoch {state.best['epoch']} is exported")
+    with profiler.stage("efficiency"):
+        speed = deployed_speed(s, t, config, backend) \
+            if dist.is_main and config.eval.efficiency else None
     summary = summarize(config, s, t.student, state.metrics, state.best,
                         time.perf_counter() - start, backend, dist)
+    if speed is not None:
+        summary["efficiency"] = speed
     summary.update(stopped_epoch=state.epoch,
                    stop_reason=stopped or f"reached train.epochs ({config.train.epochs})",
                    restarts=restarts)
     rec.finish(summary, {**profiler.report(), "implementations": backend.implementations},
                state.metrics)
     return summary
+
+
+def deployed_speed(s: Setup, t: Training, config: Config, backend: Backend) -> dict:
+    """The teacher and the student timed as deployed (token ids in), on this device and
+    these threads; the student's disk size is added when the recorder has written it."""
+    def timed(model):
+        return efficiency.measure(model, s.tokenizer, s.task.dev, config.eval.batch_size,
+                                  config.data.max_length, backend)
+
+    teacher, student = timed(s.teacher), timed(exportable_student(t.student, s.embeddings))
+    return {"device": backend.name, "threads": torch.get_num_threads(), "teacher": teacher,
+            "student": student, **efficiency.compare(teacher, student),
+            "teacher_mb": efficiency.weights_mb(s.teacher.config._name_or_path)}
 
 
 def exported_parameters(student: Student, embeddings: torch.Tensor) -> int:

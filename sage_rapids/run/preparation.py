@@ -17,8 +17,13 @@ from ..config import Config, ConfigError, LossConfig
 from ..context import Context
 from ..data.tasks import TaskData, load_task
 from ..distillation.evaluate import predict, scores, teacher_learnt_nothing
-from ..distillation.models import (ModelError, input_embeddings, load_classifier,
-                                   mapped_teacher_layers, vector_forward)
+from ..distillation.models import (
+    ModelError,
+    input_embeddings,
+    load_classifier,
+    mapped_teacher_layers,
+    vector_forward,
+)
 from ..distillation.table import ExampleTable, encode_dataset, ragged_table
 from ..distillation.targets import layer_state_bytes, teacher_targets
 from ..distillation.teacher import finetune_source, finetune_teacher

@@ -15,8 +15,7 @@ import numpy as np
 from .. import artifacts
 from ..config import Config
 from ..distillation.export import export_student
-from . import report
-
+from . import efficiency, report
 
 # What this project writes under a temporary `.<name>.*` before renaming it.
 TEMPORARY = ("checkpoint", "student", "config.yaml", "metrics.jsonl", "summary.json",
@@ -106,6 +105,8 @@ class Recorder:
     def finish(self, summary: dict, profile: dict[str, Any], metrics: list[dict]) -> None:
         if not self.enabled:
             return
+        if "efficiency" in summary:
+            summary["efficiency"]["student_mb"] = efficiency.weights_mb(self.run_dir / "student")
         artifacts.write_json(self.run_dir / "summary.json", summary)
         artifacts.write_json(self.run_dir / "profile.json", profile)
         if self.config.augment.plots:

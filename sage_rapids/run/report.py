@@ -27,6 +27,10 @@ def format_summary(summary: dict) -> str:
                          "synthetic samples trained on"),
         ("total time", f"{summary['total_seconds']:.1f} s"),
     ]
+    if "efficiency" in summary:
+        from .efficiency import headline
+
+        rows.append(("what the student buys", headline(summary)))
     rows += [("note", note) for note in summary.get("notes", [])]
     width = max(len(k) for k, _ in rows)
     line = "-" * (width + 3 + max(len(str(v)) for _, v in rows))

@@ -1,0 +1,120 @@
+"""What the student buys: the teacher and the student measured as deployed (token ids in,
+logits out, on the run's device and threads), after the last epoch.
+
+Speed does not depend on the weights, so the student measured is the exportable copy of
+the one in memory (the architecture the export holds). Latency is timed at batch 1 over
+dev examples after a warm-up (median and p95); throughput at the evaluation batch size
+over several passes (median, and the spread); both again with tokenization inside the
+clock. These are measurements on a shared machine: they go into `summary.json` with their
+spread, never into a test's assertion.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..backend import Backend
+from ..data.text_dataset import TextDataset
+
+WARM_UP, LATENCY_EXAMPLES, PASSES, THROUGHPUT_EXAMPLES = 5, 100, 3, 512
+
+
+def parameters(model: nn.Module) -> dict[str, int]:
+    """Parameters split into the embeddings (word, position, segment tables) and the rest."""
+    embeddings = sum(p.numel() for name, p in model.named_parameters() if "embeddings" in name)
+    total = sum(p.numel() for p in model.parameters())
+    return {"embeddings": embeddings, "rest": total - embeddings, "total": total}
+
+
+def _encode(tokenizer, ds: TextDataset, index: np.ndarray, max_length: int) -> dict:
+    texts = [ds.texts[i] for i in index]
+    pairs = None if ds.pairs is None else [ds.pairs[i] for i in index]
+    return tokenizer(texts, pairs, truncation=True, max_length=max_length, padding=True,
+                     return_tensors="pt")
+
+
+@torch.no_grad()
+def measure(model: nn.Module, tokenizer, ds: TextDataset, batch_size: int, max_length: int,
+            backend: Backend) -> dict:
+    """Latency at batch 1 and throughput at `batch_size`, with and without tokenization.
+
+    Returns:
+        {"latency_ms": {median, p95}, "latency_e2e_ms": {...}, "throughput": {median, min,
+        max} examples/s, "throughput_e2e": {...}, "examples": {"latency": n, "throughput": n},
+        "parameters": {...}}.
+    """
+    model = model.to(backend.device).eval()
+    n1 = min(LATENCY_EXAMPLES, len(ds))
+    nb = min(THROUGHPUT_EXAMPLES, len(ds))
+
+    def run(batch: dict) -> None:
+        model(**{k: v.to(backend.device) for k, v in batch.items()})
+
+    def clock(fn) -> float:
+        backend.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        backend.synchronize()
+        return time.perf_counter() - t0
+
+    singles = [_encode(tokenizer, ds, np.array([i]), max_length) for i in range(n1)]
+    for batch in singles[:WARM_UP]:
+        run(batch)
+    latency = [clock(lambda b=b: run(b)) for b in singles]
+    latency_e2e = [clock(lambda i=i: run(_encode(tokenizer, ds, np.array([i]), max_length)))
+                   for i in range(n1)]
+    starts = range(0, nb, batch_size)
+    batches = [_encode(tokenizer, ds, np.arange(s, min(s + batch_size, nb)), max_length)
+               for s in starts]
+    run(batches[0])  # warm-up at this batch size
+    passes = [nb / clock(lambda: [run(b) for b in batches]) for _ in range(PASSES)]
+    passes_e2e = [nb / clock(lambda: [run(_encode(tokenizer, ds, np.arange(
+        s, min(s + batch_size, nb)), max_length)) for s in starts]) for _ in range(PASSES)]
+    return {"latency_ms": _spread(latency, 1e3), "latency_e2e_ms": _spread(latency_e2e, 1e3),
+            "throughput": _range(passes), "throughput_e2e": _range(passes_e2e),
+            "examples": {"latency": n1, "throughput": nb, "batch_size": batch_size},
+            "parameters": parameters(model)}
+
+
+def _spread(seconds: list[float], scale: float) -> dict:
+    return {"median": statistics.median(seconds) * scale,
+            "p95": float(np.percentile(seconds, 95)) * scale}
+
+
+def _range(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def weights_mb(folder) -> float | None:
+    """Megabytes of a model folder's weight files (safetensors or bin), None if none."""
+    from pathlib import Path
+
+    files = [p for pattern in ("*.safetensors", "*.bin") for p in Path(folder).glob(pattern)]
+    return sum(p.stat().st_size for p in files) / 1e6 if files else None
+
+
+def compare(teacher: dict, student: dict) -> dict:
+    """The student's speed-ups over the teacher, from the medians."""
+    return {"speedup_batch": student["throughput"]["median"] / teacher["throughput"]["median"],
+            "speedup_batch1": teacher["latency_ms"]["median"] / student["latency_ms"]["median"],
+            "speedup_batch_e2e": (student["throughput_e2e"]["median"]
+                                  / teacher["throughput_e2e"]["median"])}
+
+
+def headline(summary: dict) -> str:
+    """`student 0.860 dev accuracy (98.0% of the teacher), 1.9x faster at batch 32, 1.8x at
+    batch 1, 66.2 MB against 87.3 MB`."""
+    e, metric = summary["efficiency"], summary["primary_metric"]
+    ours, theirs = summary[f"student_dev_{metric}"], summary[f"teacher_dev_{metric}"]
+    share = f" ({ours / theirs:.1%} of the teacher)" if theirs > 0 else ""
+    size = ""
+    if e.get("student_mb") and e.get("teacher_mb"):
+        size = f", {e['student_mb']:.1f} MB against {e['teacher_mb']:.1f} MB"
+    return (f"student {ours:.3f} dev {metric}{share}, {e['speedup_batch']:.1f}x faster at batch "
+            f"{e['student']['examples']['batch_size']}, {e['speedup_batch1']:.1f}x at batch 1"
+            f"{size}")
