@@ -35,12 +35,13 @@ def _friendly_errors(func):
         from sage_rapids.distillation.models import ModelError
         from sage_rapids.distillation.train import NumericalError
         from sage_rapids.run.checkpoint import CheckpointDamaged, CheckpointError
+        from sage_rapids.run.deploy import ExportError
         from sage_rapids.run.pipeline import RunInterrupted
         from sage_rapids.scale.launch import LaunchError
 
         try:
             return func(*args, **kwargs)
-        except (DiskFull, CheckpointDamaged) as err:  # runtime faults, before the usage ones
+        except (DiskFull, CheckpointDamaged, ExportError) as err:  # runtime, before usage
             say(f"error: {err}")
             sys.exit(1)
         except (ConfigError, BackendError, RunDirError, CheckpointError) as err:
@@ -450,6 +451,29 @@ def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_c
     for name, value in scores.items():
         click.echo(f"{name}: {value:.4f}")
     click.echo(f"examples: {len(dataset)}")
+
+
+@main.command()
+@click.argument("student_dir", type=click.Path(file_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for the ONNX files (default: STUDENT_DIR/../onnx).")
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("--quantize", type=click.Choice(["int8"]), default=None,
+              help="Also write a dynamically quantized int8 copy.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="Config whose data section holds the dev set (default: the run's).")
+@click.option("--tolerance", type=float, default=1.0, show_default=True,
+              help="Points of the primary dev metric a format may lose before it is flagged.")
+@_friendly_errors
+def export(student_dir, out, fmt, quantize, config_path, tolerance):
+    """Export a run's student to ONNX (and int8), each format re-scored on the run's dev
+    set through onnxruntime beside the PyTorch student."""
+    from sage_rapids.run.deploy import export_student
+
+    student = Path(student_dir)
+    export_student(student, Path(out) if out else student.parent / "onnx", quantize,
+                   config_path and Path(config_path), tolerance,
+                   log=lambda msg: click.echo(msg))
 
 
 if __name__ == "__main__":
