@@ -69,20 +69,34 @@ def export_student(student: Student, teacher_embeddings: torch.Tensor, tokenizer
         model.config.id2label = dict(enumerate(label_names))
         model.config.label2id = {n: i for i, n in enumerate(label_names)}
     model.config.problem_type = "regression" if regression else "single_label_classification"
+    save_model_folder(model, tokenizer, out_dir, f"the student ({out_dir.name}/)")
+    return out_dir
+
+
+def save_model_folder(model: nn.Module, tokenizer, out: Path, what: str, kept: str = "",
+                      extra: dict[str, str] | None = None) -> None:
+    """`save_pretrained` of a model and its tokenizer (and `extra` text files) into `out`,
+    through a temporary folder renamed over it.
+
+    Raises:
+        DiskFull: no space left (`what` and `kept` say what and what is kept); the
+            temporary folder is removed and `out` is as it was.
+    """
     tmp = None
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        for name, text in (extra or {}).items():
+            (tmp / name).write_text(text)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
     except BaseException as err:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         if is_disk_full(err):
             needed = sum(p.numel() * p.element_size() for p in model.state_dict().values())
-            raise DiskFull(out_dir.parent, f"the student ({out_dir.name}/)", needed) from None
+            raise DiskFull(out.parent, what, needed, kept) from None
         raise
-    return out_dir

@@ -8,19 +8,17 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..artifacts import DiskFull, is_disk_full
 from ..backend import Backend
 from ..config import ConfigError, DataConfig, TeacherConfig, TrainConfig
 from ..data.tasks import TaskData, TextDataset, stratified_subset
 from ..progress import progress_bar
+from .export import save_model_folder
 from .models import load_classifier, resolve_model_path
 from .table import bucketed_batches, encode_dataset, token_batch
 from .train import make_optimizer
@@ -141,22 +139,6 @@ def _save_atomic(model, tokenizer, out: Path, meta: dict) -> None:
     Raises:
         DiskFull: no space in the cache; the temporary folder is removed.
     """
-    tmp = None
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException as err:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if is_disk_full(err):
-            needed = sum(p.numel() * p.element_size() for p in model.state_dict().values())
-            raise DiskFull(out.parent, "the fine-tuned teacher (teacher.cache_dir)", needed,
-                           "The cache is unchanged: free space or set teacher.cache_dir "
-                           "elsewhere, and run again.") from None
-        raise
+    save_model_folder(model, tokenizer, out, "the fine-tuned teacher (teacher.cache_dir)",
+                      "The cache is unchanged: free space or set teacher.cache_dir elsewhere, "
+                      "and run again.", {"meta.json": json.dumps(meta, indent=2, default=str)})
