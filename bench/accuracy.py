@@ -64,11 +64,12 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name.strip(), shlex.split(rest)
 
 
-TASKS = {"sst2": "train", "qnli": "dev", "cola": "train", "mrpc": "train"}  # files cut from
+TASKS = {"sst2": "train", "qnli": "dev", "cola": "train", "mrpc": "train",
+         "stsb": "train"}  # files cut from (STS-B's scores are cut by quantile bin)
 
 
 def write_tsv(path: Path, ds: TextDataset) -> Path:
-    """Columns `sentence` (and `pair`), `label` as the class index."""
+    """Columns `sentence` (and `pair`), `label` as the class index (or the score)."""
     columns = {"sentence": ds.texts, "pair": ds.pairs, "label": ds.labels}
     columns = {name: values for name, values in columns.items() if values is not None}
     lines = ["\t".join(columns)] + ["\t".join(map(str, row)) for row in zip(*columns.values())]
@@ -136,6 +137,13 @@ def round_fields(row: dict) -> dict:
     return {k: row[k] for k in ROUND_FIELDS if k in row}
 
 
+def heldout_score(run: dict) -> float:
+    """A run's held-out accuracy, or its primary metric where accuracy does not apply
+    (a regression task's Pearson)."""
+    return run["heldout_primary"] if run.get("heldout_accuracy") is None \
+        else run["heldout_accuracy"]
+
+
 def summarise(runs: list[dict]) -> dict:
     out = {}
     for name in dict.fromkeys(r["variant"] for r in runs):
@@ -149,9 +157,9 @@ def summarise(runs: list[dict]) -> dict:
             "dev_final_per_seed": final.tolist(),
             "dev_by_epoch_mean": np.mean([r["dev_by_epoch"] for r in rs], 0).tolist()
             if len(lengths) == 1 else None,
-            "heldout_mean": float(np.mean([r["heldout_accuracy"] for r in rs])),
-            "heldout_std": float(np.std([r["heldout_accuracy"] for r in rs])),
-            "heldout_per_seed": [r["heldout_accuracy"] for r in rs],
+            "heldout_mean": float(np.mean([heldout_score(r) for r in rs])),
+            "heldout_std": float(np.std([heldout_score(r) for r in rs])),
+            "heldout_per_seed": [heldout_score(r) for r in rs],
             "seconds_mean": float(np.mean([r["seconds"] for r in rs])),
             "run_seconds_median": float(np.median([r.get("run_seconds", r["seconds"])
                                                    for r in rs])),
@@ -223,8 +231,9 @@ def main(argv=None) -> int:
     overrides = (["train.epochs=2"] if quick else []) + args.overrides
     variants = ([parse_variant(v) for v in args.variants] or
                 [(s, [f"augment.strategy={s}"]) for s in args.strategies.split(",")])
-    base = load_config(args.config, SAGE_DEFAULT + overrides + [f"data.name=glue/{args.task}"])
-    configs = {name: load_config(args.config, SAGE_DEFAULT + overrides + extra)
+    task_name = [f"data.name=glue/{args.task}"]  # the task's own checks (a score's metrics)
+    base = load_config(args.config, SAGE_DEFAULT + overrides + task_name)
+    configs = {name: load_config(args.config, SAGE_DEFAULT + overrides + task_name + extra)
                for name, extra in variants}
     backend = resolve_backend(args.device)
     work = Path(tempfile.mkdtemp(prefix="sage-accuracy-"))
@@ -234,7 +243,9 @@ def main(argv=None) -> int:
     data = replace(base.data, name="local", train_file=str(train_file), dev_file=dev_file,
                    text_column="sentence", label_column="label",
                    text_pair_column="pair" if teacher_train.pairs is not None else None,
-                   label_names=[str(i) for i in range(len(teacher_train.label_names))],
+                   label_names=None if teacher_train.regression else
+                   [str(i) for i in range(len(teacher_train.label_names))],
+                   task_type="regression" if teacher_train.regression else None,
                    train_limit=None, dev_limit=None)  # SST-2's dev.tsv holds 0 / 1 as well
     task = load_task(data, 0)
     teacher_cfg = replace(base.teacher, finetune_limit=None)
@@ -260,8 +271,9 @@ def main(argv=None) -> int:
             run_seconds = time.perf_counter() - t0  # the run alone, held-out scoring apart
             rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
             primary = summary["primary_metric"]
+            asked = [primary] if task.regression else [primary, "accuracy"]
             heldout = score_classifier(out / "student", held, data.max_length, backend,
-                                       metrics=list(dict.fromkeys([primary, "accuracy"])))
+                                       metrics=list(dict.fromkeys(asked)))
             shutil.rmtree(out)  # checkpoints and the exported student: ~0.2 GB a run
             runs.append({"variant": variant, "strategy": cfg.augment.strategy, "seed": seed,
                          "dev_by_epoch": [r[f"dev_{primary}"] for r in rows],
@@ -269,10 +281,10 @@ def main(argv=None) -> int:
                          "best_epoch": summary["best_epoch"],
                          "stopped_epoch": summary["stopped_epoch"],
                          "stop_reason": summary["stop_reason"],
-                         "heldout_accuracy": heldout["accuracy"],
+                         "heldout_accuracy": heldout.get("accuracy"),
                          "heldout_primary": heldout[primary],
                          "train_examples": summary["train_examples"],
-                         "teacher_dev_accuracy": summary["teacher_dev_accuracy"],
+                         "teacher_dev_accuracy": summary.get("teacher_dev_accuracy"),
                          f"teacher_dev_{primary}": summary[f"teacher_dev_{primary}"],
                          "run_seconds": run_seconds,
                          "epoch_seconds": [r["seconds"] for r in rows],
@@ -282,9 +294,10 @@ def main(argv=None) -> int:
                          "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
             artifacts.append_jsonl(log_path, runs[-1])
             print(f"{variant:<7} seed {seed}: dev {runs[-1]['dev_by_epoch']}, held-out "
-                  f"{heldout['accuracy']:.4f}, {runs[-1]['seconds']:.0f} s", flush=True)
+                  f"{heldout_score(runs[-1]):.4f}, {runs[-1]['seconds']:.0f} s", flush=True)
     summary = summarise(runs)
-    print(f"\nteacher dev accuracy {runs[0]['teacher_dev_accuracy']:.4f}")
+    primary = runs[0]["primary_metric"]
+    print(f"\nteacher dev {primary} {runs[0][f'teacher_dev_{primary}']:.4f}")
     print_tables(summary, n_train, n_held, len(task.dev))
     out = Path(args.out)
     artifacts.write_json(out / f"{name}.json", {
@@ -292,7 +305,8 @@ def main(argv=None) -> int:
         "dev": len(task.dev), "train": n_train,
         "teacher_train": n_teacher, "held_out": n_held, "seeds": sorted({r["seed"] for r in runs}),
         "overrides": overrides, "variants": dict(variants),
-        "teacher_dev_accuracy": runs[0]["teacher_dev_accuracy"], "runs": runs,
+        "teacher_dev_accuracy": runs[0]["teacher_dev_accuracy"],
+        f"teacher_dev_{primary}": runs[0][f"teacher_dev_{primary}"], "runs": runs,
         "summary": summary})
     log_path.unlink()  # the per-run log only guards against a crash part-way
     shutil.rmtree(work)

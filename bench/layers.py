@@ -39,8 +39,8 @@ Settings, arms and rules below were fixed before any of the study's runs:
     python bench/layers.py run sst2 --quick # minutes: the machinery only
 
 Runs go through `bench/accuracy.py` (one result file per task, `layers_<task>.json`, and
-a per-run log that survives an interruption). STS-B waits for `bench/accuracy.py` to cut
-regression files (its split is stratified by class today).
+a per-run log that survives an interruption). STS-B's held-out slice is cut by score
+quantile bin, and its primary metric is Pearson's r (points: r x 100).
 """
 
 from __future__ import annotations
@@ -73,6 +73,11 @@ TASKS = {
              "-o", "eval.metrics=[f1,accuracy]"],
     "cola": ["--teacher-train", "all", "--train", "all", "--held-out", "1000",
              "-o", "teacher.finetune_epochs=3", "-o", "eval.metrics=[mcc,accuracy]"],
+    # fixed before STS-B's first run, in the manner of MRPC's: its 5,749 training pairs
+    # less a held-out slice stratified by score bin; Pearson picks the epoch
+    "stsb": ["--teacher-train", "all", "--train", "all", "--held-out", "1000",
+             "-o", "data.max_length=128", "-o", "teacher.finetune_epochs=3",
+             "-o", "eval.metrics=[pearson,spearman]"],
 }
 MEASURES = {"heldout": (lambda r: r["heldout_primary"], 100.0),
             "seconds": (lambda r: r["run_seconds"], 1.0)}
