@@ -33,9 +33,19 @@ Settings, arms and rules below were fixed before any of the study's runs:
     token (too large to cache, so the teacher would run in the loop) and is built only
     if a pilot says it pays its cost.
 
+    ATTENTION PILOT RULE (fixed before its first run): SST-2 in the same regime, seeds
+    0, 1, 2, one process on one thread: `layers_mean` (the study's `layers`) beside
+    `tokens` (per-token MSE of the mapped layers, TinyBERT's hidden-state loss, teacher
+    in the loop) and `attention` (`layers_mean` plus the KL of the mapped layers'
+    attention distributions, weight 1, teacher in the loop). A teacher-in-the-loop
+    arm pays its cost if its held-out gain over `layers_mean`, paired by seed, is at
+    least 0.3 points and two standard errors; then it is recommended beside the study's
+    verdict with its seconds. Otherwise it stays an option whose cost the docs state.
+
     python bench/layers.py pilot            # SST-2, seeds 0-2, both poolings; resumes
     python bench/layers.py run mrpc         # one task, all seeds and arms; resumes
     python bench/layers.py report           # per task and pooled, and the verdict
+    python bench/layers.py attention        # the attention pilot (SST-2, seeds 0-2)
     python bench/layers.py run sst2 --quick # minutes: the machinery only
 
 Runs go through `bench/accuracy.py` (one result file per task, `layers_<task>.json`, and
@@ -64,6 +74,9 @@ LAYERS = "loss.layers=1.0 loss.layer_loss=pkd"
 ARMS = {"logits": "loss.layers=0"}
 POOLINGS = {"layers_cls": f"{LAYERS} loss.layer_pool=cls",
             "layers_mean": f"{LAYERS} loss.layer_pool=mean"}
+IN_LOOP = {"layers_mean": POOLINGS["layers_mean"],
+           "tokens": "loss.layers=1.0 loss.layer_pool=tokens loss.layer_loss=mse",
+           "attention": f"{POOLINGS['layers_mean']} loss.attention=1.0"}
 # the embedded default's training, in place of the SAGE settings accuracy.py starts from
 BASE = ["-o", "augment.strategy=none", "-o", "train.epochs=6", "-o", "train.early_stopping=2"]
 TASKS = {
@@ -98,8 +111,8 @@ def load(task: str, quick: bool = False) -> dict | None:
     return d if d["runs"] else None
 
 
-def run(task: str, seeds: str, arms: dict, quick: bool) -> int:
-    argv = ["--task", task, "--name", stem(task, quick), "--seeds", seeds, "--resume",
+def run(task: str, seeds: str, arms: dict, quick: bool, name: str | None = None) -> int:
+    argv = ["--task", task, "--name", name or stem(task, quick), "--seeds", seeds, "--resume",
             *TASKS[task], *BASE]
     if quick:
         argv += ["--quick", "--train", "300", "--teacher-train", "600", "--held-out", "300",
@@ -170,13 +183,16 @@ def report() -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["pilot", "run", "report"])
+    parser.add_argument("step", choices=["pilot", "run", "report", "attention"])
     parser.add_argument("task", nargs="?", choices=sorted(TASKS))
     parser.add_argument("--seeds", default=None)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
     if args.step == "pilot":
         return run("sst2", args.seeds or PILOT_SEEDS, {**ARMS, **POOLINGS}, args.quick)
+    if args.step == "attention":
+        return run("sst2", args.seeds or PILOT_SEEDS, IN_LOOP, args.quick,
+                   f"layers_attention_sst2{'_quick' if args.quick else ''}")
     if args.step == "run":
         if args.task is None:
             parser.error("run needs a task")

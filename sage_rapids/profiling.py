@@ -65,10 +65,15 @@ class NullProfiler(Profiler):
 
 
 def overheads(seconds: dict[str, float]) -> dict[str, float | None]:
-    """`augmentation_overhead` and `labelling_overhead` relative to training seconds."""
+    """`augmentation_overhead` and `labelling_overhead` relative to training seconds, and
+    `teacher_in_loop_share`: the part of training spent in the teacher's forward passes
+    (per-token or attention transfer; None when the teacher stays out of the loop)."""
     train = seconds.get("train", 0.0)
+    in_loop = seconds.get("teacher_in_loop")
     if train <= 0:
-        return {"augmentation_overhead": None, "labelling_overhead": None}
+        return {"augmentation_overhead": None, "labelling_overhead": None,
+                "teacher_in_loop_share": None}
     machinery = sum(seconds.get(s, 0.0) for s in AUGMENT_STAGES)
     return {"augmentation_overhead": machinery / train,
-            "labelling_overhead": seconds.get("label", 0.0) / train}
+            "labelling_overhead": seconds.get("label", 0.0) / train,
+            "teacher_in_loop_share": None if in_loop is None else in_loop / train}

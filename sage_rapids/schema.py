@@ -66,9 +66,12 @@ class LossConfig:
     layer_map: Optional[list[list[int]]] = None  # [[student, teacher], ...] layer outputs,
     # 1-based (0: the embedding output); null: each student layer to the teacher's at the
     # same relative depth (3 of 6: [[1, 2], [2, 4], [3, 6]])
-    layer_pool: str = "cls"  # cls | mean: how a layer's tokens pool into one vector
+    layer_pool: str = "cls"  # cls | mean: a layer's tokens pooled into one vector (cached
+    # in stage 1) | tokens: token by token, with the teacher in the loop (forward only)
     layer_loss: str = "pkd"  # pkd (squared distance of L2-normalised states) | mse | cosine
     layer_cache_gb: float = 8.0  # refuse a cache of teacher layer states above this size
+    attention: float = 0.0  # weight of attention transfer: KL between the mapped layers'
+    # attention distributions (TinyBERT, MiniLM); runs the teacher in the loop
 
 
 @dataclass(frozen=True)
@@ -156,7 +159,7 @@ CHOICES = {
     "augment.synthesis": {"pair", "barycentric"},
     "augment.pool": {"replace", "accumulate"},
     "augment.umap_metric": {"cosine", "euclidean"},
-    "loss.layer_pool": {"cls", "mean"},
+    "loss.layer_pool": {"cls", "mean", "tokens"},
     "loss.layer_loss": {"pkd", "mse", "cosine"},
 }
 # (low, high, low_open, high_open); None means unbounded.
@@ -174,6 +177,7 @@ RANGES = {
     "loss.alpha": (0.0, 1.0, False, False),
     "loss.cosine": (0.0, None, False, False),
     "loss.layers": (0.0, None, False, False),
+    "loss.attention": (0.0, None, False, False),
     "loss.layer_cache_gb": (0.0, None, True, False),
     "train.epochs": (1, None, False, False),
     "train.batch_size": (1, None, False, False),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import inspect
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,22 +89,42 @@ def _accepts(model: nn.Module, arg: str) -> bool:
 class VectorOutput:
     logits: torch.Tensor  # (B, C)
     pooled: torch.Tensor | None  # (B, H) mean of the last hidden state over the mask
-    layers: torch.Tensor | None = None  # (B, J, H) pooled outputs of the asked-for layers
+    layers: torch.Tensor | None = None  # (B, J, H) pooled outputs of the asked-for layers,
+    # or (B, J, L, H) their token states (`tokens` pooling)
+    attentions: torch.Tensor | None = None  # (B, J, heads, L, L) attention distributions
 
 
 def pool_tokens(states: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
     """One vector per example from (B, L, H) token states: the first token's (`cls`) or
-    the mean over the mask (`mean`); (B, H)."""
+    the mean over the mask (`mean`), (B, H); `tokens` keeps every token, (B, L, H)."""
     if how == "cls":
         return states[:, 0]
+    if how == "tokens":
+        return states
     weights = mask.unsqueeze(-1).to(states.dtype)  # (B, L, 1)
     return (states * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+@contextmanager
+def eager_attention(model: nn.Module):
+    """Attention transfer reads the attention distributions, which only the eager
+    implementation returns (SDPA computes them fused and keeps none). The switch lasts
+    one forward (about 0.1 ms), so evaluation, export and timing keep the model's own."""
+    own = getattr(model.config, "_attn_implementation", None)
+    if own in (None, "eager"):
+        yield
+        return
+    model.set_attn_implementation("eager")
+    try:
+        yield
+    finally:
+        model.set_attn_implementation(own)
 
 
 def vector_forward(model: nn.Module, vectors: torch.Tensor, mask: torch.Tensor,
                    type_ids: torch.Tensor | None = None, projection: nn.Module | None = None,
                    pooled: bool = False, layers: tuple[int, ...] = (),
-                   layer_pool: str = "cls") -> VectorOutput:
+                   layer_pool: str = "cls", attentions: tuple[int, ...] = ()) -> VectorOutput:
     """Run a classifier on vectors instead of token ids.
 
     Args:
@@ -114,33 +135,54 @@ def vector_forward(model: nn.Module, vectors: torch.Tensor, mask: torch.Tensor,
         projection: optional `H_T -> H_S` linear map in front of a narrower student.
         pooled: also return the masked mean of the last hidden state.
         layers: also return these layer outputs (0 the embedding output, k layer k),
-            each pooled by `layer_pool` (`cls` or `mean`), from the same forward.
+            each pooled by `layer_pool` (`cls`, `mean`, or `tokens`: unpooled), from the
+            same forward.
+        attentions: also return the attention distributions of these layers (1-based),
+            from an eager forward.
 
     Returns:
-        `VectorOutput` with logits (B, C) and, if asked, pooled states (B, H) and
-        layer states (B, J, H).
+        `VectorOutput` with logits (B, C) and, if asked, pooled states (B, H), layer
+        states (B, J, H) or (B, J, L, H), and attentions (B, J', heads, L, L).
     """
     if projection is not None:
         vectors = projection(vectors)  # (B, L, H_S)
     kwargs = {"inputs_embeds": vectors, "attention_mask": mask}
     if type_ids is not None and _accepts(model, "token_type_ids"):
         kwargs["token_type_ids"] = type_ids
-    out = model(**kwargs, output_hidden_states=pooled or bool(layers))
+    if attentions:
+        with eager_attention(model):
+            out = model(**kwargs, output_hidden_states=pooled or bool(layers),
+                        output_attentions=True)
+    else:
+        out = model(**kwargs, output_hidden_states=pooled or bool(layers))
     mean = pool_tokens(out.hidden_states[-1], mask, "mean") if pooled else None  # (B, H)
     states = torch.stack([pool_tokens(out.hidden_states[i], mask, layer_pool)
-                          for i in layers], 1) if layers else None  # (B, J, H)
-    return VectorOutput(out.logits, mean, states)
+                          for i in layers], 1) if layers else None  # (B, J, H) or (B, J, L, H)
+    maps = None
+    if attentions:
+        if not out.attentions:
+            raise ModelError(f"{type(model).__name__} returned no attention distributions; "
+                             "attention transfer needs eager attention")
+        maps = torch.stack([out.attentions[i - 1] for i in attentions], 1)  # (B, J', h, L, L)
+    return VectorOutput(out.logits, mean, states, maps)
 
 
 class LayerTransfer(nn.Module):
     """Which student layer learns which teacher layer, and the learned maps from the
-    student's width to the teacher's where they differ (not part of the export)."""
+    student's width to the teacher's where they differ (not part of the export).
 
-    def __init__(self, pairs: list[tuple[int, int]], pool: str, width_s: int, width_t: int):
+    `pool` is how a layer's tokens meet the teacher's: `cls` or `mean` against states
+    cached in stage 1, `tokens` token by token with the teacher in the loop;
+    `attention` also matches the attention distributions of the mapped layers (those
+    above the embedding output)."""
+
+    def __init__(self, pairs: list[tuple[int, int]], pool: str, width_s: int, width_t: int,
+                 states: bool = True, attention: bool = False):
         super().__init__()
         self.pairs, self.pool = [tuple(p) for p in pairs], pool
+        self.states, self.attention = states, attention
         self.maps = nn.ModuleList([nn.Linear(width_s, width_t) for _ in pairs]) \
-            if width_s != width_t else None
+            if width_s != width_t and states else None
 
     @property
     def student_layers(self) -> tuple[int, ...]:
@@ -150,8 +192,24 @@ class LayerTransfer(nn.Module):
     def teacher_layers(self) -> tuple[int, ...]:
         return tuple(t for _, t in self.pairs)
 
+    @property
+    def attention_pairs(self) -> list[tuple[int, int]]:
+        """The pairs whose attention is matched: both above the embedding output."""
+        return [(s, t) for s, t in self.pairs if s > 0 and t > 0] if self.attention else []
+
+    @property
+    def cached_teacher_layers(self) -> tuple[int, ...]:
+        """The teacher layers whose pooled states stage 1 caches (none per token)."""
+        return self.teacher_layers if self.states and self.pool != "tokens" else ()
+
+    @property
+    def teacher_in_loop(self) -> bool:
+        """Whether each batch needs a teacher forward: per-token states or attention."""
+        return bool(self.attention_pairs) or (self.states and self.pool == "tokens")
+
     def forward(self, states: torch.Tensor) -> torch.Tensor:
-        """(B, J, H_S) student layer states -> (B, J, H_T), comparable to the teacher's."""
+        """(B, J, [L,] H_S) student layer states -> (B, J, [L,] H_T), comparable to the
+        teacher's."""
         if self.maps is None:
             return states
         return torch.stack([m(states[:, j]) for j, m in enumerate(self.maps)], 1)
@@ -178,13 +236,14 @@ def layer_pairs(layer_map: list[list[int]] | None, student_depth: int,
 
 def mapped_teacher_layers(student: StudentConfig, loss: LossConfig,
                           teacher_depth: int) -> tuple[int, ...]:
-    """The teacher layers a student of this config learns (empty without `loss.layers`),
-    known before the student is built, so stage 1 can cache them with the logits.
+    """The teacher layers whose pooled states a student of this config learns from the
+    cache (empty without `loss.layers`, or per token), known before the student is
+    built, so stage 1 can cache them with the logits.
 
     Raises:
         ModelError: `loss.layer_map` names a layer one of the models does not have.
     """
-    if loss.layers <= 0:
+    if loss.layers <= 0 or loss.layer_pool == "tokens":
         return ()
     depth = teacher_depth
     if student.model:
@@ -212,14 +271,17 @@ class Student(nn.Module):
     def forward(self, vectors, mask, type_ids=None, pooled=False,
                 layers: bool = False) -> VectorOutput:
         """With `layers` (and a transfer), `layers` of the output holds the mapped
-        student layers in the teacher's width, (B, J, H_T)."""
-        asked = self.transfer.student_layers if layers and self.transfer else ()
+        student layers in the teacher's width, (B, J, H_T) pooled or (B, J, L, H_T) per
+        token, and `attentions` those of the attention pairs, (B, J', heads, L, L)."""
+        transfer = self.transfer if layers else None
+        asked = transfer.student_layers if transfer and transfer.states else ()
+        attention = tuple(s for s, _ in transfer.attention_pairs) if transfer else ()
         pool = self.transfer.pool if self.transfer else "cls"
         out = vector_forward(self.model, vectors, mask, type_ids, self.projection, pooled,
-                             asked, pool)
+                             asked, pool, attention)
         if not asked:
             return out
-        return VectorOutput(out.logits, out.pooled, self.transfer(out.layers))
+        return VectorOutput(out.logits, out.pooled, self.transfer(out.layers), out.attentions)
 
 
 def _hidden_size(config) -> int:
@@ -234,14 +296,15 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
         teacher: the loaded teacher classifier.
         cfg: `student` config section.
         num_labels: number of classes.
-        loss: with `loss.layers > 0`, the student also gets its `LayerTransfer`.
+        loss: with `loss.layers > 0` or `loss.attention > 0`, the student also gets its
+            `LayerTransfer`.
 
     Returns:
         `Student` in train mode, its unused word-embedding table frozen.
 
     Raises:
         ModelError: a layer index beyond the teacher's depth (student.layers or
-            loss.layer_map).
+            loss.layer_map), or attention transfer on a map of embedding outputs only.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -258,10 +321,15 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
     projection = nn.Linear(width_t, width_s) if width_t != width_s else None
     model.get_input_embeddings().weight.requires_grad_(False)  # inputs come as vectors
     transfer = None
-    if loss is not None and loss.layers > 0:
+    if loss is not None and (loss.layers > 0 or loss.attention > 0):
         pairs = layer_pairs(loss.layer_map, model.config.num_hidden_layers,
                             teacher.config.num_hidden_layers)
-        transfer = LayerTransfer(pairs, loss.layer_pool, width_s, width_t)
+        transfer = LayerTransfer(pairs, loss.layer_pool, width_s, width_t,
+                                 states=loss.layers > 0, attention=loss.attention > 0)
+        if loss.attention > 0 and not transfer.attention_pairs:
+            raise ModelError(f"loss.attention: no pair of loss.layer_map {loss.layer_map} "
+                             "has attention (layer 0 is the embedding output); map layers "
+                             "above 0")
     return Student(model, projection, transfer).train()
 
 

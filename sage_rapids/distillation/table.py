@@ -132,11 +132,13 @@ class SyntheticPool:
 @dataclass(frozen=True)
 class Examples:
     """What an epoch trains on and a round draws from: the real examples, the synthetic
-    pool, and the teacher's word table `E_T` that both are looked up in."""
+    pool, and the teacher's word table `E_T` that both are looked up in; the teacher
+    itself where a loss needs it on every batch (per-token or attention transfer)."""
 
     table: ExampleTable
     pool: SyntheticPool
     embeddings: torch.Tensor  # (V, H_T) frozen
+    teacher: torch.nn.Module | None = None  # in eval mode, no gradient
 
 
 def empty_pool(backend: Backend, k: int = 2, num_labels: int = 2) -> SyntheticPool:

@@ -15,8 +15,15 @@ from torch import nn
 
 from ..backend import Backend
 from ..progress import progress_bar
-from .models import vector_forward
-from .table import ExampleTable, SyntheticPool, real_batch, sorted_batches, synthetic_batch
+from .models import LayerTransfer, VectorOutput, vector_forward
+from .table import (
+    Batch,
+    ExampleTable,
+    SyntheticPool,
+    real_batch,
+    sorted_batches,
+    synthetic_batch,
+)
 
 
 @dataclass(frozen=True)
@@ -125,3 +132,21 @@ def label_synthetic(teacher: nn.Module, table: ExampleTable, sources: Any, weigh
             kept[at] = out.layers.half()
     return pool if kept is None else replace(pool, layers=backend.from_torch(kept))
 
+
+
+@torch.no_grad()
+def teacher_in_loop(teacher: nn.Module, batch: Batch, transfer: LayerTransfer,
+                    backend: Backend, precision: str = "fp32") -> VectorOutput:
+    """The teacher's per-token states and attention maps of one training batch, which
+    are too large to cache (SST-2 at 128 tokens, 3 layers of width 768: about 40 GB):
+    one forward pass, no gradient, on the batch's own vectors (real or synthetic).
+
+    Returns:
+        `VectorOutput` with `layers` (B, J, L, H_T) when the transfer is per token, and
+        `attentions` (B, J', heads, L, L) for its attention pairs.
+    """
+    tokens = transfer.teacher_layers if transfer.states and transfer.pool == "tokens" else ()
+    attention = tuple(t for _, t in transfer.attention_pairs)
+    with backend.autocast(precision):
+        return vector_forward(teacher, batch.vectors, batch.mask, batch.type_ids,
+                              layers=tokens, layer_pool="tokens", attentions=attention)

@@ -2,7 +2,9 @@
 
 The loop is one visible function. Real batches are `E_T[x]` lookups, synthetic
 batches are materialised from their recipes; both train on cached teacher logits,
-so the teacher never runs here. The per-sample loss and the student's mean-pooled
+so the teacher never runs here, unless the student learns the teacher's per-token
+states or attention maps (too large to cache): then one teacher forward per batch,
+timed as `teacher_in_loop`. The per-sample loss and the student's mean-pooled
 last hidden state of every real example are recorded from the forward pass the
 step already makes: the error profile costs no extra forward.
 """
@@ -10,7 +12,7 @@ step already makes: the error profile costs no extra forward.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch
@@ -19,9 +21,10 @@ from ..config import LossConfig, TrainConfig
 from ..context import Context
 from ..distributed import aligned_steps
 from ..progress import progress_bar
-from .losses import per_sample_loss
+from .losses import per_sample_attention_loss, per_sample_loss
 from .models import Student
 from .table import Examples, bucketed_batches, real_batch, synthetic_batch
+from .targets import teacher_in_loop
 
 
 class NumericalError(RuntimeError):
@@ -157,7 +160,7 @@ def train_epoch(t: Training, examples: Examples, loss_cfg: LossConfig,
     """
     table, embeddings, backend, dist = examples.table, examples.embeddings, ctx.backend, ctx.dist
     rng, student, n, device = t.rngs["batches"], t.model, len(table), backend.device
-    transfer = t.student.transfer is not None  # the student learns the teacher's layers
+    transfer = t.student.transfer  # the student learns the teacher's layers, or None
     pool = examples.pool.with_lengths(table, backend)
     lengths = {False: table.host_lengths, True: pool.host_lengths}
     plan = [(False, b) for b in bucketed_batches(lengths[False], train_cfg.batch_size,
@@ -177,11 +180,21 @@ def train_epoch(t: Training, examples: Examples, loss_cfg: LossConfig,
                  if synthetic else real_batch(table, embeddings, index, backend))
         with backend.autocast(train_cfg.precision):
             out = student(batch.vectors, batch.mask, batch.type_ids, pooled=True,
-                          layers=transfer)
+                          layers=transfer is not None)
+        teacher_layers, teacher_maps = batch.teacher_layers, None
+        if transfer is not None and transfer.teacher_in_loop:
+            with ctx.profiler.stage("teacher_in_loop"):
+                seen = teacher_in_loop(examples.teacher, batch, transfer, backend,
+                                       train_cfg.precision)
+            teacher_layers = seen.layers if seen.layers is not None else teacher_layers
+            teacher_maps = seen.attentions
         losses = per_sample_loss(out.logits.float(), batch.teacher_logits, batch.labels,
                                  loss_cfg.temperature, loss_cfg.alpha, loss_cfg.cosine,
                                  out.pooled.float(), batch.teacher_pooled, loss_cfg.layers,
-                                 out.layers, batch.teacher_layers, loss_cfg.layer_loss)
+                                 out.layers, teacher_layers, loss_cfg.layer_loss, batch.mask)
+        if teacher_maps is not None:
+            losses = replace(losses, attention=loss_cfg.attention * per_sample_attention_loss(
+                out.attentions, teacher_maps, batch.mask))
         loss = losses.total.mean()
         stop, bad = dist.any(should_stop(), not torch.isfinite(loss))  # all ranks agree
         if bad:

@@ -113,7 +113,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
         log(f"resuming {out_dir} after epoch {state.epoch}")
     reducer = None if state.map_coords is None else UmapReducer.from_coords(
         state.map_coords, config.augment, backend)
-    labelling = Labelling(config.train.precision, t.student.transfer.teacher_layers
+    labelling = Labelling(config.train.precision, t.student.transfer.cached_teacher_layers
                           if t.student.transfer else (), config.loss.layer_pool)
     key, patience = s.select_key, config.train.early_stopping
     stopped = early_stop(state.metrics, key, patience)  # a resumed run that had stopped
@@ -122,7 +122,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             if stopped:
                 break
             profiler.epoch, t0 = epoch, time.perf_counter()
-            examples = Examples(s.train, state.pool, s.embeddings)
+            examples = Examples(s.train, state.pool, s.embeddings, s.teacher)
             with profiler.stage("train"):
                 result = train_epoch(t, examples, config.loss, config.train, ctx, epoch,
                                      should_stop)

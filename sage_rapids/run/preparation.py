@@ -133,6 +133,12 @@ def check_layer_cache(cfg: LossConfig, n: int, layers: tuple[int, ...], width: i
     Raises:
         ConfigError: the cache would be larger than `loss.layer_cache_gb`.
     """
+    if cfg.attention > 0 or (cfg.layers > 0 and cfg.layer_pool == "tokens"):
+        what = " and ".join(w for w, on in (("per-token states", cfg.layers > 0 and
+                                             cfg.layer_pool == "tokens"),
+                                            ("attention maps", cfg.attention > 0)) if on)
+        log(f"layer transfer: the teacher's {what} come from one teacher forward per "
+            "training batch (too large to cache; profile.json: teacher_in_loop)")
     if not layers:
         return
     total, each = layer_state_bytes(n, layers, width), layer_state_bytes(1, layers, width)
