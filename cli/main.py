@@ -350,6 +350,59 @@ def profile(config_path, overrides, device, out, quiet):
                f"profile: {out / 'profile.json'}")
 
 
+def _numbers(text: str | None, name: str) -> list[int] | None:
+    """`1,2,3` -> [1, 2, 3]; a bad list is a usage error naming the option."""
+    if text is None:
+        return None
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated whole numbers, got {text!r}",
+                                 param_hint=name) from None
+    if not values or min(values) < 0 or (name != "--seeds" and min(values) < 1):
+        raise click.BadParameter(f"expected comma-separated numbers above 0, got {text!r}",
+                                 param_hint=name)
+    return values
+
+
+@main.command()
+@config_option
+@override_option
+@device_option
+@click.option("--layers", default=None, metavar="1,2,3,4",
+              help="Student depths (default 1,2,3,4), each from evenly spread teacher layers.")
+@click.option("--widths", default=None, metavar="W,...",
+              help="Also these widths for every depth (randomly initialised, behind a "
+              "projection); default: the teacher's width only.")
+@click.option("--seeds", default=None, metavar="0,1,2",
+              help="Student seeds per rung (default 0); one teacher for all.")
+@click.option("--within", type=float, default=None, metavar="POINTS",
+              help="Name the smallest student within POINTS of the teacher's primary dev "
+              "metric (default 1.0).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="The ladder's folder (default runs/<timestamp>).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
+              help="Finish the ladder in DIR: finished rungs are kept, the others resumed.")
+@quiet_option
+@_friendly_errors
+def ladder(config_path, overrides, device, layers, widths, seeds, within, out, resume_dir,
+           quiet):
+    """Distil students of several sizes from one teacher (one fine-tuning, one targets
+    pass) and print what each buys: dev metric, throughput, latency, parameters, size."""
+    from sage_rapids.api import ladder as run_ladder
+    from sage_rapids.run.ladder_table import format_ladder
+
+    if out and resume_dir:
+        raise click.UsageError("give --out or --resume, not both")
+    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    result = run_ladder(_numbers(layers, "--layers"), widths=_numbers(widths, "--widths"),
+                        seeds=_numbers(seeds, "--seeds"), within=within,
+                        config=config_path, overrides=list(overrides), out=resume_dir or out,
+                        device=device, quiet=quiet, resume=resume_dir is not None, log=log)
+    click.echo(format_ladder(result.table))
+    click.echo(f"ladder: {result.out / 'ladder.json'}, plot {result.out / 'ladder.png'}")
+
+
 @main.group()
 def config():
     """Check or print a config."""

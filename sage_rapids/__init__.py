@@ -7,13 +7,14 @@ the teacher, and trained on. GPU libraries load lazily: the package works on CPU
 
 __version__ = "0.1.0"
 
-__all__ = ["distill", "Distillation", "Config", "load_config", "ConfigError", "DataError",
+__all__ = ["distill", "Distillation", "ladder", "Ladder", "Config", "load_config", "ConfigError", "DataError",
            "ModelError", "RunDirError", "RunInterrupted", "DiskFull", "CheckpointError",
            "__version__"]
 
 # Where each public name lives; imported on first use, so `import sage_rapids` stays
 # light (no torch) until one is touched.
-_PUBLIC = {"distill": "api", "Distillation": "api", "Config": "config",
+_PUBLIC = {"distill": "api", "Distillation": "api", "ladder": "api", "Ladder": "api",
+           "Config": "config",
            "load_config": "config", "ConfigError": "config", "DataError": "data.rows",
            "ModelError": "distillation.models", "RunDirError": "artifacts",
            "RunInterrupted": "run.pipeline", "DiskFull": "artifacts",

@@ -31,7 +31,7 @@ import torch
 
 from .config import Config, ConfigError, Overrides, load_config
 
-__all__ = ["distill", "Distillation"]
+__all__ = ["distill", "Distillation", "ladder", "Ladder"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,91 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
     if not keep:
         shutil.rmtree(run_dir, ignore_errors=True)
     return Distillation(student, tok, summary, metrics, run_dir if keep else None, cfg)
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """What a `ladder` call returns.
+
+    Attributes:
+        table: each rung's dev metric beside its measured throughput, latency, parameters
+            and size, the teacher's, the Pareto fronts and `smallest_within` (what
+            `ladder.json` holds).
+        out: the ladder's folder: a run directory per rung and seed, `ladder.json`,
+            `ladder.png`.
+    """
+
+    table: dict
+    out: Path
+
+    @property
+    def smallest_within(self) -> str | None:
+        """The smallest rung within `within` points of the teacher, or None."""
+        return self.table["smallest_within"]
+
+
+def ladder(layers=None, *, widths=None, seeds=None, within: float | None = None,
+           config: str | Path | Config | None = None, overrides: Overrides = (),
+           out: str | Path | None = None, device: str | None = None, quiet: bool = False,
+           resume: bool = False, log: Callable[[str], None] | None = None) -> Ladder:
+    """Distil students of several sizes from one teacher and say what each buys.
+
+    Every rung trains with the config's settings, from one fine-tuned teacher and one pass
+    of its targets; each (rung, seed) is a run directory of its own under `out`.
+
+    Args:
+        layers: student depths (default 1, 2, 3, 4); at the teacher's width each student
+            is built from evenly spread teacher layers.
+        widths: also these widths for every depth (randomly initialised students behind a
+            projection); None: the teacher's width only.
+        seeds: student seeds, `train.seed` (default 0); the config's `seed` keeps one
+            teacher and one training subset for all.
+        within: points of the teacher's primary dev metric a student may lose and still be
+            named as close enough (default 1.0).
+        config, overrides, device, quiet, log: as for `distill`.
+        out: the ladder's folder (default `runs/<timestamp>`), which must be new unless
+            `resume`: then finished rungs are kept, the others resumed, and anything not
+            given comes from the ladder's saved settings (what is given must match them).
+
+    Returns:
+        A `Ladder` with the table and the folder.
+
+    Raises:
+        ConfigError: a bad config, a rung the teacher cannot give, or settings that differ
+            from those of the ladder resumed.
+        RunDirError: `out` is not empty and `resume` is not set.
+        CheckpointError: `resume` of a folder that holds no ladder.
+    """
+    from .artifacts import RunDirError, default_run_dir
+    from .backend import resolve_backend
+    from .progress import library_bars_off
+    from .run.ladder import Rung, run_ladder, saved_ladder
+
+    folder = Path(out) if out is not None else default_run_dir()
+    with preserved_global_state(), library_bars_off(quiet):
+        if resume:
+            saved = saved_ladder(folder)
+            base = saved["config"] if config is None else config
+            rungs = saved["rungs"] if layers is None and widths is None else None
+            seeds = saved["seeds"] if seeds is None else seeds
+            within = saved["within"] if within is None else within
+        else:
+            if folder.exists() and any(folder.iterdir()):
+                raise RunDirError(f"{folder}: not empty; choose another --out, or resume the "
+                                  f"ladder in it with --resume {folder}")
+            base, rungs = config, None
+        if rungs is None:
+            rungs = [Rung(int(k), None if w is None else int(w))
+                     for k in (layers or (1, 2, 3, 4)) for w in (widths or [None])]
+        seeds = [int(x) for x in (seeds if seeds is not None else (0,))]
+        if not rungs or not seeds:
+            raise ConfigError(["ladder: give at least one depth and one seed"], "ladder()")
+        cfg = load_config(base, overrides)
+        cfg = load_config(cfg, [f"device={device}"]) if device else cfg
+        say = (lambda message: None) if quiet else (log or print)
+        table = run_ladder(cfg, rungs, seeds, folder, resolve_backend(cfg.device),
+                           1.0 if within is None else float(within), quiet, say)
+    return Ladder(table, folder)
 
 
 def materialise(train, dev, teacher, tokenizer, folder: Path, dist,

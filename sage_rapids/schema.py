@@ -86,6 +86,8 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16 | fp16: student steps, teacher targets and labels
     early_stopping: Optional[int] = None  # patience in epochs on the primary dev metric
     schedule: str = "linear"  # linear: warmup, decay to 0 at train.epochs | constant: warmup, flat
+    seed: Optional[int] = None  # the student's own seed: dropout, batch order, augmentation
+    # (null: `seed`, which also picks the data subsets and the teacher's fine-tuning)
 
 
 @dataclass(frozen=True)
@@ -187,6 +189,7 @@ RANGES = {
     "train.max_grad_norm": (0.0, None, True, False),
     "train.bucket_batches": (1, None, False, False),
     "train.early_stopping": (1, None, False, False),
+    "train.seed": (0, None, False, False),
     "augment.start_epoch": (1, None, False, False),
     "augment.umap_fit_max": (10, None, False, False),
     "augment.umap_n_neighbors": (2, None, False, False),

@@ -77,9 +77,11 @@ def stop_on_signals():
 
 def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bool = False,
         log: Callable[[str], None] = print, resume: bool = False, dist: Dist = Dist(),
-        restarts: int = 0) -> dict:
+        restarts: int = 0, setup: Setup | None = None) -> dict:
     """Distil the configured teacher into the student with SAGE; returns the summary.
     `restarts` (automatic restarts by the launcher before this attempt) is recorded.
+    `setup`: stages 0 and 1 done already for this config's data and teacher (several
+    students of one teacher, `ladder`); None prepares them here.
 
     With `resume`, `out_dir` is an existing run: training continues after its last
     complete checkpoint and ends exactly as an uninterrupted run would. With several
@@ -99,7 +101,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     rec.start(resume)
     profiler = Profiler(backend.synchronize)
     ctx = Context(backend, profiler, dist, quiet)
-    s = prepare(config, ctx, log)
+    s = setup or prepare(config, ctx, log)
     t = start_training(config, s, ctx)
     logits, index = gather_targets(s, backend, dist)
     rec.check_space({"teacher targets": logits.nbytes + index.nbytes,
@@ -207,7 +209,8 @@ def start_training(config: Config, s: Setup, ctx: Context) -> Training:
         ModelError: `loss.cosine` with a student narrower than its teacher.
     """
     backend, dist = ctx.backend, ctx.dist
-    seed_torch(config.seed, "student_init")  # the same on every rank; DDP broadcasts rank 0's
+    seed = config.seed if config.train.seed is None else config.train.seed
+    seed_torch(seed, "student_init")  # the same on every rank; DDP broadcasts rank 0's
     student = build_student(s.teacher, config.student, len(s.task.train.label_names),
                             config.teacher.trust_remote_code, config.loss).to(backend.device)
     if config.loss.cosine > 0 and student.projection is not None:
@@ -222,9 +225,9 @@ def start_training(config: Config, s: Setup, ctx: Context) -> Training:
         ids = backend.ddp_device_ids
         model = torch.nn.parallel.DistributedDataParallel(student, device_ids=ids,
                                                           forward_sync_buffers=False)
-    seed_torch(config.seed, "dropout", dist.rank)
-    rngs = {"batches": generator(config.seed, "batches", dist.rank),
-            "augment": generator(config.seed, "augment", dist.rank)}
+    seed_torch(seed, "dropout", dist.rank)
+    rngs = {"batches": generator(seed, "batches", dist.rank),
+            "augment": generator(seed, "augment", dist.rank)}
     return Training(student, model, optimizer, scheduler, rngs,
                     backend.grad_scaler(config.train.precision))
 

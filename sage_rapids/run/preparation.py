@@ -92,12 +92,15 @@ def load_teacher(config: Config, task: TaskData, ctx: Context, log):
     return teacher, tokenizer
 
 
-def prepare(config: Config, ctx: Context, log) -> Setup:
+def prepare(config: Config, ctx: Context, log,
+            teacher_layers: tuple[int, ...] | None = None) -> Setup:
     """Stages 0 and 1: load and tokenize the data once, teacher logits once (for this
     rank's shard of the training split). An encoded corpus (`data.encoded`) has both
-    done already: its shards are read instead."""
+    done already: its shards are read instead. `teacher_layers`: the layers whose
+    pooled states to cache, in place of the config's student's map (several students
+    of one teacher share one pass: `ladder`)."""
     if config.data.encoded:
-        return prepare_encoded(config, ctx, log)
+        return prepare_encoded(config, ctx, log, teacher_layers)
     backend, profiler, dist = ctx.backend, ctx.profiler, ctx.dist
     task = load_task(config.data, config.seed, config.loss)
     teacher, tokenizer = load_teacher(config, task, ctx, log)
@@ -113,7 +116,8 @@ def prepare(config: Config, ctx: Context, log) -> Setup:
         train, _ = encode_dataset(task.train, tokenizer, config.data.max_length, backend)
         devs = encode_devs(task, tokenizer, config, backend)
     layers = mapped_teacher_layers(config.student, config.loss,
-                                   teacher.config.num_hidden_layers)
+                                   teacher.config.num_hidden_layers) \
+        if teacher_layers is None else teacher_layers
     check_layer_cache(config.loss, len(train), layers, embeddings.shape[1], log)
     with profiler.stage("teacher_targets"):
         targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
@@ -158,7 +162,8 @@ def encode_devs(task: TaskData, tokenizer, config: Config, backend: Backend) -> 
             for name, ds in task.devs.items()}
 
 
-def prepare_encoded(config: Config, ctx: Context, log) -> Setup:
+def prepare_encoded(config: Config, ctx: Context, log,
+                    teacher_layers: tuple[int, ...] | None = None) -> Setup:
     """Stages 0 and 1 of a run on an encoded corpus: this rank's shards (token ids and
     teacher logits) after checking they were made by this config's teacher."""
     from ..data.shards import check_manifest, encoded_rows, encoded_task, read_manifest
@@ -169,7 +174,8 @@ def prepare_encoded(config: Config, ctx: Context, log) -> Setup:
     task = encoded_task(config, manifest)
     teacher, tokenizer = load_teacher(config, task, ctx, log)
     layers = mapped_teacher_layers(config.student, config.loss,
-                                   teacher.config.num_hidden_layers)
+                                   teacher.config.num_hidden_layers) \
+        if teacher_layers is None else teacher_layers
     check_manifest(folder, manifest, teacher.config._name_or_path, config.data.max_length,
                    task.dev.label_names, layers, config.loss.layer_pool)
     with profiler.stage("encode"):

@@ -74,7 +74,7 @@ def format_profile(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _save_figure(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     import io
 
     buf = io.BytesIO()
@@ -111,7 +111,7 @@ def plot_region_map(picture, epoch: int, path: Path, loss_name: str) -> None:
         ax.set_yticks([])
     fig.suptitle(f"Region map after epoch {epoch}: {len(xy):,} real, "
                  f"{len(picture.anchors):,} anchors, {len(picture.synthetic):,} synthetic")
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -137,5 +137,5 @@ def plot_training_curves(metrics: list[dict], path: Path, key: str = "dev_accura
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.set_xticks(epochs)
-    _save_figure(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
