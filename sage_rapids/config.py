@@ -94,6 +94,7 @@ def load_config(path: "str | Path | Config | None" = None, overrides: Overrides 
 def _validated(raw: dict, overrides: Overrides, base: Path, source: str) -> Config:
     """Overrides applied to the raw mapping, then built and checked as one."""
     problems: list[str] = []
+    _resolve_relative_paths(raw, base)  # the file's own paths: against its folder
     if isinstance(overrides, Mapping):
         for key, value in overrides.items():
             _set_key(raw, str(key), value, problems)
@@ -101,12 +102,61 @@ def _validated(raw: dict, overrides: Overrides, base: Path, source: str) -> Conf
         for item in overrides:
             _apply_override(raw, item, problems)
     _drop_retired(raw)
-    _resolve_relative_paths(raw, base)
+    _resolve_relative_paths(raw, Path.cwd())  # an override's paths: against the caller's
     config = _build(Config, raw, "", problems)
     problems += check(config)
+    problems += _check_other_teachers(config)
     if problems:
         raise ConfigError(problems, source)
     return config
+
+
+# What each of `teacher.others` does not take from the main teacher: its outputs, its
+# weight, and the ensemble's own settings.
+NOT_INHERITED = ("targets", "weight", "others", "combine")
+
+
+def other_teachers(teacher: TeacherConfig) -> list[TeacherConfig]:
+    """The teachers of `teacher.others`, each the main teacher's settings with the keys
+    the item gives (its file, weight and outputs are its own). An item with `targets` is a
+    file of outputs; the others are models (fine-tuned when `finetune` says so)."""
+    base = {k: v for k, v in dataclasses.asdict(teacher).items() if k not in NOT_INHERITED}
+    out = []
+    for item in teacher.others or []:
+        merged = {**base, **item}
+        if item.get("targets") and "model" not in item:
+            merged.update(model=None, finetune=False)  # a file: no model of its own
+        out.append(TeacherConfig(**merged))
+    return out
+
+
+def _check_other_teachers(config: Config) -> list[str]:
+    """Each of `teacher.others` checked like the teacher section, under its own prefix
+    (`teacher.others[1].finetune_lr: ...`)."""
+    problems: list[str] = []
+    for i, item in enumerate(config.teacher.others or []):
+        prefix = f"teacher.others[{i}]."
+        if not isinstance(item, dict) or not item:
+            problems.append(f"teacher.others[{i}]: expected a mapping of teacher keys (e.g. "
+                            f"{{model: my-teacher, weight: 0.5}}), got {item!r}")
+            continue
+        nested = [k for k in ("others", "combine") if k in item]
+        if nested:
+            problems.append(f"{prefix}{nested[0]}: set it on the main teacher section only")
+            continue
+        found: list[str] = []
+        built = _build(TeacherConfig, item, prefix, found)
+        problems += found
+        if found:
+            continue
+        merged = other_teachers(dataclasses.replace(config.teacher, others=[item]))[0]
+        built = dataclasses.replace(merged, others=None)
+        problems += [prefix + p[len("teacher."):] for p in
+                     check(dataclasses.replace(config, teacher=built, student=dataclasses.replace(
+                         config.student, model=config.student.model or "named"),
+                         augment=dataclasses.replace(config.augment, strategy="none")))
+                     if p.startswith("teacher.")]
+    return problems
 
 
 # Keys that once existed and did nothing: configs saved by earlier runs (every run
@@ -164,9 +214,16 @@ def _resolve_relative_paths(raw: dict, base: Path) -> None:
                                 for k, v in sets.items()}
     teacher = raw.get("teacher")
     if isinstance(teacher, dict):
-        model = teacher.get("model")
-        if isinstance(model, str) and model.startswith((".", "..")):
-            teacher["model"] = str((base / model).resolve())
+        others = teacher.get("others")
+        for section in [teacher, *(others if isinstance(others, list) else [])]:
+            if not isinstance(section, dict):
+                continue
+            model, targets = section.get("model"), section.get("targets")
+            if isinstance(model, str) and model.startswith((".", "..")):
+                section["model"] = str((base / model).resolve())
+            if isinstance(targets, str) and targets and \
+                    not Path(targets).expanduser().is_absolute():
+                section["targets"] = str((base / targets).resolve())
 
 
 def _build(cls: type, raw: Any, prefix: str, problems: list[str]):

@@ -57,6 +57,21 @@ def test_relative_paths_resolve_against_config_folder(tmp_path):
     assert load_config(path).data.train_file == str((tmp_path / "sub" / "t.tsv").resolve())
 
 
+def test_an_overrides_relative_paths_resolve_against_the_working_folder(tmp_path,
+                                                                       monkeypatch):
+    (tmp_path / "sub").mkdir()
+    path = tmp_path / "sub" / "c.yaml"
+    path.write_text("data:\n  name: local\n  dev_file: d.tsv\n  text_column: sentence\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(path, ["data.train_file=t.tsv", "teacher.targets=out/teacher.jsonl"])
+    assert cfg.data.train_file == str(tmp_path / "t.tsv")  # where the command was typed
+    assert cfg.data.dev_file == str(tmp_path / "sub" / "d.tsv")  # beside the file
+    assert cfg.teacher.targets == str(tmp_path / "out" / "teacher.jsonl")
+    embedded = load_config(None, ["data.name=local", "data.train_file=t.tsv",
+                                  "data.text_column=sentence"])
+    assert embedded.data.train_file == str(tmp_path / "t.tsv")
+
+
 def test_yaml_is_loaded_safely(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(write(tmp_path, "seed: !!python/object/apply:os.system ['true']\n"))
