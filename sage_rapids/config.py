@@ -126,7 +126,7 @@ def other_teachers(teacher: TeacherConfig) -> list[TeacherConfig]:
         merged = {**base, **item}
         if item.get("targets") and "model" not in item:
             merged.update(model=None, finetune=False)  # a file: no model of its own
-        out.append(TeacherConfig(**merged))
+        out.append(_build(TeacherConfig, merged, "teacher.others.", []))  # typed as checked
     return out
 
 

@@ -38,7 +38,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    model: str = "bert-base-uncased"  # hub name, local dir, or alias (minilm-l6)
+    model: Optional[str] = "bert-base-uncased"  # hub name, local dir, or alias (minilm-l6);
+    # null: no teacher model, its outputs come from `targets` (the student's own input layer)
+    targets: Optional[str] = None  # teacher outputs from a file (.parquet .jsonl .csv)
+    # instead of running the model: logits, probs, top-k logprobs, a label, or a score
+    weight: float = 1.0  # this teacher's weight among several (`others`)
+    combine: str = "probs"  # several teachers: weighted mean of probs | logits
+    others: Optional[list] = None  # more teachers: each this section's keys that
+    # differ, e.g. [{finetune_limit: 2000}, {targets: api.jsonl, weight: 0.5}]
     finetune: bool = False  # fine-tune the model on the task first (cached)
     finetune_limit: Optional[int] = None  # stratified subset of the whole train split
     finetune_epochs: float = 1.0
@@ -150,6 +157,7 @@ CHOICES = {
     "data.bad_rows": {"error", "skip"},
     "data.task_type": {None, "classification", "regression"},
     "teacher.finetune_schedule": {"linear", "constant"},
+    "teacher.combine": {"probs", "logits"},
     "train.precision": {"fp32", "bf16", "fp16"},
     "train.schedule": {"linear", "constant"},
     "augment.strategy": {"sage", "random", "none"},
@@ -175,6 +183,7 @@ RANGES = {
     "teacher.finetune_lr": (0.0, 1.0, True, False),
     "teacher.finetune_batch_size": (1, None, False, False),
     "teacher.finetune_max_grad_norm": (0.0, None, True, False),
+    "teacher.weight": (0.0, None, True, False),
     "loss.temperature": (0.0, None, True, False),
     "loss.alpha": (0.0, 1.0, False, False),
     "loss.cosine": (0.0, None, False, False),
@@ -283,6 +292,41 @@ def _check_layer_map(pairs) -> list[str]:
     return []
 
 
+def _check_teachers(config: Config) -> list[str]:
+    """A teacher model or a file of its outputs; what needs a model has one; several
+    teachers do not label synthetic points."""
+    t, loss, problems = config.teacher, config.loss, []
+    if t.model is None and t.targets is None:
+        problems.append("teacher.model: give a teacher model, or the teacher's outputs in a "
+                        "file (teacher.targets)")
+    if t.model is None:
+        if t.finetune:
+            problems.append("teacher.finetune: there is no teacher model to fine-tune "
+                            "(teacher.model is null); set teacher.finetune: false")
+        if not config.student.model:
+            problems.append("student.model: without a teacher model the student reads token "
+                            "ids through its own input layer: name one (e.g. "
+                            "student.model: minilm-l6)")
+        for key, weight in (("loss.layers", loss.layers), ("loss.attention", loss.attention),
+                            ("loss.cosine", loss.cosine)):
+            if weight > 0:
+                problems.append(f"{key}: needs the teacher model's hidden states, and "
+                                f"teacher.model is null (outputs from a file); set {key}: 0")
+    strategy = config.augment.strategy
+    if strategy != "none" and t.model is None:
+        problems.append(f"augment.strategy: {strategy} has the teacher label the synthetic "
+                        "points it makes, and there is no teacher model (teacher.model is "
+                        "null, outputs from a file); set augment.strategy: none")
+    elif strategy != "none" and t.others:
+        problems.append(f"augment.strategy: {strategy} with several teachers: synthetic points "
+                        "would be labelled by teacher.model alone, not by the mix the real "
+                        "examples learn from; set augment.strategy: none")
+    if t.others is not None and not (isinstance(t.others, list) and t.others):
+        problems.append(f"teacher.others: expected a list of teachers (mappings of teacher "
+                        f"keys), got {t.others!r}")
+    return problems
+
+
 def check(config: Config) -> list[str]:
     """Every problem with the values of a built config, one line per dotted key:
     choices, ranges, and the keys that must agree with each other."""
@@ -328,6 +372,7 @@ def check(config: Config) -> list[str]:
         problems.append("data.columns: required when data.header is false (name the "
                         "columns of the headerless file)")
     problems += _check_task_shape(config)
+    problems += _check_teachers(config)
     s = config.student
     if s.model is None and s.config is None and not s.layers:
         problems.append("student.layers: give layers, student.model or student.config")

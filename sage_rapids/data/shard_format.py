@@ -39,3 +39,9 @@ def fingerprints(teacher: str) -> dict[str, str]:
         tokenizer = file_digest(folder, ("vocab.txt", "vocab.json", "merges.txt", "*.model"))
     return {"teacher": file_digest(folder, ("config.json", "*.safetensors", "*.bin")),
             "tokenizer": tokenizer}
+
+
+def targets_fingerprint(path: str | Path) -> str:
+    """A file of teacher outputs as the teacher's fingerprint: its content's hash."""
+    path = Path(path)
+    return "targets:" + file_digest(path.parent, (path.name,))

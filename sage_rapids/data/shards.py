@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import Config, ConfigError
 from .rows import DataError
-from .shard_format import FORMAT, fingerprints
+from .shard_format import FORMAT
 from .tasks import (
     UNLABELLED,
     TaskData,
@@ -41,18 +41,19 @@ def read_manifest(folder: Path) -> dict:
     return manifest
 
 
-def check_manifest(folder: Path, manifest: dict, teacher: str, max_length: int,
+def check_manifest(folder: Path, manifest: dict, prints: dict, max_length: int,
                    label_names: list[str], layers: tuple[int, ...] = (),
                    layer_pool: str = "cls") -> None:
-    """Refuse shards made with another teacher, tokenizer, max length or label set, or
-    without the teacher layer states (`layers`, pooled by `layer_pool`) a run needs."""
-    prints = fingerprints(teacher)
+    """Refuse shards made with another teacher (model or file of outputs), tokenizer, max
+    length or label set, or without the teacher layer states (`layers`, pooled by
+    `layer_pool`) a run needs. `prints`: this config's `fingerprints` (the teacher's a
+    `targets_fingerprint` when its outputs come from a file)."""
     for key in ("teacher", "tokenizer"):
         if manifest[key] != prints[key]:
             raise EncodedMismatch(
                 f"data.encoded: {folder} was encoded with another {key} ({manifest[key][:12]}) "
-                f"than this config's teacher {teacher} ({prints[key][:12]}); encode the corpus "
-                "again with this config")
+                f"than this config's ({prints[key][:12]}); encode the corpus again with this "
+                "config")
     if manifest["max_length"] != max_length:
         raise EncodedMismatch(f"data.encoded: {folder} was encoded with max_length "
                               f"{manifest['max_length']}, the config has data.max_length "

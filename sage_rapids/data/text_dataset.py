@@ -31,6 +31,8 @@ class TextDataset:
             (the score's name), so `len(label_names)` is always the head's width.
         source: where the examples came from, for messages and reports.
         skipped: rows left out under `data.bad_rows: skip`.
+        rows: (n,) each example's 0-based position among the rows of the split as read
+            (a subset keeps its examples' positions); None: 0..n-1.
     """
 
     texts: list[str]
@@ -39,9 +41,15 @@ class TextDataset:
     label_names: list[str]
     source: str
     skipped: int = 0
+    rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    @property
+    def row_ids(self) -> np.ndarray:
+        """(n,) int64 positions of the examples in the split as read."""
+        return np.arange(len(self.texts)) if self.rows is None else self.rows
 
     @property
     def regression(self) -> bool:
@@ -62,6 +70,7 @@ class TextDataset:
             pairs=None if self.pairs is None else [self.pairs[i] for i in index],
             labels=self.labels[index],
             source=f"{self.source}{note}",
+            rows=self.row_ids[index],
         )
 
 
@@ -108,6 +117,7 @@ def dataset_from_rows(path: Path | str, table: Rows, text: str, pair: str | None
                                     sorted(set(raw_labels) - {""}))
     lookup = {value: i for i, value in enumerate(values)}
     texts, pairs, labels, skipped = [], [] if pair else None, [], list(table.skipped)
+    kept = []  # positions of the rows that became examples
     for i, (line, row) in enumerate(table.rows):
         problem, first, second = None, row.get(text), row.get(pair) if pair else None
         target = UNLABELLED if not labelled else None
@@ -131,11 +141,13 @@ def dataset_from_rows(path: Path | str, table: Rows, text: str, pair: str | None
                 continue
             raise DataError(f"{path}:{line}: {problem}")
         texts.append(first.strip())
+        kept.append(i)
         if pairs is not None:
             pairs.append(second.strip())
         labels.append(target)
     if not texts:
         raise DataError(f"{path}: no usable examples ({len(skipped)} bad rows skipped)")
+    rows = np.asarray(kept, dtype=np.int64) if len(kept) < len(table.rows) else None
     if skipped:
         lines = ", ".join(map(str, sorted(skipped)[:5])) + (", ..." if len(skipped) > 5 else "")
         warnings.warn(f"{path}: skipped {len(skipped)} bad rows (data.bad_rows: skip), "
@@ -144,10 +156,10 @@ def dataset_from_rows(path: Path | str, table: Rows, text: str, pair: str | None
         array = np.asarray([np.nan if v == UNLABELLED and not labelled else v
                             for v in labels], dtype=np.float32)
         names = list(label_names) if label_names else [label or "score"]
-        return TextDataset(texts, pairs, array, names, str(path), len(skipped))
+        return TextDataset(texts, pairs, array, names, str(path), len(skipped), rows)
     names = list(label_names) if label_names else values
     return TextDataset(texts, pairs, np.asarray(labels, dtype=np.int64), names, str(path),
-                       len(skipped))
+                       len(skipped), rows)
 
 
 def _score(text: str) -> float | None:

@@ -293,7 +293,8 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
     """Build the student: teacher layers, a named model, or a config.
 
     Args:
-        teacher: the loaded teacher classifier.
+        teacher: the loaded teacher classifier; None when the teacher's outputs come
+            from a file (the student is then `cfg.model`, with its own word table).
         cfg: `student` config section.
         num_labels: number of classes.
         loss: with `loss.layers > 0` or `loss.attention > 0`, the student also gets its
@@ -310,6 +311,9 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
 
     if cfg.model:
         model, _ = load_classifier(cfg.model, num_labels, trust_remote_code)
+    elif teacher is None:
+        raise ModelError("student: without a teacher model the student is a named model "
+                         "(student.model)")
     elif cfg.config:
         config = copy.deepcopy(teacher.config)
         for key, value in cfg.config.items():
@@ -317,7 +321,8 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
         model = AutoModelForSequenceClassification.from_config(config)
     else:
         model = _student_from_layers(teacher, list(cfg.layers))
-    width_t, width_s = _hidden_size(teacher.config), _hidden_size(model.config)
+    width_s = _hidden_size(model.config)
+    width_t = width_s if teacher is None else _hidden_size(teacher.config)  # own table
     projection = nn.Linear(width_t, width_s) if width_t != width_s else None
     model.get_input_embeddings().weight.requires_grad_(False)  # inputs come as vectors
     transfer = None

@@ -111,7 +111,13 @@ def headline(summary: dict) -> str:
     batch 1, 66.2 MB against 87.3 MB`."""
     e, metric = summary["efficiency"], summary["primary_metric"]
     ours, theirs = summary[f"student_dev_{metric}"], summary[f"teacher_dev_{metric}"]
-    share = f" ({ours / theirs:.1%} of the teacher)" if theirs > 0 else ""
+    share = f" ({ours / theirs:.1%} of the teacher)" if theirs else ""
+    if e.get("teacher") is None:  # no teacher model here to compare with
+        s = e["student"]
+        return (f"student {ours:.3f} dev {metric}{share}, {s['throughput']['median']:.0f} "
+                f"examples/s at batch {s['examples']['batch_size']}, "
+                f"{s['latency_ms']['median']:.1f} ms at batch 1"
+                + (f", {e['student_mb']:.1f} MB" if e.get("student_mb") else ""))
     size = ""
     if e.get("student_mb") and e.get("teacher_mb"):
         size = f", {e['student_mb']:.1f} MB against {e['teacher_mb']:.1f} MB"

@@ -26,6 +26,7 @@ from ..distillation.export import exportable_student
 from ..distillation.models import ModelError, Student, build_student, count_parameters
 from ..distillation.table import Examples, empty_pool
 from ..distillation.targets import Labelling
+from ..distillation.teachers import every_teacher
 from ..distillation.train import Training, early_stop, make_optimizer, planned_steps, train_epoch
 from ..distributed import Dist, parameter_digest
 from ..profiling import Profiler
@@ -98,10 +99,10 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     verified = latest_checkpoint(out_dir) if resume else None  # before anything is written
     quiet, log = (quiet, log) if dist.is_main else (True, silent)
     rec = Recorder(out_dir, config, enabled=dist.is_main, log=log)
-    rec.start(resume)
     profiler = Profiler(backend.synchronize)
     ctx = Context(backend, profiler, dist, quiet)
     s = setup or prepare(config, ctx, log)
+    rec.start(resume)  # after stages 0 and 1: bad data or a bad outputs file writes nothing
     t = start_training(config, s, ctx)
     logits, index = gather_targets(s, backend, dist)
     rec.check_space({"teacher targets": logits.nbytes + index.nbytes,
@@ -175,7 +176,11 @@ def deployed_speed(s: Setup, t: Training, config: Config, backend: Backend) -> d
         return efficiency.measure(model, s.tokenizer, s.task.dev, config.eval.batch_size,
                                   config.data.max_length, backend)
 
-    teacher, student = timed(s.teacher), timed(exportable_student(t.student, s.embeddings))
+    student = timed(exportable_student(t.student, s.embeddings))
+    if s.teacher is None:  # outputs from a file: no teacher here to time
+        return {"device": backend.name, "threads": torch.get_num_threads(), "teacher": None,
+                "student": student}
+    teacher = timed(s.teacher)
     return {"device": backend.name, "threads": torch.get_num_threads(), "teacher": teacher,
             "student": student, **efficiency.compare(teacher, student),
             "teacher_mb": efficiency.weights_mb(s.teacher.config._name_or_path)}
@@ -269,8 +274,8 @@ def evaluate_epoch(student: Student, s: Setup, config: Config, ctx: Context) -> 
         row.update({f"{dev.name}_{k}": v for k, v in scores(preds, dev.labels,
                                                             s.metrics).items()})
         row.update({f"teacher_{dev.name}_{k}": v for k, v in dev.teacher_metrics.items()})
-        row["agreement" if i == 0 else f"{dev.name}_agreement"] = agreement(
-            preds, dev.teacher_preds)
+        row["agreement" if i == 0 else f"{dev.name}_agreement"] = None \
+            if dev.teacher_preds is None else agreement(preds, dev.teacher_preds)
     student.train()
     return row
 
@@ -293,12 +298,16 @@ def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], b
         "world_size": dist.world_size,
         "dev_examples": len(s.dev),
         **{f"{d.name}_examples": len(d.table) for d in s.devs[1:]},
-        "teacher": config.teacher.model,
-        "teacher_parameters": count_parameters(s.teacher),
+        "teacher": config.teacher.model or config.teacher.targets,
+        "teacher_parameters": None if s.teacher is None else count_parameters(s.teacher),
+        **({"teachers": [t.model if t.targets is None else t.targets
+                         for t in every_teacher(config.teacher)],
+            "combine": config.teacher.combine} if config.teacher.others else {}),
         "task_type": "regression" if s.task.regression else "classification",
         "primary_metric": s.metrics[0],
         "selected_by": s.select_key,
-        **{f"teacher_{d.name}_{m}": d.teacher_metrics[m] for d in s.devs for m in s.metrics},
+        **{f"teacher_{d.name}_{m}": d.teacher_metrics.get(m) for d in s.devs
+           for m in s.metrics},
         "student_layers": student.model.config.num_hidden_layers,
         "student_parameters": exported,
         "student_trainable_parameters": count_parameters(student, trainable_only=True),

@@ -13,7 +13,7 @@ import torch
 
 from ..artifacts import size
 from ..backend import Backend
-from ..config import Config, ConfigError, LossConfig
+from ..config import Config, ConfigError, LossConfig, TeacherConfig
 from ..context import Context
 from ..data.tasks import TaskData, load_task
 from ..distillation.evaluate import predict, scores, teacher_learnt_nothing
@@ -22,11 +22,13 @@ from ..distillation.models import (
     input_embeddings,
     load_classifier,
     mapped_teacher_layers,
+    resolve_model_path,
     vector_forward,
 )
 from ..distillation.table import ExampleTable, encode_dataset, ragged_table
 from ..distillation.targets import layer_state_bytes, teacher_targets
 from ..distillation.teacher import finetune_source, finetune_teacher
+from ..distillation.teachers import Outputs, combine, every_teacher, file_outputs, model_outputs
 from ..distributed import shard_index
 from ..seeds import seed_torch
 
@@ -38,8 +40,8 @@ class DevSet:
     name: str  # prefix of its metric keys: `dev`, or `dev_matched` among several
     table: ExampleTable
     labels: np.ndarray  # (n,) gold labels or scores, on the host
-    teacher_preds: np.ndarray  # (n,) the teacher's classes or scores
-    teacher_metrics: dict  # {metric: value}
+    teacher_preds: np.ndarray | None  # (n,) the teacher's classes or scores (None: unknown)
+    teacher_metrics: dict  # {metric: value}, empty when unknown
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,10 @@ class Setup:
     """Everything stages 0 and 1 produce."""
 
     task: TaskData
-    teacher: torch.nn.Module
+    teacher: torch.nn.Module | None  # None: the teacher's outputs come from a file
     tokenizer: object
-    embeddings: torch.Tensor  # (V, H_T) frozen teacher word table
+    embeddings: torch.Tensor  # (V, H_T) frozen teacher word table (the student's own
+    # table when there is no teacher model)
     train: ExampleTable  # with teacher logits
     devs: list[DevSet]  # the one that selects the epoch first
     metrics: list[str]  # dev metrics reported, the one that picks the best epoch first
@@ -65,31 +68,86 @@ def silent(message: str) -> None:
     pass
 
 
+def fine_tuned(cfg: TeacherConfig, config: Config, task: TaskData, ctx: Context, log) -> str:
+    """The model to load for a teacher section: its model, or the fine-tuned copy (made
+    and cached when the section asks; with several ranks rank 0 fine-tunes while the
+    others wait, then read the cache)."""
+    if not cfg.finetune:
+        return cfg.model
+    dist, backend, source = ctx.dist, ctx.backend, finetune_source(cfg, task)
+    name = None
+    if dist.is_main:
+        name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, ctx.quiet,
+                                    log))
+    dist.barrier()
+    if not dist.is_main:
+        name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, True,
+                                    silent))
+    return name
+
+
 def load_teacher(config: Config, task: TaskData, ctx: Context, log):
-    """The teacher: fine-tuned (and cached) when the config asks, else loaded as is.
-    With several ranks rank 0 fine-tunes while the others wait, then read the cache.
+    """The teacher: fine-tuned (and cached) when the config asks, else loaded as is;
+    (None, None, None) when there is no teacher model (its outputs come from a file).
+
+    Returns:
+        (model, tokenizer, the name it was loaded from).
 
     Raises:
         ModelError: the teacher's head does not match the task's labels.
     """
     cfg, n_labels = config.teacher, len(task.train.label_names)
-    backend, dist, name = ctx.backend, ctx.dist, cfg.model
-    if cfg.finetune:
-        source = finetune_source(cfg, task)
-        if dist.is_main:
-            name = str(finetune_teacher(cfg, config.data, source, backend, config.seed,
-                                        ctx.quiet, log))
-        dist.barrier()
-        if not dist.is_main:
-            name = str(finetune_teacher(cfg, config.data, source, backend, config.seed, True,
-                                        silent))
+    if cfg.model is None:
+        return None, None, None
+    name = fine_tuned(cfg, config, task, ctx, log)
     seed_torch(config.seed, "teacher_head")  # a checkpoint without a head gets a seeded one
     teacher, tokenizer = load_classifier(name, None, cfg.trust_remote_code)
     if teacher.config.num_labels != n_labels:
         raise ModelError(f"teacher.model: {cfg.model} has {teacher.config.num_labels} labels, "
                          f"the task has {n_labels}; set teacher.finetune: true to fine-tune it")
-    teacher.to(backend.device).requires_grad_(False)
-    return teacher, tokenizer
+    teacher.to(ctx.backend.device).requires_grad_(False)
+    return teacher, tokenizer, name
+
+
+def input_layer(config: Config, task: TaskData, teacher):
+    """The word table the examples are looked up in, and the tokenizer that makes their
+    token ids: the teacher's, or without a teacher model the student's own (`student.model`).
+    """
+    if teacher is not None:
+        return input_embeddings(teacher).detach(), None
+    model, tokenizer = load_classifier(config.student.model, len(task.train.label_names),
+                                       config.teacher.trust_remote_code)
+    return input_embeddings(model).detach().clone(), tokenizer
+
+
+def mixed(config: Config) -> bool:
+    """Whether the targets come from a file or several teachers, not one model's forward."""
+    return bool(config.teacher.targets or config.teacher.others)
+
+
+def teacher_mix(config: Config, task: TaskData, main_name: str | None, ctx: Context,
+                log) -> Outputs:
+    """Every teacher's outputs (a file's, or a model's through its own tokenizer, cached),
+    combined by `teacher.combine` with the teachers' weights.
+
+    Raises:
+        DataError: a file of outputs that does not fit the task (named by file and line).
+    """
+    parts, weights = [], []
+    for i, cfg in enumerate(every_teacher(config.teacher)):
+        if cfg.targets:
+            parts.append(file_outputs(cfg, task))
+        else:
+            name = main_name if i == 0 else fine_tuned(cfg, config, task, ctx, log)
+            parts.append(model_outputs(name, cfg, task, config, ctx.backend, log))
+        weights.append(cfg.weight)
+    if len(parts) == 1:
+        log(f"teacher outputs: {parts[0].name}")
+        return parts[0]
+    out = combine(parts, weights, config.teacher.combine)
+    log(f"teachers: {out.name}, mixed by the weighted mean of their "
+        f"{config.teacher.combine}")
+    return out
 
 
 def prepare(config: Config, ctx: Context, log,
@@ -103,7 +161,9 @@ def prepare(config: Config, ctx: Context, log,
         return prepare_encoded(config, ctx, log, teacher_layers)
     backend, profiler, dist = ctx.backend, ctx.profiler, ctx.dist
     task = load_task(config.data, config.seed, config.loss)
-    teacher, tokenizer = load_teacher(config, task, ctx, log)
+    teacher, tokenizer, name = load_teacher(config, task, ctx, log)
+    embeddings, own_tokenizer = input_layer(config, task, teacher)  # (V, H)
+    tokenizer = tokenizer or own_tokenizer
     shard = np.arange(len(task.train))
     if dist.active:
         shard = shard_index(task.train.labels, dist.world_size, dist.rank, config.seed)
@@ -111,22 +171,29 @@ def prepare(config: Config, ctx: Context, log,
         task = replace(task, train=task.train.subset(shard, f" [shard {dist.rank}]"), notes=[
             *task.notes, f"{dist.world_size} ranks train on equal shards of "
             f"{len(shard)} examples" + (f"; {left} left out" if left else "")])
-    embeddings = input_embeddings(teacher).detach()  # (V, H_T)
     with profiler.stage("encode"):
         train, _ = encode_dataset(task.train, tokenizer, config.data.max_length, backend)
         devs = encode_devs(task, tokenizer, config, backend)
-    layers = mapped_teacher_layers(config.student, config.loss,
-                                   teacher.config.num_hidden_layers) \
+    layers = () if teacher is None else mapped_teacher_layers(
+        config.student, config.loss, teacher.config.num_hidden_layers) \
         if teacher_layers is None else teacher_layers
     check_layer_cache(config.loss, len(train), layers, embeddings.shape[1], log)
+    dev_logits = None
     with profiler.stage("teacher_targets"):
-        targets = teacher_targets(teacher, train, embeddings, backend, config.eval.batch_size,
-                                  pooled=config.loss.cosine > 0, quiet=ctx.quiet,
-                                  precision=config.train.precision, layers=layers,
-                                  layer_pool=config.loss.layer_pool)
-    return finish_setup(config, task, teacher, tokenizer, embeddings,
-                        train.with_targets(targets.logits, targets.pooled, targets.layers),
-                        devs, ctx, log, shard)
+        if mixed(config):
+            outputs = teacher_mix(config, task, name, ctx, log)
+            dev_logits, logits = outputs.devs, backend.asarray(outputs.train)
+        if teacher is not None and (not mixed(config) or layers or config.loss.cosine > 0):
+            targets = teacher_targets(teacher, train, embeddings, backend,
+                                      config.eval.batch_size, pooled=config.loss.cosine > 0,
+                                      quiet=ctx.quiet, precision=config.train.precision,
+                                      layers=layers, layer_pool=config.loss.layer_pool)
+            logits = logits if mixed(config) else targets.logits
+            train = train.with_targets(logits, targets.pooled, targets.layers)
+        else:
+            train = train.with_targets(logits)
+    return finish_setup(config, task, teacher, tokenizer, embeddings, train, devs, ctx, log,
+                        shard, dev_logits)
 
 
 def check_layer_cache(cfg: LossConfig, n: int, layers: tuple[int, ...], width: int,
@@ -172,11 +239,14 @@ def prepare_encoded(config: Config, ctx: Context, log,
     folder = Path(config.data.encoded)
     manifest = read_manifest(folder)
     task = encoded_task(config, manifest)
-    teacher, tokenizer = load_teacher(config, task, ctx, log)
-    layers = mapped_teacher_layers(config.student, config.loss,
-                                   teacher.config.num_hidden_layers) \
+    teacher, tokenizer, _ = load_teacher(config, task, ctx, log)
+    embeddings, own_tokenizer = input_layer(config, task, teacher)  # (V, H)
+    tokenizer = tokenizer or own_tokenizer
+    layers = () if teacher is None else mapped_teacher_layers(
+        config.student, config.loss, teacher.config.num_hidden_layers) \
         if teacher_layers is None else teacher_layers
-    check_manifest(folder, manifest, teacher.config._name_or_path, config.data.max_length,
+    made_by = encoded_by(config, teacher)
+    check_manifest(folder, manifest, made_by, config.data.max_length,
                    task.dev.label_names, layers, config.loss.layer_pool)
     with profiler.stage("encode"):
         part = encoded_rows(config, manifest, dist.rank, dist.world_size)
@@ -187,26 +257,61 @@ def prepare_encoded(config: Config, ctx: Context, log,
         devs = encode_devs(task, tokenizer, config, backend)
     task.notes.append(part.note + (f"; rank r of {dist.world_size} reads shards r, "
                                    f"r + {dist.world_size}, ..." if dist.active else ""))
-    return finish_setup(config, task, teacher, tokenizer, input_embeddings(teacher).detach(),
-                        train, devs, ctx, log, part.rows)
+    dev_logits = None
+    if teacher is None or config.teacher.targets:  # the shards hold a file's outputs
+        dev_logits = {k: None for k in task.devs}
+        if config.teacher.targets:
+            dev_logits = file_outputs(config.teacher, task, train=False).devs
+    return finish_setup(config, task, teacher, tokenizer, embeddings, train, devs, ctx, log,
+                        part.rows, dev_logits)
+
+
+def encoded_by(config: Config, teacher) -> dict:
+    """What made an encoded corpus's token ids and targets: the tokenizer's model (the
+    teacher, or the student's own without one) and the teacher (its model, or its file of
+    outputs)."""
+    from ..data.shard_format import fingerprints, targets_fingerprint
+
+    model = teacher.config._name_or_path if teacher is not None else \
+        resolve_model_path(config.student.model)
+    prints = fingerprints(model)
+    if config.teacher.targets:
+        prints["teacher"] = targets_fingerprint(config.teacher.targets)
+    return prints
 
 
 def finish_setup(config: Config, task: TaskData, teacher, tokenizer, embeddings, train,
-                 devs: dict, ctx: Context, log, shard: np.ndarray) -> Setup:
-    """The teacher's own metrics on every dev set (for the reports), and the `Setup`."""
+                 devs: dict, ctx: Context, log, shard: np.ndarray,
+                 dev_logits: dict | None = None) -> Setup:
+    """The teacher's own metrics on every dev set (for the reports), and the `Setup`.
+    `dev_logits`: the teacher's outputs per dev set where they come from a file or a
+    mix (None for a set the file has no rows for: its metrics are unknown); None runs
+    the teacher model on every set."""
     backend, profiler, dist = ctx.backend, ctx.profiler, ctx.dist
     metrics, key = report_metrics(config, task)
     sets = []
     for name, table in devs.items():
-        with profiler.stage("evaluate"):
-            preds = predict(lambda v, m, t: vector_forward(teacher, v, m, t).logits, table,
-                            embeddings, backend, config.eval.batch_size, dist)
+        if dev_logits is None:
+            with profiler.stage("evaluate"):
+                preds = predict(lambda v, m, t: vector_forward(teacher, v, m, t).logits,
+                                table, embeddings, backend, config.eval.batch_size, dist)
+        else:
+            given = dev_logits.get(name)
+            preds = None if given is None else (given[:, 0] if given.shape[1] == 1
+                                                else given.argmax(1))
         labels = task.devs[name].labels
-        sets.append(DevSet(name, table, labels, preds, scores(preds, labels, metrics)))
-    warning = teacher_learnt_nothing(sets[0].teacher_preds, sets[0].labels)
-    if warning:
-        log(f"warning: {warning}")
-        task.notes.append(warning)
+        sets.append(DevSet(name, table, labels, preds,
+                           {} if preds is None else scores(preds, labels, metrics)))
+    if sets[0].teacher_preds is None:
+        note = ("the teacher's dev metrics are unknown: its outputs file has no dev rows "
+                "(rows with split: dev give them, and the check that it learnt something)")
+        log(f"note: {note}")
+        task.notes.append(note)
+    else:
+        warning = teacher_learnt_nothing(sets[0].teacher_preds, sets[0].labels)
+        if warning:
+            log(f"warning: {warning}")
+            task.notes.append(warning)
     return Setup(task, teacher, tokenizer, embeddings, train, sets, metrics, key, shard)
 
 

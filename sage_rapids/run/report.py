@@ -15,14 +15,14 @@ def format_summary(summary: dict) -> str:
         ("task", summary["task"]),
         ("train examples", f"{summary['train_examples']:,}"),
         ("dev examples", f"{summary['dev_examples']:,}"),
-        ("teacher", f"{summary['teacher']} ({summary['teacher_parameters'] / 1e6:.1f}M)"),
+        ("teacher", _teacher(summary)),
         ("student", f"{summary['student_layers']} layers "
                     f"({summary['student_parameters'] / 1e6:.1f}M), best epoch "
                     f"{summary['best_epoch']}"),
         *_metric_rows(summary),
         *([("training stopped", f"after epoch {summary['stopped_epoch']}: "
                                 f"{summary['stop_reason']}")] if "stop_reason" in summary else []),
-        ("teacher-student agreement", f"{summary['agreement']:.4f}"),
+        ("teacher-student agreement", _number(summary["agreement"])),
         ("augmentation", f"{summary['strategy']}, {summary['n_synthetic_total']:,} "
                          "synthetic samples trained on"),
         ("total time", f"{summary['total_seconds']:.1f} s"),
@@ -37,6 +37,20 @@ def format_summary(summary: dict) -> str:
     return "\n".join([line] + [f"{k:<{width}} | {v}" for k, v in rows] + [line])
 
 
+def _number(value) -> str:
+    return "unknown" if value is None else f"{value:.4f}"
+
+
+def _teacher(summary: dict) -> str:
+    """The teacher (or the mix of teachers), with its size when it is a model here."""
+    if summary.get("teachers"):
+        return f"{len(summary['teachers'])} teachers, weighted mean of {summary['combine']}: " \
+               + ", ".join(map(str, summary["teachers"]))
+    params = summary.get("teacher_parameters")
+    return f"{summary['teacher']}" + (f" ({params / 1e6:.1f}M)" if params else
+                                      " (outputs from a file)")
+
+
 def _metric_rows(summary: dict) -> list[tuple[str, str]]:
     """`dev <metric>: teacher X, student Y` for each metric of each dev set, the one
     that picks the best epoch first (`dev_matched accuracy` among several sets)."""
@@ -47,7 +61,7 @@ def _metric_rows(summary: dict) -> list[tuple[str, str]]:
     for key in sorted(keys, key=lambda k: k != selected):
         mark = " (picks the best epoch)" if key == selected and len(keys) > 1 else ""
         rows.append((f"{_metric_label(key)}: teacher / student",
-                     f"{summary[f'teacher_{key}']:.4f} / "
+                     f"{_number(summary[f'teacher_{key}'])} / "
                      f"{summary[f'student_{key}']:.4f}{mark}"))
     return rows
 
