@@ -194,3 +194,36 @@ def test_each_rank_reads_only_its_shards(tmp_path, config, data_dir, one_worker)
     assert any("rank r of 2 reads shards r, r + 2" in n for n in summary["notes"])
     index = load_file(out / "teacher_targets.safetensors")["index"]
     assert sorted(index.tolist()) == list(range(600))  # every row once, none twice
+
+
+def test_a_corpus_labelled_elsewhere_encodes_from_its_file_of_outputs(tmp_path, config,
+                                                                      data_dir, tiny_teacher_dir):
+    texts, labels = make_sentences(600, seed=21)
+    targets = tmp_path / "labelled_elsewhere.jsonl"
+    rows = [{"text": t, "probs": [0.8, 0.2] if y == 0 else [0.3, 0.7]}
+            for t, y in zip(texts, labels)]
+    dev_texts, dev_labels = make_sentences(60, seed=22)  # the dev file's, for the run only
+    rows += [{"split": "dev", "text": t, "probs": [0.9, 0.1] if y == 0 else [0.1, 0.9]}
+             for t, y in zip(dev_texts, dev_labels)]
+    targets.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    file_only = ["-o", "teacher.model=null", "-o", "teacher.finetune=false", "-o",
+                 f"teacher.targets={targets}", "-o", f"student.model={tiny_teacher_dir}",
+                 "-o", "student.layers=null", "-o", "augment.strategy=none"]
+    enc = tmp_path / "enc"
+    cli("encode", "--config", config, train_file(data_dir), "--out", enc, "--quiet",
+        "--rows-per-part", "250", *file_only, env_extra=env(data_dir))
+    logits = shard_arrays(enc)["logits"]
+    np.testing.assert_allclose(np.exp(logits[:3]), [rows[i]["probs"] for i in range(3)],
+                               rtol=1e-5)
+    out = tmp_path / "run"
+    cli("run", "--config", config, "--out", out, "--quiet", *file_only, "-o",
+        f"data.encoded={enc}", env_extra=env(data_dir))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_examples"] == 600 and summary["teacher_dev_accuracy"] == 1.0
+    by_row = tmp_path / "by_row.jsonl"
+    by_row.write_text(json.dumps({"row": 0, "probs": [0.5, 0.5]}) + "\n")
+    refused = cli("encode", "--config", config, train_file(data_dir), "--out", tmp_path / "x",
+                  "--quiet", *file_only, "-o", f"teacher.targets={by_row}",
+                  env_extra=env(data_dir), check=False)
+    assert refused.returncode == 2 and "matches the teacher's outputs to its rows by text" \
+        in refused.stderr

@@ -245,15 +245,18 @@ def read_teacher_outputs(path: str | Path, train: TextDataset | None,
         raise DataError(f"{path}: a {kind} column, but this is {task}; give "
                         + ("`score`" if first.regression else "logits, probs, logprobs or label"))
     names = list(devs)
-    split_of = {"train": "train", "dev": names[0], **{n: n for n in names},
-                **{n.removeprefix("dev_"): n for n in names}}
+    split_of = {"train": "train", **({"dev": names[0]} if names else {}),
+                **{n: n for n in names}, **{n.removeprefix("dev_"): n for n in names}}
     found: list[tuple[int, str]] = []
     seen: dict[str, dict] = {}
     for line, row in table.rows:
-        split = split_of.get(str(row.get("split") or "train").strip())
+        given = str(row.get("split") or "train").strip()
+        split = split_of.get(given)
+        if split is None and not devs and given.startswith("dev"):
+            continue  # a corpus encoded on its own: the dev rows are for the run
         if split is None:
             found.append((line, f"split {row.get('split')!r}: expected train or one of the "
-                                f"dev sets ({', '.join(names)})"))
+                                f"dev sets ({', '.join(names) or 'none here'})"))
             continue
         k = _key(row, key, pairs)
         if k is None:

@@ -33,7 +33,7 @@ from ..config import GLUE_TASKS, Config, ConfigError
 from ..data.corpus import Part, expand_inputs, plan_parts
 from ..data.glue import GLUE, layout_of
 from ..data.rows import DataError
-from ..data.shard_format import FORMAT, fingerprints
+from ..data.shard_format import FORMAT, fingerprints, targets_fingerprint
 from .encode_parts import EncodeError, EncodeSpec, encode_part, run_parts
 
 __all__ = ["FORMAT", "EncodeError", "EncodeSpec", "encode_corpus", "encode_part",
@@ -52,12 +52,15 @@ def verified_record(out: Path, part: Part) -> dict | None:
 
 
 def teacher_folder(config: Config, quiet: bool, log) -> str:
-    """The teacher's folder, fine-tuned and cached as `run` does when the config asks."""
+    """The teacher's folder, fine-tuned and cached as `run` does when the config asks;
+    without a teacher model, the student's (whose tokenizer makes the token ids)."""
     from ..backend import resolve_backend
     from ..data.tasks import load_task
     from ..distillation.models import resolve_model_path
     from ..distillation.teacher import finetune_source, finetune_teacher
 
+    if config.teacher.model is None:  # outputs from a file: the student's tokenizer
+        return resolve_model_path(config.student.model)
     if not config.teacher.finetune:
         return resolve_model_path(config.teacher.model)
     task = load_task(config.data, config.seed)
@@ -65,6 +68,17 @@ def teacher_folder(config: Config, quiet: bool, log) -> str:
     return str(finetune_teacher(config.teacher, config.data,
                                 finetune_source(config.teacher, task), backend, config.seed,
                                 quiet, log))
+
+
+def read_rows_columns(path: str) -> list[str]:
+    """The column names of a table file (its rows are read where they are matched).
+
+    Raises:
+        DataError: the file cannot be read.
+    """
+    from ..data.rows import read_rows
+
+    return read_rows(Path(path)).columns
 
 
 def teacher_layers(config: Config, teacher: str) -> tuple[int, ...]:
@@ -128,8 +142,17 @@ def encode_corpus(config: Config, inputs: list[str], out: Path, workers: int | N
     parts = plan_parts(paths, rows_per_part, layout.header,
                        None if layout.header else layout.columns)
     values, names, task_type = label_sets(config)
+    if config.teacher.others:
+        raise ConfigError(["teacher.others: an encoded corpus keeps one teacher's outputs; "
+                           "encode with one teacher (a model, or teacher.targets)"])
+    targets = config.teacher.targets
+    if targets and "text" not in read_rows_columns(targets):
+        raise ConfigError([f"teacher.targets: {targets}: an encoded corpus matches the "
+                           "teacher's outputs to its rows by text; give a `text` column"])
     teacher = teacher_folder(config, quiet, log)
     prints = fingerprints(teacher)
+    if targets:
+        prints["teacher"] = targets_fingerprint(targets)
     plan = {"format": FORMAT, **prints, "max_length": config.data.max_length,
             "pad_id": pad_id(teacher, config.teacher.trust_remote_code),
             "columns": {"text": text, "pair": pair, "label": label}, "label_values": values,
@@ -140,7 +163,8 @@ def encode_corpus(config: Config, inputs: list[str], out: Path, workers: int | N
     _claim(out, plan)
     spec = EncodeSpec(str(out), teacher, config.teacher.trust_remote_code, device,
                       config.data.max_length, config.eval.batch_size, text, pair, label, values,
-                      config.data.bad_rows, None, task_type, layers, config.loss.layer_pool)
+                      config.data.bad_rows, None, task_type, layers, config.loss.layer_pool,
+                      targets, tuple(names))
     records = {p.index: verified_record(out, p) for p in parts}
     todo = [p for p in parts if records[p.index] is None]
     log(f"encode: {len(paths)} file(s), {len(parts)} partitions, {len(todo)} to encode"

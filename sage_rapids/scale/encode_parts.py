@@ -10,7 +10,7 @@ import hashlib
 import os
 import uuid
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,8 @@ class EncodeSpec:
     task_type: str = "classification"  # regression: float scores in the label column
     layers: tuple[int, ...] = ()  # teacher layers whose pooled states the shards keep
     layer_pool: str = "cls"
+    targets: str | None = None  # the teacher's outputs from a file (keyed by text)
+    label_names: tuple[str, ...] = ()  # the task's labels, in index order (for `targets`)
 
 
 _WORKER_MODELS: dict[tuple, tuple] = {}
@@ -86,9 +88,17 @@ def encode_part(part: Part, spec: EncodeSpec) -> dict:
         ds = dataset_from_rows(part.path, rows, spec.text, spec.pair, label, spec.label_values,
                                None, spec.bad_rows, spec.task_type)
         table, truncated = encode_dataset(ds, tokenizer, spec.max_length, backend)
-    targets = teacher_targets(teacher, table, embeddings, backend, spec.batch_size,
-                              layers=spec.layers, layer_pool=spec.layer_pool)
-    logits = backend.to_host(targets.logits)  # (n, C)
+    targets = None
+    if spec.layers or not spec.targets:
+        targets = teacher_targets(teacher, table, embeddings, backend, spec.batch_size,
+                                  layers=spec.layers, layer_pool=spec.layer_pool)
+    if spec.targets:  # labelled elsewhere: the file's rows for this partition's texts
+        from ..data.teacher_file import read_teacher_outputs
+
+        named = replace(ds, label_names=list(spec.label_names) or ds.label_names)
+        logits = read_teacher_outputs(spec.targets, named, {}).splits["train"]
+    else:
+        logits = backend.to_host(targets.logits)  # (n, C)
     offsets = backend.to_host(table.offsets).astype(np.int32)
     columns = {"ids": pa.ListArray.from_arrays(offsets, backend.to_host(table.ids))}
     if table.type_ids is not None:
