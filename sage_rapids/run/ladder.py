@@ -71,9 +71,16 @@ def rung_overrides(rung: Rung, teacher) -> list[str]:
 
 
 def teacher_shape(config: Config):
-    """The teacher's transformers config (depth, width, heads), before it is loaded."""
+    """The teacher's transformers config (depth, width, heads), before it is loaded.
+
+    Raises:
+        ConfigError: there is no teacher model (its outputs come from a file).
+    """
     from transformers import AutoConfig
 
+    if config.teacher.model is None:
+        raise ConfigError(["teacher.model: a ladder builds its students from the teacher's "
+                           "layers and times them beside it; it needs a teacher model"])
     return AutoConfig.from_pretrained(resolve_model_path(config.teacher.model),
                                       trust_remote_code=config.teacher.trust_remote_code)
 
