@@ -74,6 +74,10 @@ LAYERS = "loss.layers=1.0 loss.layer_loss=pkd"
 ARMS = {"logits": "loss.layers=0"}
 POOLINGS = {"layers_cls": f"{LAYERS} loss.layer_pool=cls",
             "layers_mean": f"{LAYERS} loss.layer_pool=mean"}
+HOW = ("SST-2's runs (and the pooling pilot) used the machine's 2 threads; MRPC's, CoLA's, "
+       "STS-B's and the attention pilot's one thread each, pinned to one core while other "
+       "work ran on the other (bench/results/layers_beside.json): seconds compare within a "
+       "task, not across tasks")
 IN_LOOP = {"layers_mean": POOLINGS["layers_mean"],
            "tokens": "loss.layers=1.0 loss.layer_pool=tokens loss.layer_loss=mse",
            "attention": f"{POOLINGS['layers_mean']} loss.attention=1.0"}
@@ -149,9 +153,67 @@ def as_study(runs: list[dict], pooling: str) -> list[dict]:
     return [dict(r, variant=names[r["variant"]]) for r in runs if r["variant"] in names]
 
 
+def seconds_to_reach(run: dict, target: float) -> float | None:
+    """Training seconds until a run's dev score first reaches `target` (None: never)."""
+    total = 0.0
+    for dev, seconds in zip(run["dev_by_epoch"], run["epoch_seconds"]):
+        total += seconds
+        if dev >= target - 1e-12:
+            return total
+    return None
+
+
+def task_row(runs: list[dict]) -> dict:
+    """One task's table: each arm's held-out ceiling, seconds, seconds to `logits`' best
+    dev score (same seed), and the paired differences."""
+    arms = [v for v in ("logits", "layers", "layers_sage") if any(r["variant"] == v
+                                                                 for r in runs)]
+    best = {r["seed"]: max(r["dev_by_epoch"]) for r in runs if r["variant"] == "logits"}
+    row = {"primary": runs[0]["primary_metric"],
+           "teacher": runs[0][f"teacher_dev_{runs[0]['primary_metric']}"], "arms": {}}
+    for v in arms:
+        rs = [r for r in runs if r["variant"] == v]
+        reach = [seconds_to_reach(r, best[r["seed"]]) for r in rs if r["seed"] in best]
+        row["arms"][v] = {
+            "seeds": sorted(r["seed"] for r in rs),
+            "heldout_mean": 100 * float(np.mean([r["heldout_primary"] for r in rs])),
+            "heldout_sd": 100 * float(np.std([r["heldout_primary"] for r in rs], ddof=1))
+            if len(rs) > 1 else 0.0,
+            "seconds_median": float(np.median([r["run_seconds"] for r in rs])),
+            "epoch_seconds_median": float(np.median([s for r in rs for s in r["epoch_seconds"]])),
+            "reached_logits_best": sum(x is not None for x in reach),
+            "seconds_to_logits_best_median": float(np.median([x for x in reach if x is not None]))
+            if any(x is not None for x in reach) else None}
+    row["layers_vs_logits"] = compare.paired_runs(runs, "layers", "logits", MEASURES)
+    row["sage_vs_layers"] = compare.paired_runs(runs, "layers_sage", "layers", MEASURES)
+    if "layers" in row["arms"] and "logits" in row["arms"]:
+        row["seconds_ratio"] = (row["arms"]["layers"]["seconds_median"]
+                                / row["arms"]["logits"]["seconds_median"])
+    return row
+
+
+def verdict(out: dict) -> dict:
+    """The rule fixed before the runs, applied once every task has its five seeds."""
+    complete = all(len(out["tasks"].get(t, {}).get("arms", {}).get(a, {}).get("seeds", []))
+                   >= len(SEEDS.split(",")) for t in TASKS
+                   for a in ("logits", "layers", "layers_sage"))
+    pooled = out["pooled"]
+    gain, sage = pooled["layers_vs_logits"], pooled["sage_vs_layers"]
+    ratios = [r["seconds_ratio"] for r in out["tasks"].values() if "seconds_ratio" in r]
+    layers_default = bool(gain and gain["heldout"]["mean"] >= 2 * gain["heldout"]["se"]
+                          and ratios and float(np.median(ratios)) <= 1.3)
+    return {"complete": complete, "layers_becomes_default": layers_default if complete else None,
+            "sage_recommended": bool(sage and sage["heldout"]["mean"] >= 2 * sage["heldout"]["se"])
+            if complete else None, "seconds_ratio_median": float(np.median(ratios))
+            if ratios else None}
+
+
 def report() -> dict:
     pooling = pilot_choice(load("sst2"))
-    out = {"pooling": pooling, "tasks": {}}
+    out = {"pooling": pooling, "tasks": {}, "settings": {t: TASKS[t] + BASE for t in TASKS},
+           "how": HOW,
+           "arms": {"logits": ARMS["logits"], "layers": POOLINGS.get(pooling),
+                    "layers_sage": f"{POOLINGS.get(pooling)} augment.strategy=sage"}}
     if pooling is None:
         print("the pilot is not complete: python bench/layers.py pilot")
         return out
@@ -162,22 +224,52 @@ def report() -> dict:
             continue
         runs = as_study(d["runs"], pooling)
         every += [dict(r, seed=f"{task}-{r['seed']}") for r in runs]
-        row = {"layers_vs_logits": compare.paired_runs(runs, "layers", "logits", MEASURES),
-               "sage_vs_layers": compare.paired_runs(runs, "layers_sage", "layers", MEASURES),
-               "seconds_median": {v: float(np.median([r["run_seconds"] for r in runs
-                                                      if r["variant"] == v]))
-                                  for v in ("logits", "layers", "layers_sage")
-                                  if any(r["variant"] == v for r in runs)}}
-        out["tasks"][task] = row
+        row = out["tasks"][task] = {**task_row(runs), "partial": bool(d.get("partial"))}
         print(f"{task}: layers - logits {fmt(row['layers_vs_logits'], 'heldout')}, "
-              f"layers_sage - layers {fmt(row['sage_vs_layers'], 'heldout')}, "
-              f"median seconds {row['seconds_median']}")
+              f"layers_sage - layers {fmt(row['sage_vs_layers'], 'heldout')}, median seconds "
+              + ", ".join(f"{a} {x['seconds_median']:.0f}" for a, x in row["arms"].items()))
     out["pooled"] = {"layers_vs_logits": compare.paired_runs(every, "layers", "logits", MEASURES),
                      "sage_vs_layers": compare.paired_runs(every, "layers_sage", "layers",
                                                            MEASURES)}
+    out["verdict"] = verdict(out)
+    attention = load_attention()
+    if attention is not None:
+        out["attention_pilot"] = attention
     print(f"pooled: layers - logits {fmt(out['pooled']['layers_vs_logits'], 'heldout')}, "
           f"layers_sage - layers {fmt(out['pooled']['sage_vs_layers'], 'heldout')} "
-          f"(pooling {pooling}; the verdict waits for every task's five seeds)")
+          f"(pooling {pooling}); verdict {out['verdict']}")
+    from sage_rapids.artifacts import write_json
+
+    write_json(RESULTS / "layers.json", out)
+    return out
+
+
+def load_attention() -> dict | None:
+    """The attention pilot's table: each teacher-in-the-loop arm against `layers_mean`,
+    paired by seed, with its seconds, and whether it pays by its rule."""
+    path = RESULTS / "layers_attention_sst2.json"
+    log = RESULTS / "layers_attention_sst2.runs.jsonl"
+    runs = json.loads(path.read_text())["runs"] if path.is_file() else []
+    if log.is_file():
+        runs += [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    runs = list({(r["variant"], r["seed"]): r for r in runs}.values())
+    if not runs:
+        return None
+    out = {"arms": {}, "partial": not path.is_file()}
+    for v in IN_LOOP:
+        rs = [r for r in runs if r["variant"] == v]
+        if rs:
+            out["arms"][v] = {"seeds": sorted(r["seed"] for r in rs),
+                              "heldout_mean": 100 * float(np.mean([r["heldout_primary"]
+                                                                   for r in rs])),
+                              "seconds_median": float(np.median([r["run_seconds"] for r in rs])),
+                              "epoch_seconds_median": float(np.median(
+                                  [s for r in rs for s in r["epoch_seconds"]]))}
+    for v in ("tokens", "attention"):
+        d = compare.paired_runs(runs, v, "layers_mean", MEASURES)
+        out[f"{v}_vs_layers"] = d
+        out[f"{v}_pays"] = None if d is None or d["n"] < 3 else bool(
+            d["heldout"]["mean"] >= 0.3 and d["heldout"]["mean"] >= 2 * d["heldout"]["se"])
     return out
 
 

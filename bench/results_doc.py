@@ -23,6 +23,7 @@ from report.convergence import convergence  # noqa: E402
 from report.default_run import default_run, teacher_recipe  # noqa: E402
 from report.faults import restarts  # noqa: E402
 from report.guidance import guidance  # noqa: E402
+from report.layers import layers  # noqa: E402
 from report.speed import encode, memory, overhead, scaling, vs_online_kd  # noqa: E402
 from report.tasks import tasks  # noqa: E402
 
@@ -57,6 +58,9 @@ def render() -> str:
     d = load("convergence.json")
     if d is not None:
         out.append(convergence(d))
+    d = load("layers.json")
+    if d is not None and d.get("tasks"):
+        out.append(layers(d))
     d = load("restart_soak.json")
     if d is not None:
         out.append(restarts(d, load("restart_soak_before.json")))

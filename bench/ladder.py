@@ -1,0 +1,84 @@
+"""What each student size buys: a ladder in the embedded default's regime.
+
+SST-2, the teacher (all-MiniLM-L6-v2) fine-tuned on 20,000 examples once, students of 1
+to 4 layers (evenly spread teacher layers) distilled on 8,000 with the default's settings
+(plain distillation, early stopping), 3 student seeds per rung; each rung's dev accuracy
+beside its throughput, batch-1 latency, parameters and size as `sage-rapids ladder`
+measures them, then the default student (3 layers, seed 0) exported to ONNX and int8 and
+re-scored through onnxruntime.
+
+    python bench/ladder.py                 # bench/results/ladder.json, ladder.png, export.json
+    python bench/ladder.py --beside "..."  # say what ran beside it (its seconds are not quiet)
+    python bench/ladder.py --quick         # minutes: 600 examples, 1 epoch, 2 rungs
+
+The rungs' run directories go to `--work` (default `~/.cache/sage-rapids/bench/ladder`),
+so an interrupted ladder resumes rung by rung. Timings are measurements on the machine as
+it was (threads and device recorded): medians with their range, not a test's assertion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import sage_rapids
+from sage_rapids.artifacts import write_json
+from sage_rapids.progress import quiet_libraries
+from sage_rapids.run.deploy import export_student
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layers", default="1,2,3,4")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--within", type=float, default=1.0)
+    parser.add_argument("--work", default=str(Path.home() / ".cache/sage-rapids/bench/ladder"))
+    parser.add_argument("--beside", default="nothing", help="what else ran on the machine")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    quiet_libraries()
+    layers = [int(x) for x in args.layers.split(",")]
+    seeds = [int(x) for x in args.seeds.split(",")]
+    overrides, name = {}, "ladder"
+    if args.quick:
+        overrides = {"data.train_limit": 600, "teacher.finetune_limit": 600,
+                     "train.epochs": 1}
+        layers, seeds, name = layers[:2], seeds[:1], "ladder_quick"
+    work = Path(args.work) / name
+    start = time.perf_counter()
+    result = sage_rapids.ladder(layers, seeds=seeds, within=args.within, overrides=overrides,
+                                out=work, quiet=True, resume=(work / "ladder.yaml").is_file(),
+                                log=print)
+    seconds = time.perf_counter() - start
+    from sage_rapids.run.ladder_table import format_ladder
+
+    print(format_ladder(result.table))
+    default_student = work / f"L3-s{seeds[0]}" / "student"
+    report = None
+    if default_student.is_dir():
+        report = export_student(default_student, work / "onnx", "int8", None, 1.0, log=print)
+    stamp = {"date": time.strftime("%Y-%m-%d"), "command": "python bench/ladder.py"
+             + (" --quick" if args.quick else ""), "beside": args.beside,
+             "threads": torch.get_num_threads(), "seconds": seconds}
+    write_json(RESULTS / f"{name}.json", {**stamp, **result.table})
+    shutil.copyfile(work / "ladder.png", RESULTS / f"{name}.png")
+    if report is not None:
+        report = {k: v for k, v in report.items() if k != "out"}  # a local path
+        write_json(RESULTS / f"export{'_quick' if args.quick else ''}.json",
+                   {**stamp, **report, "student": "the ladder's 3-layer student, seed "
+                    f"{seeds[0]} (the embedded default's student)"})
+    print(f"wrote {RESULTS / (name + '.json')}")
+    print(json.dumps({"seconds": round(seconds)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
