@@ -1,0 +1,82 @@
+"""What the student buys (`bench/results/ladder.json`, `export.json`, from `python
+bench/ladder.py`), and teachers you cannot run here (`teachers.json`, from `python
+bench/teachers.py`)."""
+
+from __future__ import annotations
+
+from .common import _diff, machine, table
+
+
+def _millions(n: int) -> str:
+    return f"{n / 1e6:.1f}M"
+
+
+def ladder(d: dict, export: dict | None) -> str:
+    metric = d["metric"]
+    out = ["## What each student size buys",
+           "",
+           f"`python bench/ladder.py` ({machine(d)}; beside it: {d['beside']}). SST-2 in the "
+           "embedded default's\nregime: one teacher (all-MiniLM-L6-v2 fine-tuned on 20,000 "
+           "examples) and one pass of its targets for\nevery rung; students of each depth "
+           "from evenly spread teacher layers, distilled on 8,000 with the\ndefault's "
+           f"settings, student seeds {d['seeds']}. Throughput at batch {d['batch_size']} and "
+           "batch-1 latency are\nmedians over the seeds' runs (token ids in, logits out); "
+           "`*` marks the Pareto front of the metric\nagainst throughput.", ""]
+    t = d["teacher"]
+    rows = [["teacher", f"{t['metric_mean']:.4f}", f"{t['throughput']:.0f}", "1.0x",
+             f"{t['latency_ms']:.1f}", _millions(t["parameters"]["embeddings"]),
+             _millions(t["parameters"]["rest"]), f"{t['mb']:.1f}" if t.get("mb") else "-"]]
+    for r in d["rungs"]:
+        star = "*" if r["rung"] in d["front_throughput"] else ""
+        rows.append([f"{r['layers']} layers{star}",
+                     f"{r['metric_mean']:.4f} ± {r['metric_sd']:.4f}",
+                     f"{r['throughput']:.0f} ({r['throughput_range'][0]:.0f}-"
+                     f"{r['throughput_range'][1]:.0f})", f"{r['speedup']:.2f}x",
+                     f"{r['latency_ms']:.1f}", _millions(r["parameters"]["embeddings"]),
+                     _millions(r["parameters"]["rest"]), f"{r['mb']:.1f}" if r.get("mb") else "-"])
+    out.append(table(["model", metric, "examples/s", "speed-up", "batch-1 ms",
+                      "embeddings", "the rest", "MB"], rows))
+    out += ["", f"Smallest student within {d['within']} points of the teacher: "
+            f"**{d['smallest_within'] or 'none'}**. The word-embedding table (11.7M) is most "
+            "of every model's\nparameters; the layers are what the speed pays for.", "",
+            "![ladder](../bench/results/ladder.png)", ""]
+    if export:
+        primary = export["primary_metric"]
+        out += [f"**Export** of the default student (`sage-rapids export ... --quantize int8`, "
+                f"{export['device']}, {export['threads']} threads; dev re-scored through "
+                "onnxruntime):", ""]
+        out.append(table(["format", f"dev {primary}", "max abs logit diff", "MB",
+                          "batch-1 ms", "within tolerance"],
+                         [[r["format"], f"{r[primary]:.4f}", f"{r['max_abs_logit_diff']:.1e}",
+                           f"{r['mb']:.1f}", f"{r['latency_ms']:.2f}",
+                           "yes" if r["within_tolerance"] else "**no**"]
+                          for r in export["formats"]]))
+        out.append("")
+    return "\n".join(out)
+
+
+LABELS = {"loaded": "teacher loaded (the default)", "file": "its probabilities from a file",
+          "file_only": "the file alone, no teacher model", "weak": "teacher B alone (2,000)",
+          "mix_probs": "A + B, mean of probabilities", "mix_logits": "A + B, mean of logits"}
+
+
+def teachers(d: dict) -> str:
+    out = ["## Teachers you cannot run here", "",
+           f"`python bench/teachers.py` ({d['date']}; beside it: {d['beside']}). SST-2, the "
+           "default's teacher A\n(20,000 examples) and student regime; student seeds 0-2 "
+           "(`train.seed`), so every arm learns\nfrom the same teacher and examples; "
+           f"held-out: {d['held_out']:,} training examples no teacher saw. Teacher B is\nthe "
+           "same base fine-tuned on 2,000 examples. `file_only` has no teacher model: its "
+           "student is the\npretrained MiniLM's layers 0, 2, 4 reading token ids through "
+           "its own input layer.", ""]
+    rows = [[LABELS.get(a, a), len(s["seeds"]), f"{s['teacher_dev']:.4f}"
+             if s["teacher_dev"] is not None else "-", f"{s['dev_mean']:.4f}",
+             f"{s['heldout_mean']:.4f}", f"{s['seconds_median']:.0f}"]
+            for a, s in d["arms"].items()]
+    out.append(table(["arm", "seeds", "teacher dev", "student dev", "held-out",
+                      "s / run"], rows))
+    diffs = [[k.replace("-", " - "), v["n"], _diff(v, "dev"), _diff(v, "heldout")]
+             for k, v in d["pairs"].items() if v]
+    out += ["", "Seed-paired differences (points, mean ± standard error):", "",
+            table(["pair", "seeds", "dev", "held-out"], diffs), ""]
+    return "\n".join(out)
