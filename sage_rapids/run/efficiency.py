@@ -4,8 +4,8 @@ logits out, on the run's device and threads), after the last epoch.
 Speed does not depend on the weights, so the student measured is the exportable copy of
 the one in memory (the architecture the export holds). Latency is timed at batch 1 over
 dev examples after a warm-up (median and p95); throughput at the evaluation batch size
-over several passes (median, and the spread); both again with tokenization inside the
-clock. These are measurements on a shared machine: they go into `summary.json` with their
+over several passes (median, and the spread), the examples batched by length as a server
+that buckets requests would; both again with tokenization inside the clock. These are measurements on a shared machine: they go into `summary.json` with their
 spread, never into a test's assertion.
 """
 
@@ -68,13 +68,15 @@ def measure(model: nn.Module, tokenizer, ds: TextDataset, batch_size: int, max_l
     latency = [clock(lambda b=b: run(b)) for b in singles]
     latency_e2e = [clock(lambda i=i: run(_encode(tokenizer, ds, np.array([i]), max_length)))
                    for i in range(n1)]
-    starts = range(0, nb, batch_size)
-    batches = [_encode(tokenizer, ds, np.arange(s, min(s + batch_size, nb)), max_length)
-               for s in starts]
-    run(batches[0])  # warm-up at this batch size
+    # batches of like length, as a server that buckets requests (and `evaluate`) runs them
+    order = np.argsort([len(t) + len(ds.pairs[i] if ds.pairs else "")
+                        for i, t in enumerate(ds.texts[:nb])], kind="stable")
+    groups = [order[s:s + batch_size] for s in range(0, nb, batch_size)]
+    batches = [_encode(tokenizer, ds, g, max_length) for g in groups]
+    run(batches[-1])  # warm-up at this batch size
     passes = [nb / clock(lambda: [run(b) for b in batches]) for _ in range(PASSES)]
-    passes_e2e = [nb / clock(lambda: [run(_encode(tokenizer, ds, np.arange(
-        s, min(s + batch_size, nb)), max_length)) for s in starts]) for _ in range(PASSES)]
+    passes_e2e = [nb / clock(lambda: [run(_encode(tokenizer, ds, g, max_length))
+                                      for g in groups]) for _ in range(PASSES)]
     return {"latency_ms": _spread(latency, 1e3), "latency_e2e_ms": _spread(latency_e2e, 1e3),
             "throughput": _range(passes), "throughput_e2e": _range(passes_e2e),
             "examples": {"latency": n1, "throughput": nb, "batch_size": batch_size},
