@@ -48,7 +48,7 @@ def measure(config, backend, n: int | None, quiet: bool) -> dict:
     config = replace(config, data=replace(config.data, train_limit=n))
     rng = generator(config.seed, "augment")
     task = load_task(config.data, config.seed)
-    teacher, tokenizer = load_teacher(config, task, Context(backend, quiet=quiet),
+    teacher, tokenizer, _ = load_teacher(config, task, Context(backend, quiet=quiet),
                                       log=lambda m: None)
     E = input_embeddings(teacher).detach()
     table, _ = encode_dataset(task.train, tokenizer, config.data.max_length, backend)

@@ -134,7 +134,8 @@ def _check_other_teachers(config: Config) -> list[str]:
     """Each of `teacher.others` checked like the teacher section, under its own prefix
     (`teacher.others[1].finetune_lr: ...`)."""
     problems: list[str] = []
-    for i, item in enumerate(config.teacher.others or []):
+    others = config.teacher.others
+    for i, item in enumerate(others if isinstance(others, list) else []):
         prefix = f"teacher.others[{i}]."
         if not isinstance(item, dict) or not item:
             problems.append(f"teacher.others[{i}]: expected a mapping of teacher keys (e.g. "
@@ -283,6 +284,8 @@ def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
         return isinstance(value, str), value
     if hint is dict:
         return isinstance(value, dict), value
+    if hint is list:
+        return isinstance(value, list), value
     return True, value
 
 
