@@ -74,9 +74,10 @@ def export_student(student: Student, teacher_embeddings: torch.Tensor, tokenizer
 
 
 def save_model_folder(model: nn.Module, tokenizer, out: Path, what: str, kept: str = "",
-                      extra: dict[str, str] | None = None) -> None:
+                      extra: dict[str, str] | None = None, replace: bool = True) -> None:
     """`save_pretrained` of a model and its tokenizer (and `extra` text files) into `out`,
-    through a temporary folder renamed over it.
+    through a temporary folder renamed over it. `replace=False` (a cache entry, the same
+    whoever makes it) keeps an `out` another process put there first.
 
     Raises:
         DiskFull: no space left (`what` and `kept` say what and what is kept); the
@@ -90,9 +91,18 @@ def save_model_folder(model: nn.Module, tokenizer, out: Path, what: str, kept: s
         tokenizer.save_pretrained(tmp)
         for name, text in (extra or {}).items():
             (tmp / name).write_text(text)
+        if out.exists() and not replace:
+            shutil.rmtree(tmp)  # made meanwhile by another process: theirs stays
+            return
         if out.exists():
             shutil.rmtree(out)
-        os.replace(tmp, out)
+        try:
+            os.replace(tmp, out)
+        except OSError as err:
+            if replace or not out.exists():
+                raise
+            shutil.rmtree(tmp)  # another process renamed theirs in first
+            tmp = None
     except BaseException as err:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -141,4 +141,5 @@ def _save_atomic(model, tokenizer, out: Path, meta: dict) -> None:
     """
     save_model_folder(model, tokenizer, out, "the fine-tuned teacher (teacher.cache_dir)",
                       "The cache is unchanged: free space or set teacher.cache_dir elsewhere, "
-                      "and run again.", {"meta.json": json.dumps(meta, indent=2, default=str)})
+                      "and run again.", {"meta.json": json.dumps(meta, indent=2, default=str)},
+                      replace=False)  # two runs fine-tuning the same teacher: one is kept

@@ -84,9 +84,13 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int,
     for param in model.parameters():
         if param.requires_grad:
             (no_decay if param.ndim < 2 else decay).append(param)  # no decay on norms, biases
+    # the fused kernel runs AdamW's update in one pass over each tensor: on short batches
+    # the per-tensor loop took a third of a step (105 of 290 ms fine-tuning MiniLM on 1 CPU
+    # thread, 14 ms fused); the same algorithm, rounded in another order
+    fused = all(p.device.type in ("cpu", "cuda") for p in decay + no_decay)
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+         {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, fused=fused or None)
     ramp = max(1, int(cfg.warmup_ratio * total_steps)) if warmup else 0
 
     def factor(step: int) -> float:
