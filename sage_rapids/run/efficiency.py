@@ -21,7 +21,7 @@ from torch import nn
 from ..backend import Backend
 from ..data.text_dataset import TextDataset
 
-WARM_UP, LATENCY_EXAMPLES, PASSES, THROUGHPUT_EXAMPLES = 5, 100, 3, 512
+WARM_UP, LATENCY_EXAMPLES, PASSES, THROUGHPUT_EXAMPLES = 5, 100, 3, 256
 
 
 def parameters(model: nn.Module) -> dict[str, int]:
