@@ -125,65 +125,84 @@ def _label_index(value, labels: list[str]) -> int | None:
     return None
 
 
-def row_logits(row: dict, kind: str, labels: list[str]) -> tuple[np.ndarray | None, str | None]:
-    """One row's target as logits (log-probabilities over `labels`, or a (1,) score), or
-    the problem with it."""
-    n = len(labels)
-    names = ", ".join(labels)
-    if kind == "score":
-        value = row.get("score")
-        try:
-            value = float(value)
-        except (TypeError, ValueError):
-            value = float("nan")
-        if not math.isfinite(value):
-            return None, f"score: expected a number, got {row.get('score')!r}"
-        return np.array([value]), None
-    if kind == "logits":
-        return _numbers(row.get("logits"), n, "logits")
-    if kind == "probs":
-        probs, problem = _numbers(row.get("probs"), n, "probs")
-        if problem:
-            return None, problem
-        if probs.min() < 0 or probs.max() > 1:
-            return None, f"probs: each must be in [0, 1], got {probs.tolist()}"
-        if abs(probs.sum() - 1.0) > SUM_TOLERANCE:
-            return None, (f"probs sum to {probs.sum():.6g}, not 1 (tolerance {SUM_TOLERANCE}); "
-                          f"give one probability per label ({names}) of one distribution")
-    elif kind == "logprobs":
-        top = _parsed(row.get("logprobs"))
-        if not isinstance(top, dict) or not top:
-            return None, f"logprobs: expected a mapping {{label: log-probability}}, got {top!r}"
-        probs = np.zeros(n)
-        for label, lp in top.items():
-            index = _label_index(label, labels)
-            if index is None:
-                return None, (f"logprobs: unknown label {str(label).strip()!r}; the task's "
-                              f"labels: {names} (or their indices from 0)")
-            if not isinstance(lp, (int, float)) or isinstance(lp, bool) or not lp <= 1e-6:
-                return None, f"logprobs: {label!r}: expected a log-probability (<= 0), got {lp!r}"
-            probs[index] = math.exp(lp)
-        if probs.sum() <= 0:
-            return None, "logprobs: every probability is 0"
-        probs = probs / probs.sum()  # renormalised over the labels given
-    else:
-        index = _label_index(row.get("label"), labels)
+def _number(value) -> float | None:
+    """A finite number from a cell (a CSV cell is text), or None."""
+    if isinstance(value, bool):
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _score(row: dict, labels: list[str]):
+    value = _number(row.get("score"))
+    if value is None:
+        return None, f"score: expected a number, got {row.get('score')!r}"
+    return np.array([value]), None
+
+
+def _logits(row: dict, labels: list[str]):
+    return _numbers(row.get("logits"), len(labels), "logits")
+
+
+def _probs(row: dict, labels: list[str]):
+    probs, problem = _numbers(row.get("probs"), len(labels), "probs")
+    if problem:
+        return None, problem
+    if probs.min() < 0 or probs.max() > 1:
+        return None, f"probs: each must be in [0, 1], got {probs.tolist()}"
+    if abs(probs.sum() - 1.0) > SUM_TOLERANCE:
+        return None, (f"probs sum to {probs.sum():.6g}, not 1 (tolerance {SUM_TOLERANCE}); "
+                      f"give one probability per label ({', '.join(labels)}) of one "
+                      "distribution")
+    return probs, None
+
+
+def _logprobs(row: dict, labels: list[str]):
+    top = _parsed(row.get("logprobs"))
+    if not isinstance(top, dict) or not top:
+        return None, f"logprobs: expected a mapping {{label: log-probability}}, got {top!r}"
+    probs = np.zeros(len(labels))
+    for label, lp in top.items():
+        index = _label_index(label, labels)
         if index is None:
-            return None, (f"unknown label {str(row.get('label')).strip()!r}; the task's labels: "
-                          f"{names} (or their indices from 0)")
-        confidence = row.get("confidence", 1.0)
-        confidence = 1.0 if confidence is None else confidence
-        if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or \
-                not 0 < confidence <= 1:
-            try:
-                confidence = float(confidence)
-            except (TypeError, ValueError):
-                confidence = -1.0
-            if not 0 < confidence <= 1:
-                return None, f"confidence: expected a number in (0, 1], got {row.get('confidence')!r}"
-        probs = np.full(n, (1.0 - confidence) / max(n - 1, 1))
-        probs[index] = confidence
-    probs = np.maximum(probs, FLOOR)
+            return None, (f"logprobs: unknown label {str(label).strip()!r}; the task's labels: "
+                          f"{', '.join(labels)} (or their indices from 0)")
+        if isinstance(lp, bool) or not isinstance(lp, (int, float)) or not lp <= 1e-6:
+            return None, f"logprobs: {label!r}: expected a log-probability (<= 0), got {lp!r}"
+        probs[index] = math.exp(lp)
+    if probs.sum() <= 0:
+        return None, "logprobs: every probability is 0"
+    return probs / probs.sum(), None  # renormalised over the labels given
+
+
+def _label(row: dict, labels: list[str]):
+    index = _label_index(row.get("label"), labels)
+    if index is None:
+        return None, (f"unknown label {str(row.get('label')).strip()!r}; the task's labels: "
+                      f"{', '.join(labels)} (or their indices from 0)")
+    given = row.get("confidence")
+    confidence = 1.0 if given is None else _number(given)
+    if confidence is None or not 0 < confidence <= 1:
+        return None, f"confidence: expected a number in (0, 1], got {given!r}"
+    probs = np.full(len(labels), (1.0 - confidence) / max(len(labels) - 1, 1))
+    probs[index] = confidence  # the rest shared by the other labels
+    return probs, None
+
+
+READERS = {"score": _score, "logits": _logits, "probs": _probs, "logprobs": _logprobs,
+           "label": _label}
+
+
+def row_logits(row: dict, kind: str, labels: list[str]) -> tuple[np.ndarray | None, str | None]:
+    """One row's target as logits (log-probabilities over `labels`; a score and logits as
+    given), or the problem with it. Probabilities are floored at `FLOOR` before the log."""
+    values, problem = READERS[kind](row, labels)
+    if problem or kind in ("score", "logits"):
+        return values, problem
+    probs = np.maximum(values, FLOOR)
     return np.log(probs / probs.sum()), None
 
 
