@@ -26,9 +26,9 @@ def stsb_config(tmp_path, teacher_dir, **sections):
 
 @pytest.mark.slow
 def test_stsb_regression_end_to_end(tmp_path, tiny_teacher_dir):
-    out = tmp_path / "stsb"
-    proc = cli("run", "--config", stsb_config(tmp_path, tiny_teacher_dir), "--out", out,
-               "--quiet")
+    out = tmp_path / "stsb"  # pairs of texts, a score, and the teacher's layers learnt too
+    proc = cli("run", "--config", stsb_config(tmp_path, tiny_teacher_dir, loss={
+        "layers": 1.0, "layer_pool": "mean"}), "--out", out, "--quiet")
     assert "dev pearson: teacher / student" in proc.stdout
     assert "dev spearman: teacher / student" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
@@ -40,6 +40,10 @@ def test_stsb_regression_end_to_end(tmp_path, tiny_teacher_dir):
     rows = metrics_rows(out)
     assert rows[0]["n_synthetic"] == 0 and rows[1]["n_synthetic"] == round(0.2 * 32)
     assert rows[0]["anchor_teacher_wrong"] is None  # no teacher "class" to be wrong about
+    from safetensors.numpy import load_file
+
+    pool = load_file(str(out / "checkpoint" / "rank0.safetensors"))  # synthetic pairs' states
+    assert pool["pool.layers"].shape == (round(0.2 * 32), 2, 32)
     assert 0.0 <= rows[0]["partner_other_class"] <= 1.0  # partners a margin apart
     best = max(rows, key=lambda r: r["dev_pearson"])
     assert summary["best_epoch"] == best["epoch"]
