@@ -219,6 +219,9 @@ def test_a_run_with_layer_transfer_through_the_cli(tmp_path, tiny_teacher_dir, s
     assert summary["student_dev_accuracy"] >= 0.8
     pool = load_file(str(out / "checkpoint" / "rank0.safetensors"))
     assert pool["pool.layers"].shape == (pool["pool.sources"].shape[0], 2, 32)
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    # a pair's recipe (2 int32 + 2 float32), 2 float32 logits, 2 x 32 fp16 layer states
+    assert rows[0]["pool_bytes_per_example"] == 8 + 8 + 8 + 2 * 32 * 2
     model = AutoModelForSequenceClassification.from_pretrained(out / "student")
     tok = AutoTokenizer.from_pretrained(out / "student")
     assert model(**tok(["a fine film"], return_tensors="pt")).logits.shape == (1, 2)

@@ -59,7 +59,9 @@ class RoundResult:
         """The round's numbers for `metrics.jsonl`."""
         return {"n_anchors": self.n_anchors, "anchor_mean_loss": self.anchor_mean_loss,
                 "overall_mean_loss": self.overall_mean_loss, "pool_size": len(self.pool),
-                "n_made": self.n_made, **self.looks}
+                "n_made": self.n_made,
+                # the recipe, its teacher logits and (layer transfer) the teacher's states
+                "pool_bytes_per_example": self.pool.nbytes_per_example(), **self.looks}
 
 
 def synthetic_budget(cfg: AugmentConfig, n_real: int, scale: float = 1.0) -> int:
