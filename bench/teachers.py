@@ -7,9 +7,9 @@ seed (`train.seed`) varies over 0, 1, 2, so every arm learns from the same teach
 examples. Arms:
 
     loaded      the default: the teacher model loaded, its logits computed in stage 1
-    file        the same teacher's probabilities written to a JSONL file (every training
-                row, keyed by row) and read back: `teacher.targets` (the model still
-                gives the input layer and the student's layers)
+    file        the same teacher's probabilities written to a JSONL file (the training
+                rows and dev, keyed by row) and read back: `teacher.targets` (the model
+                still gives the input layer and the student's layers)
     file_only   the file alone: no teacher model (`teacher.model: null`); the student is
                 the pretrained MiniLM's layers 0, 2, 4 (what a user without the teacher's
                 weights has), reading token ids through its own input layer
@@ -57,7 +57,8 @@ def held_out(config, n: int):
 
 
 def write_probs(config, path: Path, backend) -> None:
-    """The seed-0 teacher's probabilities for every SST-2 training row, keyed by row."""
+    """The seed-0 teacher's probabilities for the student's training rows and for dev
+    (`split: dev`), keyed by row, as a teacher run elsewhere would hand them over."""
     import torch
 
     from sage_rapids.data.tasks import load_task
@@ -69,12 +70,14 @@ def write_probs(config, path: Path, backend) -> None:
     folder = finetune_teacher(config.teacher, config.data,
                               finetune_source(config.teacher, task), backend, config.seed)
     model, tok = load_classifier(str(folder))
-    logits = token_logits(model, tok, task.full_train, config.data.max_length, backend, 256)
-    probs = torch.softmax(torch.as_tensor(logits), -1).numpy()
     tmp = path.with_suffix(".tmp")
     with tmp.open("w") as handle:
-        for row, p in zip(task.full_train.row_ids, probs):
-            handle.write(json.dumps({"row": int(row), "probs": [float(x) for x in p]}) + "\n")
+        for split, ds in (("train", task.train), ("dev", task.dev)):
+            logits = token_logits(model, tok, ds, config.data.max_length, backend, 256)
+            probs = torch.softmax(torch.as_tensor(logits), -1).numpy()
+            for row, p in zip(ds.row_ids, probs):
+                handle.write(json.dumps({"row": int(row), "split": split,
+                                         "probs": [float(x) for x in p]}) + "\n")
     tmp.replace(path)
 
 
