@@ -28,7 +28,7 @@ def ladder(d: dict, export: dict | None) -> str:
              _millions(t["parameters"]["rest"]), f"{t['mb']:.1f}" if t.get("mb") else "-"]]
     for r in d["rungs"]:
         star = "*" if r["rung"] in d["front_throughput"] else ""
-        rows.append([f"{r['layers']} layers{star}",
+        rows.append([f"{r['layers']} layer{'s' if r['layers'] > 1 else ''}{star}",
                      f"{r['metric_mean']:.4f} ± {r['metric_sd']:.4f}",
                      f"{r['throughput']:.0f} ({r['throughput_range'][0]:.0f}-"
                      f"{r['throughput_range'][1]:.0f})", f"{r['speedup']:.2f}x",

@@ -159,7 +159,7 @@ def plot_ladder(table: dict, path: Path) -> None:
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(table["metric"])
-    axes[0].legend(fontsize=8, loc="lower right")
+    axes[0].legend(fontsize=8, loc="center right")
     fig.suptitle(f"{table['task']}: students of one teacher (mean ± sd over seeds "
                  f"{table['seeds']})")
     save_figure(fig, path)
