@@ -129,11 +129,7 @@ def export_student(folder: Path, out: Path, quantize: str | None = None,
     tokenizer.save_pretrained(out)
     files = {"pytorch": folder / "model.safetensors", "onnx": out / "model.onnx"}
     if quantize == "int8":
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(str(out / "model.onnx"), str(out / "model_quantized.onnx"),
-                         weight_type=QuantType.QInt8)
-        files["onnx-int8"] = out / "model_quantized.onnx"
+        files["onnx-int8"] = quantize_int8(out / "model.onnx", out / "model_quantized.onnx")
 
     def torch_run(batch):
         with torch.no_grad():
@@ -164,6 +160,22 @@ def export_student(folder: Path, out: Path, quantize: str | None = None,
     write_json(out / "export.json", report)
     log(format_report(report))
     return report
+
+
+def quantize_int8(source: Path, target: Path) -> Path:
+    """A dynamically quantized int8 copy: weights per output channel (the default student
+    lost 0.34 dev points so against 1.15 with one scale per tensor), after onnxruntime's
+    pre-processing (shape inference and graph optimisation), as its quantizer asks."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = target.with_name(f".{target.stem}.pre.onnx")
+    try:
+        quant_pre_process(str(source), str(pre), skip_symbolic_shape=True)
+        quantize_dynamic(str(pre), str(target), weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        pre.unlink(missing_ok=True)
+    return target
 
 
 def format_report(report: dict) -> str:
