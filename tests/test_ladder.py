@@ -90,23 +90,30 @@ def test_the_api_runs_every_rung_from_one_teacher_and_one_targets_pass(
     monkeypatch.setattr(preparation, "teacher_targets", counted)
     lines = []
     config = tiny_config(tmp_path, tiny_teacher_dir, **TINY)
-    result = sage_rapids.ladder([1, 2], seeds=[0, 1], config=config, out=tmp_path / "ladder",
-                                quiet=False, log=lines.append,
+    # the teacher's width (students from its layers) and half of it (behind a projection)
+    result = sage_rapids.ladder([1, 2], widths=[32, 16], seeds=[0, 1], config=config,
+                                out=tmp_path / "ladder", quiet=False, log=lines.append,
                                 overrides={"loss.layers": 1.0, "loss.layer_pool": "mean"})
-    assert len(passes) == 1  # one targets pass for 2 rungs x 2 seeds
+    assert len(passes) == 1  # one targets pass for 4 rungs x 2 seeds
     assert sum("teacher: fine-tuning" in line for line in lines) == 1
     table = json.loads((tmp_path / "ladder" / "ladder.json").read_text())
-    assert table == result.table and [r["rung"] for r in table["rungs"]] == ["L1", "L2"]
+    assert table == result.table
+    assert [r["rung"] for r in table["rungs"]] == ["L1-w32", "L1-w16", "L2-w32", "L2-w16"]
     assert all(r["seeds"] == 2 for r in table["rungs"])
     assert (tmp_path / "ladder" / "ladder.png").stat().st_size > 0
-    for name in ("L1-s0", "L1-s1", "L2-s0", "L2-s1"):
+    for name in ("L1-w32-s0", "L1-w32-s1", "L2-w16-s0", "L2-w16-s1"):
         run = tmp_path / "ladder" / name
         assert (run / "student" / "config.json").is_file()
         assert f"seed: {name[-1]}" in (run / "config.yaml").read_text()  # train.seed
-    l2 = json.loads((tmp_path / "ladder" / "L2-s0" / "summary.json").read_text())
-    assert l2["student_layers"] == 2 and "efficiency" in l2
+    wide = json.loads((tmp_path / "ladder" / "L2-w32-s0" / "summary.json").read_text())
+    narrow = json.loads((tmp_path / "ladder" / "L2-w16-s0" / "summary.json").read_text())
+    assert wide["student_layers"] == narrow["student_layers"] == 2
+    assert narrow["student_parameters"] < wide["student_parameters"]
+    exported = json.loads((tmp_path / "ladder" / "L2-w16-s0" / "student" / "config.json")
+                          .read_text())
+    assert exported["hidden_size"] == 16  # the projection's output width, exported
     assert "teacher_targets" not in json.loads(
-        (tmp_path / "ladder" / "L2-s0" / "profile.json").read_text())["total"]
+        (tmp_path / "ladder" / "L2-w32-s0" / "profile.json").read_text())["total"]
 
 
 @pytest.mark.slow
