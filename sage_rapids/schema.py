@@ -321,6 +321,10 @@ def _check_teachers(config: Config) -> list[str]:
         problems.append(f"augment.strategy: {strategy} with several teachers: synthetic points "
                         "would be labelled by teacher.model alone, not by the mix the real "
                         "examples learn from; set augment.strategy: none")
+    if t.others and config.data.encoded:
+        problems.append("teacher.others: an encoded corpus (data.encoded) holds one teacher's "
+                        "outputs; encode it with the mix's outputs in a file (teacher.targets), "
+                        "or train on the raw files")
     if t.others is not None and not (isinstance(t.others, list) and t.others):
         problems.append(f"teacher.others: expected a list of teachers (mappings of teacher "
                         f"keys), got {t.others!r}")

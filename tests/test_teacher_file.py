@@ -147,6 +147,9 @@ def test_what_needs_a_teacher_model_says_so_without_one():
         load_config(None, ["teacher.others=[{finetune_lmit: 3}, {targets: a.jsonl, "
                            "weight: -1}, 5, {combine: logits}]"])
     problems = err.value.problems
+    assert "teacher.others: an encoded corpus" not in " ".join(problems)
+    with pytest.raises(ConfigError, match="teacher.others: an encoded corpus"):
+        load_config(None, ["teacher.others=[{finetune_limit: 2000}]", "data.encoded=enc"])
     assert "teacher.others[0].finetune_lmit: unknown key (did you mean " \
            "'teacher.others[0].finetune_limit'?)" in problems
     assert "teacher.others[1].weight: must be in (0.0, inf), got -1.0" in problems
