@@ -42,7 +42,7 @@ def workspace(tmp_path_factory):
 
 
 def test_the_examples_are_found():
-    assert len(EXAMPLES) == 5
+    assert len(EXAMPLES) == 7
 
 
 @pytest.mark.slow
