@@ -125,6 +125,8 @@ def test_run_on_encoded_shards_equals_run_on_raw_files(tmp_path, config, data_di
 def test_shards_carry_the_teachers_layer_states_when_the_config_transfers_layers(
         tmp_path, config, data_dir, one_worker):
     layers = ["-o", "loss.layers=1", "-o", "loss.layer_pool=mean"]
+    # the real examples' states are what the shards carry: one epoch, no round, compares them
+    one_epoch = ["-o", "train.epochs=1", "-o", "augment.strategy=none"]
     refused = cli("run", "--config", config, "--out", tmp_path / "x", "--quiet", *layers, "-o",
                   f"data.encoded={one_worker}", env_extra=env(data_dir), check=False)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
@@ -136,10 +138,10 @@ def test_shards_carry_the_teachers_layer_states_when_the_config_transfers_layers
     manifest = json.loads((enc / "manifest.json").read_text())
     assert manifest["layers"] == [2, 4] and manifest["layer_pool"] == "mean"
     assert shard_arrays(enc)["layers"].shape == (600, 2 * 32)
-    cli("run", "--config", config, "--out", tmp_path / "raw", "--quiet", *layers,
+    cli("run", "--config", config, "--out", tmp_path / "raw", "--quiet", *layers, *one_epoch,
         env_extra=env(data_dir))
-    cli("run", "--config", config, "--out", tmp_path / "shards", "--quiet", *layers, "-o",
-        f"data.encoded={enc}", env_extra=env(data_dir))
+    cli("run", "--config", config, "--out", tmp_path / "shards", "--quiet", *layers, *one_epoch,
+        "-o", f"data.encoded={enc}", env_extra=env(data_dir))
     rows = {k: [json.loads(x) for x in (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
             for k in ("raw", "shards")}
     assert [r["dev_accuracy"] for r in rows["raw"]] == [r["dev_accuracy"] for r in rows["shards"]]
@@ -217,7 +219,7 @@ def test_a_corpus_labelled_elsewhere_encodes_from_its_file_of_outputs(tmp_path, 
                                rtol=1e-5)
     out = tmp_path / "run"
     cli("run", "--config", config, "--out", out, "--quiet", *file_only, "-o",
-        f"data.encoded={enc}", env_extra=env(data_dir))
+        f"data.encoded={enc}", "-o", "train.epochs=1", env_extra=env(data_dir))
     summary = json.loads((out / "summary.json").read_text())
     assert summary["train_examples"] == 600 and summary["teacher_dev_accuracy"] == 1.0
     by_row = tmp_path / "by_row.jsonl"

@@ -210,7 +210,7 @@ def test_a_run_with_layer_transfer_through_the_cli(tmp_path, tiny_teacher_dir, s
 
     out = tmp_path / "run"
     config = tiny_config(tmp_path, tiny_teacher_dir, loss={"layers": 1.0, "layer_pool": "mean"},
-                         augment={"space": "input"})
+                         augment={"space": "input"}, train={"epochs": 2})  # one SAGE round
     proc = cli("run", "--config", config, "--out", out, env_extra={
         "SAGE_DATA_DIR": str(sst_like_dir)})
     assert "layer transfer: teacher layers [2, 4] pooled (mean), 128 bytes per example" \
