@@ -27,7 +27,7 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def config(tmp_path_factory, tiny_teacher_dir) -> Path:
     folder = tmp_path_factory.mktemp("ddp-config")
-    return tiny_config(folder, tiny_teacher_dir, train={"epochs": 3, "batch_size": 8},
+    return tiny_config(folder, tiny_teacher_dir, train={"epochs": 2, "batch_size": 8},
                        augment={"space": "input", "umap_fit_max": 400})
 
 
@@ -61,7 +61,7 @@ def test_two_processes_end_to_end(two_rank_run):
     assert summary["world_size"] == 2  # summarize() checked both ranks hold the same weights
     assert summary["train_examples"] == 1200
     rows = stable_rows(two_rank_run)
-    assert [r["epoch"] for r in rows] == [1, 2, 3]  # one writer: one line per epoch
+    assert [r["epoch"] for r in rows] == [1, 2]  # one writer: one line per epoch
     assert rows[1]["n_synthetic"] == round(0.2 * 600) * 2  # each rank's round on its shard
     names = sorted(p.name for p in two_rank_run.iterdir())
     assert not [n for n in names if n.startswith(".")], names  # no stray temp files
@@ -71,17 +71,6 @@ def test_two_processes_end_to_end(two_rank_run):
     targets = load_file(str(two_rank_run / "teacher_targets.safetensors"))
     assert targets["logits"].shape == (1200, 2)
     np.testing.assert_array_equal(targets["index"], np.arange(1200))
-
-
-@pytest.mark.slow
-def test_one_process_through_the_launcher_equals_no_flag(tmp_path, config, data_dir):
-    env = {"SAGE_DATA_DIR": str(data_dir)}
-    small = ["-o", "train.epochs=2", "-o", "data.train_limit=300"]
-    cli("run", "--config", config, *small, "--out", tmp_path / "plain", "--quiet", env_extra=env)
-    cli("run", "--nproc", "1", "--config", config, *small, "--out", tmp_path / "launched",
-        "--quiet", env_extra=env)
-    assert stable_rows(tmp_path / "plain") == stable_rows(tmp_path / "launched")
-    assert_same_weights(weights(tmp_path / "plain"), weights(tmp_path / "launched"))
 
 
 def _worker_pids(launcher: int) -> list[int]:
@@ -125,7 +114,7 @@ def test_a_killed_rank_stops_the_run_and_resume_finishes_it(tmp_path, config, da
     # which a later round's discrete choices can amplify. So: the resumed run keeps the
     # epochs its checkpoint holds, finishes the rest, and lands where the whole run does.
     resumed, whole = stable_rows(out), stable_rows(two_rank_run)
-    assert [r["epoch"] for r in resumed] == [1, 2, 3]
+    assert [r["epoch"] for r in resumed] == [1, 2]
     assert resumed[0]["n_synthetic"] == 0 and resumed[1]["n_synthetic"] == 240
     assert abs(resumed[-1]["dev_accuracy"] - whole[-1]["dev_accuracy"]) <= 0.05
     assert json.loads((out / "summary.json").read_text())["world_size"] == 2
@@ -146,7 +135,7 @@ def test_a_killed_rank_of_two_restarts_and_ends_as_the_uninterrupted_run(tmp_pat
     assert "restart 1: resuming" in err and "connectFullMesh" not in err
     assert json.loads((out / "summary.json").read_text())["restarts"] == 1
     restarted, whole = stable_rows(out), stable_rows(two_rank_run)
-    assert [r["epoch"] for r in restarted] == [1, 2, 3]
+    assert [r["epoch"] for r in restarted] == [1, 2]
     for a, b in zip(restarted, whole):  # two processes agree to float rounding (which a
         assert a["n_synthetic"] == b["n_synthetic"]  # round can turn into one dev example)
         assert a["dev_accuracy"] == pytest.approx(b["dev_accuracy"], abs=0.02)

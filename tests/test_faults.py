@@ -103,6 +103,9 @@ def _ranks(launcher: int) -> list[int]:
 
 def test_a_killed_rank_restarts_and_ends_with_the_uninterrupted_student(tmp_path, config,
                                                                         data_dir):
+    """One process under the launcher, killed after its first checkpoint and restarted,
+    ends bit-identical to the plain run without the launcher: fp32 resume and the launcher
+    both change nothing."""
     env = {**os.environ, "SAGE_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1",
            "NUMBA_NUM_THREADS": "1"}
     whole, killed = tmp_path / "whole", tmp_path / "killed"
