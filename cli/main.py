@@ -529,5 +529,29 @@ def export(student_dir, out, fmt, quantize, config_path, tolerance):
                    log=lambda msg: click.echo(msg))
 
 
+def entry() -> None:
+    """The console script: `main` with its exit code, ended without the interpreter's
+    teardown once pyarrow is loaded. pyarrow's thread pools can abort that teardown
+    (`terminate called without an active exception`, apache/arrow#34314), which turned a
+    finished command's exit code into SIGABRT; the exit handlers still run first."""
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    if "pyarrow" not in sys.modules:
+        sys.exit(code)
+    if not isinstance(code, int):  # sys.exit("message") and sys.exit(None), as Python does
+        if code is not None:
+            print(code, file=sys.stderr)
+        code = 0 if code is None else 1
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()
