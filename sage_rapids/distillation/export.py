@@ -98,7 +98,7 @@ def save_model_folder(model: nn.Module, tokenizer, out: Path, what: str, kept: s
             shutil.rmtree(out)
         try:
             os.replace(tmp, out)
-        except OSError as err:
+        except OSError:
             if replace or not out.exists():
                 raise
             shutil.rmtree(tmp)  # another process renamed theirs in first
