@@ -163,8 +163,8 @@ def export_student(folder: Path, out: Path, quantize: str | None = None,
 
 
 def quantize_int8(source: Path, target: Path) -> Path:
-    """A dynamically quantized int8 copy: weights per output channel (the default student
-    lost 0.34 dev points so against 1.15 with one scale per tensor), after onnxruntime's
+    """A dynamically quantized int8 copy: weights per output channel (one scale per tensor
+    cost the default student a dev point; docs/results.md), after onnxruntime's
     pre-processing (shape inference and graph optimisation), as its quantizer asks."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
