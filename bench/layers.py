@@ -141,6 +141,17 @@ def pilot_choice(d: dict | None) -> str | None:
     return a if seconds[a] <= seconds[b] else b
 
 
+def pilot_table(d: dict) -> dict:
+    """The pilot's held-out means (points) over its seeds, per arm, and each pooling's
+    gain over `logits`, paired by seed."""
+    runs = [r for r in d["runs"] if str(r["seed"]) in PILOT_SEEDS.split(",")]
+    out = {v: 100 * float(np.mean([r["heldout_primary"] for r in runs if r["variant"] == v]))
+           for v in ("logits", *POOLINGS) if any(r["variant"] == v for r in runs)}
+    return {"heldout_mean": out, "seeds": PILOT_SEEDS,
+            "vs_logits": {v: compare.paired_runs(runs, v, "logits", MEASURES)
+                          for v in POOLINGS}}
+
+
 def study_arms(pooling: str) -> dict:
     """The study's arms under the names the pilot's runs carry, so those runs count."""
     return {**ARMS, pooling: POOLINGS[pooling],
@@ -217,6 +228,7 @@ def report() -> dict:
     if pooling is None:
         print("the pilot is not complete: python bench/layers.py pilot")
         return out
+    out["pilot"] = pilot_table(load("sst2"))
     every = []
     for task in TASKS:
         d = load(task)

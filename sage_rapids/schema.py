@@ -73,8 +73,9 @@ class LossConfig:
     layer_map: Optional[list[list[int]]] = None  # [[student, teacher], ...] layer outputs,
     # 1-based (0: the embedding output); null: each student layer to the teacher's at the
     # same relative depth (3 of 6: [[1, 2], [2, 4], [3, 6]])
-    layer_pool: str = "cls"  # cls | mean: a layer's tokens pooled into one vector (cached
-    # in stage 1) | tokens: token by token, with the teacher in the loop (forward only)
+    layer_pool: str = "mean"  # mean | cls: a layer's tokens pooled into one vector (cached
+    # in stage 1; mean won the layer study's pilot) | tokens: token by token, with the
+    # teacher in the loop (forward only)
     layer_loss: str = "pkd"  # pkd (squared distance of L2-normalised states) | mse | cosine
     layer_cache_gb: float = 8.0  # refuse a cache of teacher layer states above this size
     attention: float = 0.0  # weight of attention transfer: KL between the mapped layers'

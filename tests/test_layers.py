@@ -140,6 +140,9 @@ def test_teacher_states_come_from_the_same_forward_as_the_logits_and_synthetic_p
     mask = torch.as_tensor(np.stack([np.arange(32) < table.host_lengths[i] for i in ids]))
     mean = (out.hidden_states[4] * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
     np.testing.assert_allclose(both.layers[:3, 1].astype(np.float32), mean.numpy(), atol=2e-3)
+    first = teacher_targets(teacher, table, E, CPU, 16, layers=(2, 4), layer_pool="cls")
+    np.testing.assert_allclose(first.layers[:3, 1].astype(np.float32),
+                               out.hidden_states[4][:, 0].numpy(), atol=2e-3)
     sources = np.array([[0, 1], [2, 3]], dtype=np.int32)
     weights = np.array([[0.7, 0.3], [0.5, 0.5]], dtype=np.float32)
     pool = label_synthetic(teacher, table.with_targets(both.logits), sources, weights, E, CPU,

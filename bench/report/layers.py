@@ -23,6 +23,15 @@ def layers(d: dict) -> str:
            f"the pilot: {d['pooling']}) and `layers + sage`; the exported best epoch is "
            "scored on a\nheld-out slice. Points are the task's primary metric x 100 (STS-B: "
            "Pearson's r x 100).", "", d.get("how", "") + ".", ""]
+    pilot = d.get("pilot")
+    if pilot:
+        means = pilot["heldout_mean"]
+        out += ["The pooling pilot (SST-2, seeds " + pilot["seeds"].replace(",", ", ")
+                + ", held-out points): " + ", ".join(
+                    f"`{v}` {m:.2f}" + (f" ({_diff(pilot['vs_logits'].get(v), 'heldout')} "
+                                        "over `logits`)" if pilot["vs_logits"].get(v) else "")
+                    for v, m in means.items()) + f"; the study's `layers` is `{d['pooling']}`, "
+                "so `loss.layer_pool` defaults to `" + d['pooling'].removeprefix('layers_') + "`.", ""]
     rows = []
     for task, row in d["tasks"].items():
         for arm, a in row["arms"].items():

@@ -40,7 +40,7 @@ class Labelling:
 
     precision: str = "fp32"
     layers: tuple[int, ...] = ()
-    layer_pool: str = "cls"
+    layer_pool: str = "mean"
 
 
 def layer_state_bytes(n: int, layers: tuple[int, ...], width: int) -> int:
@@ -53,7 +53,7 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
                     backend: Backend, batch_size: int, pooled: bool = False,
                     quiet: bool = True, desc: str = "teacher targets",
                     precision: str = "fp32", layers: tuple[int, ...] = (),
-                    layer_pool: str = "cls") -> TeacherTargets:
+                    layer_pool: str = "mean") -> TeacherTargets:
     """Stage 1: teacher logits (and optionally pooled states) for every real example.
 
     Args:
@@ -98,7 +98,7 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
 def label_synthetic(teacher: nn.Module, table: ExampleTable, sources: Any, weights: Any,
                     embeddings: torch.Tensor, backend: Backend, batch_size: int,
                     quiet: bool = True, precision: str = "fp32", layers: tuple[int, ...] = (),
-                    layer_pool: str = "cls") -> SyntheticPool:
+                    layer_pool: str = "mean") -> SyntheticPool:
     """Stage 3.6: teacher logits for synthetic recipes, batched, no grad.
 
     Args:

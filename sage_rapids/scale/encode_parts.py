@@ -40,7 +40,7 @@ class EncodeSpec:
     threads: int | None  # torch threads per worker; None leaves the worker's setting
     task_type: str = "classification"  # regression: float scores in the label column
     layers: tuple[int, ...] = ()  # teacher layers whose pooled states the shards keep
-    layer_pool: str = "cls"
+    layer_pool: str = "mean"
     targets: str | None = None  # the teacher's outputs from a file (keyed by text)
     label_names: tuple[str, ...] = ()  # the task's labels, in index order (for `targets`)
 
