@@ -25,13 +25,14 @@ def layers(d: dict) -> str:
            "Pearson's r x 100).", "", d.get("how", "") + ".", ""]
     pilot = d.get("pilot")
     if pilot:
-        means = pilot["heldout_mean"]
-        out += ["The pooling pilot (SST-2, seeds " + pilot["seeds"].replace(",", ", ")
-                + ", held-out points): " + ", ".join(
-                    f"`{v}` {m:.2f}" + (f" ({_diff(pilot['vs_logits'].get(v), 'heldout')} "
-                                        "over `logits`)" if pilot["vs_logits"].get(v) else "")
-                    for v, m in means.items()) + f"; the study's `layers` is `{d['pooling']}`, "
-                "so `loss.layer_pool` defaults to `" + d['pooling'].removeprefix('layers_') + "`.", ""]
+        arms = []
+        for arm, mean in pilot["heldout_mean"].items():
+            gain = _diff(pilot["vs_logits"].get(arm), "heldout")
+            arms.append(f"`{arm}` {mean:.2f}" + (f" ({gain} over `logits`)" if gain else ""))
+        pool = d["pooling"].removeprefix("layers_")
+        out += [f"The pooling pilot (SST-2, seeds {pilot['seeds'].replace(',', ', ')}, held-out "
+                f"points): {', '.join(arms)}; the study's `layers` is `{d['pooling']}`, so "
+                f"`loss.layer_pool` defaults to `{pool}`.", ""]
     rows = []
     for task, row in d["tasks"].items():
         for arm, a in row["arms"].items():

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import Config, ConfigError
+from ..config import Config, ConfigError, LossConfig
 from .rows import DataError
 from .shard_format import FORMAT
 from .tasks import (
@@ -43,7 +43,7 @@ def read_manifest(folder: Path) -> dict:
 
 def check_manifest(folder: Path, manifest: dict, prints: dict, max_length: int,
                    label_names: list[str], layers: tuple[int, ...] = (),
-                   layer_pool: str = "mean") -> None:
+                   layer_pool: str = LossConfig.layer_pool) -> None:
     """Refuse shards made with another teacher (model or file of outputs), tokenizer, max
     length or label set, or without the teacher layer states (`layers`, pooled by
     `layer_pool`) a run needs. `prints`: this config's `fingerprints` (the teacher's a

@@ -124,7 +124,8 @@ def eager_attention(model: nn.Module):
 def vector_forward(model: nn.Module, vectors: torch.Tensor, mask: torch.Tensor,
                    type_ids: torch.Tensor | None = None, projection: nn.Module | None = None,
                    pooled: bool = False, layers: tuple[int, ...] = (),
-                   layer_pool: str = "mean", attentions: tuple[int, ...] = ()) -> VectorOutput:
+                   layer_pool: str = LossConfig.layer_pool,
+                   attentions: tuple[int, ...] = ()) -> VectorOutput:
     """Run a classifier on vectors instead of token ids.
 
     Args:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ..backend import Backend
+from ..config import LossConfig
 from ..progress import progress_bar
 from .models import LayerTransfer, VectorOutput, vector_forward
 from .table import (
@@ -40,7 +41,7 @@ class Labelling:
 
     precision: str = "fp32"
     layers: tuple[int, ...] = ()
-    layer_pool: str = "mean"
+    layer_pool: str = LossConfig.layer_pool
 
 
 def layer_state_bytes(n: int, layers: tuple[int, ...], width: int) -> int:
@@ -53,7 +54,7 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
                     backend: Backend, batch_size: int, pooled: bool = False,
                     quiet: bool = True, desc: str = "teacher targets",
                     precision: str = "fp32", layers: tuple[int, ...] = (),
-                    layer_pool: str = "mean") -> TeacherTargets:
+                    layer_pool: str = LossConfig.layer_pool) -> TeacherTargets:
     """Stage 1: teacher logits (and optionally pooled states) for every real example.
 
     Args:
@@ -98,7 +99,7 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
 def label_synthetic(teacher: nn.Module, table: ExampleTable, sources: Any, weights: Any,
                     embeddings: torch.Tensor, backend: Backend, batch_size: int,
                     quiet: bool = True, precision: str = "fp32", layers: tuple[int, ...] = (),
-                    layer_pool: str = "mean") -> SyntheticPool:
+                    layer_pool: str = LossConfig.layer_pool) -> SyntheticPool:
     """Stage 3.6: teacher logits for synthetic recipes, batched, no grad.
 
     Args:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..artifacts import write_atomic, write_json
-from ..config import ConfigError
+from ..config import ConfigError, LossConfig
 from ..data.corpus import Part, read_part
 from ..data.text_dataset import dataset_from_rows
 from ..progress import progress_bar
@@ -40,7 +40,7 @@ class EncodeSpec:
     threads: int | None  # torch threads per worker; None leaves the worker's setting
     task_type: str = "classification"  # regression: float scores in the label column
     layers: tuple[int, ...] = ()  # teacher layers whose pooled states the shards keep
-    layer_pool: str = "mean"
+    layer_pool: str = LossConfig.layer_pool
     targets: str | None = None  # the teacher's outputs from a file (keyed by text)
     label_names: tuple[str, ...] = ()  # the task's labels, in index order (for `targets`)
 
