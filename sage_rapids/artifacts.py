@@ -1,7 +1,9 @@
 """The run directory: resolved config, per-epoch metrics, summary, teacher targets.
 
 Every file is written to a temporary name, flushed to disk and renamed, so a crash
-never leaves a half-written file where a complete one stood. A full disk (ENOSPC, or
+never leaves a half-written file where a complete one stood; the renamed file (or
+folder) gets the mode the process umask gives a new one (`tempfile` makes them owner-only,
+and a rename would keep that). A full disk (ENOSPC, or
 EDQUOT for a quota) ends in `DiskFull`, which names the folder and the bytes the write
 needed, with the temporary file removed.
 """
@@ -86,12 +88,44 @@ def remove_temporaries(folder: Path, names: tuple[str, ...]) -> None:
                 path.unlink(missing_ok=True)
 
 
+def umask() -> int:
+    """The process umask, read without changing it where Linux shows it
+    (`/proc/self/status`); elsewhere set and put back at once, as nothing else reads it."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def give_umask_mode(path: Path | str) -> None:
+    """Give `path`, and everything in it when it is a folder, the mode a new file
+    (0o666 & ~umask) or folder (0o777 & ~umask) gets.
+
+    What is written to a `tempfile` name and renamed would otherwise stay 0600 (files) or
+    0700 (folders) whatever the umask: a run directory others of the group cannot read.
+    Libraries that write atomically themselves (safetensors' `save_file`) do the same.
+    """
+    mask = umask()
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~mask)
+    for folder, dirs, files in os.walk(path):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o666 & ~mask)
+
+
 def default_run_dir() -> Path:
     return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` via a temp file, fsync and rename.
+    """Write `data` to `path` via a temp file, fsync and rename; the file gets the mode
+    the umask gives a new one.
 
     Raises:
         DiskFull: no space left; the temp file is removed and `path` is as it was.
@@ -104,6 +138,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             raise DiskFull(path.parent, path.name, len(data)) from None
         raise
     try:
+        give_umask_mode(tmp)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -12,7 +12,7 @@ import difflib
 import typing
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Callable, Mapping, Sequence, Union
 
 import yaml
 
@@ -28,6 +28,7 @@ from .schema import (
     TrainConfig,
     check,
     flat_config,
+    yaml_value,
 )
 
 __all__ = [  # the schema's names stay importable from here
@@ -61,7 +62,9 @@ def default_config_path() -> Path:
 Overrides = Union[Sequence[str], Mapping[str, Any]]
 
 
-def load_config(path: "str | Path | Config | None" = None, overrides: Overrides = ()) -> Config:
+def load_config(path: "str | Path | Config | None" = None, overrides: Overrides = (),
+                overrides_from: str = "overrides",
+                checks: Callable[[Config], list[str]] | None = None) -> Config:
     """Load a YAML config (or the embedded default, or a `Config` built in Python), apply
     overrides, validate: a `Config` object goes through the same checks as a file.
 
@@ -69,18 +72,25 @@ def load_config(path: "str | Path | Config | None" = None, overrides: Overrides 
         path: YAML file; None loads the embedded default; or a `Config`.
         overrides: strings `a.b=value` (the value parsed as YAML: `1e-4`, `[0, 2]`), or a
             mapping `{"a.b": value}` of values as they are.
+        overrides_from: how a message names where an override came from (`-o` on the
+            command line).
+        checks: more checks of the built config (e.g. against the models' own configs,
+            `models.config_problems`), reported with the others.
 
     Returns:
         The validated, frozen `Config`.
 
     Raises:
-        ConfigError: listing every problem, each starting with its dotted key.
+        ConfigError: listing every problem, each starting with its dotted key and ending
+            with where its value came from (the file and line, or the override).
     """
     if isinstance(path, Config):
-        return _validated(config_to_dict(path), overrides, Path.cwd(), "config")
+        return _validated(config_to_dict(path), overrides, Path.cwd(), "config",
+                          overrides_from, {}, checks)
     path = Path(path) if path is not None else default_config_path()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
     except FileNotFoundError:
         raise ConfigError([f"file not found: {path}"], str(path)) from None
     except (yaml.YAMLError, UnicodeDecodeError) as err:
@@ -88,27 +98,70 @@ def load_config(path: "str | Path | Config | None" = None, overrides: Overrides 
     raw = {} if raw is None else raw
     if not isinstance(raw, dict):
         raise ConfigError(["top level must be a mapping of sections"], str(path))
-    return _validated(raw, overrides, path.parent, str(path))
+    origins = {key: f"{path.name}, line {line}" for key, line in key_lines(text).items()}
+    return _validated(raw, overrides, path.parent, str(path), overrides_from, origins, checks)
 
 
-def _validated(raw: dict, overrides: Overrides, base: Path, source: str) -> Config:
-    """Overrides applied to the raw mapping, then built and checked as one."""
+def key_lines(text: str) -> dict[str, int]:
+    """The 1-based line of every dotted key of a YAML mapping (`train.epochs`: 31)."""
+    out: dict[str, int] = {}
+
+    def walk(node, prefix: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                name = f"{prefix}{key.value}"
+                out[name] = key.start_mark.line + 1
+                walk(value, f"{name}.")
+
+    try:
+        walk(yaml.compose(text), "")
+    except yaml.YAMLError:
+        pass
+    return out
+
+
+def _validated(raw: dict, overrides: Overrides, base: Path, source: str,
+               overrides_from: str, origins: dict[str, str],
+               checks: Callable[[Config], list[str]] | None = None) -> Config:
+    """Overrides applied to the raw mapping, then built and checked as one; each problem
+    says where its key's value came from."""
     problems: list[str] = []
     _resolve_relative_paths(raw, base)  # the file's own paths: against its folder
     if isinstance(overrides, Mapping):
         for key, value in overrides.items():
+            origins[str(key)] = f"{overrides_from} {key}"
             _set_key(raw, str(key), value, problems)
     else:
         for item in overrides:
+            origins[str(item).partition("=")[0].strip()] = f"{overrides_from} {item}"
             _apply_override(raw, item, problems)
     _drop_retired(raw)
     _resolve_relative_paths(raw, Path.cwd())  # an override's paths: against the caller's
     config = _build(Config, raw, "", problems)
     problems += check(config)
     problems += _check_other_teachers(config)
+    if not problems and checks is not None:
+        problems += checks(config)
     if problems:
-        raise ConfigError(problems, source)
+        said = [_with_origin(p, origins) for p in problems]
+        given = [o for _, o in said if o]
+        if given and all(o.startswith(f"{overrides_from} ") for o in given):
+            source = f"{overrides_from} overrides" if overrides_from.startswith("-") else \
+                overrides_from  # not the file the user never touched
+        raise ConfigError([text for text, _ in said], source)
     return config
+
+
+def _with_origin(problem: str, origins: dict[str, str]) -> tuple[str, str | None]:
+    """A problem line with where its key's value came from appended: the override, or
+    the file and line (the key's own, else its section's)."""
+    key = problem.split(":", 1)[0].split(" ", 1)[0].split("[", 1)[0]
+    parts = key.split(".")
+    for n in range(len(parts), 0, -1):
+        origin = origins.get(".".join(parts[:n]))
+        if origin:
+            return f"{problem} ({origin})", origin
+    return problem, None
 
 
 # What each of `teacher.others` does not take from the main teacher: its outputs, its
@@ -139,7 +192,7 @@ def _check_other_teachers(config: Config) -> list[str]:
         prefix = f"teacher.others[{i}]."
         if not isinstance(item, dict) or not item:
             problems.append(f"teacher.others[{i}]: expected a mapping of teacher keys (e.g. "
-                            f"{{model: my-teacher, weight: 0.5}}), got {item!r}")
+                            f"{{model: my-teacher, weight: 0.5}}), got {yaml_value(item)}")
             continue
         nested = [k for k in ("others", "combine") if k in item]
         if nested:
@@ -229,14 +282,15 @@ def _resolve_relative_paths(raw: dict, base: Path) -> None:
 
 def _build(cls: type, raw: Any, prefix: str, problems: list[str]):
     if not isinstance(raw, dict):
-        problems.append(f"{prefix.rstrip('.') or 'config'}: must be a mapping, got {raw!r}")
+        problems.append(f"{prefix.rstrip('.') or 'config'}: must be a mapping, got {yaml_value(raw)}")
         return cls()
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     for key in raw:
         if key not in names:
             close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else ""
+            hint = f" (did you mean '{prefix}{close[0]}'?)" if close else \
+                _in_a_section(str(key)) if cls is Config else ""
             problems.append(f"{prefix}{key}: unknown key{hint}")
     values = {}
     for name in names:
@@ -251,9 +305,18 @@ def _build(cls: type, raw: Any, prefix: str, problems: list[str]):
                 values[name] = value
             else:
                 problems.append(
-                    f"{prefix}{name}: expected {_type_name(hint)}, got {raw[name]!r}"
+                    f"{prefix}{name}: expected {_type_name(hint)}, got {yaml_value(raw[name])}"
                 )
     return cls(**values)
+
+
+def _in_a_section(key: str) -> str:
+    """`epochs` given at the top level: the sections' keys that it names (or nearly)."""
+    leaves = [k for k in flat_config(Config()) if "." in k]
+    exact = [k for k in leaves if k.rsplit(".", 1)[1] == key]
+    close = exact or difflib.get_close_matches(key, leaves, n=1) or [
+        k for k in leaves if difflib.get_close_matches(key, [k.rsplit(".", 1)[1]], n=1)][:1]
+    return f" (did you mean {' or '.join(repr(k) for k in close)}?)" if close else ""
 
 
 def _coerce(value: Any, hint: Any) -> tuple[bool, Any]:
@@ -298,4 +361,4 @@ def _type_name(hint: Any) -> str:
     if origin is list:
         return f"a list of {_type_name(args[0])}" if args else "a list"
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string",
-            dict: "a mapping"}.get(hint, str(hint))
+            dict: "a mapping", list: "a list"}.get(hint, str(hint))

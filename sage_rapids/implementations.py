@@ -7,6 +7,7 @@ the installed cuML and checks its signatures.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import warnings
@@ -17,6 +18,9 @@ import torch
 
 # Distances of a (chunk, n) block at a time: bounded memory whatever n is.
 KNN_CHUNK = 4096
+# umap-learn takes exact distances below this many points and NNDescent (kernels of
+# its own to compile) from it on.
+UMAP_EXACT_BELOW = 4096
 
 
 def import_umap():
@@ -51,6 +55,25 @@ def learn_umap(**kwargs):
     warnings.filterwarnings("ignore", message="n_jobs value", module="umap")
     return import_umap().UMAP(**kwargs, low_memory=True,
                               transform_seed=kwargs.get("random_state", 42))
+
+
+@functools.cache
+def warm_learn_umap(metric: str, approximate: bool) -> None:
+    """Compile umap-learn's numba kernels for `metric` once per process, by a fit of 64
+    random points (0.01 s once compiled) on the path a real fit takes (`approximate`:
+    NNDescent, for `UMAP_EXACT_BELOW` points or more).
+
+    The first fit in a process pays that compile: ~25 s on 2 cores the first time, ~1.6 s
+    to load numba's on-disk cache after it. Cached here because the compiled kernels are
+    the process's too; seeded, so no generator of the run is drawn from.
+    """
+    points = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)  # (64, 8)
+    threads = torch.get_num_threads()  # numba's first parallel launch resets the OpenMP
+    try:  # pool torch shares (1 -> all cores): training would then sum in another order
+        learn_umap(n_components=2, n_neighbors=15, metric=metric, random_state=0, n_epochs=10,
+                   force_approximation_algorithm=approximate).fit_transform(points)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def cuml_umap(**kwargs):

@@ -12,6 +12,9 @@ from typing import Callable, Iterator
 
 # The round's own machinery, as opposed to teacher labelling and training.
 AUGMENT_STAGES = ("reduce", "anchors", "neighbours", "synthesize")
+# UMAP's JIT compile before the first round, once per process: in no overhead, as it
+# is no round's cost (the first profile of a process would otherwise be 10x the next).
+WARMUP = "warmup"
 
 
 class Profiler:
@@ -67,7 +70,8 @@ class NullProfiler(Profiler):
 def overheads(seconds: dict[str, float]) -> dict[str, float | None]:
     """`augmentation_overhead` and `labelling_overhead` relative to training seconds, and
     `teacher_in_loop_share`: the part of training spent in the teacher's forward passes
-    (per-token or attention transfer; None when the teacher stays out of the loop)."""
+    (per-token or attention transfer; None when the teacher stays out of the loop).
+    `WARMUP` is in none of them."""
     train = seconds.get("train", 0.0)
     in_loop = seconds.get("teacher_in_loop")
     if train <= 0:

@@ -1,6 +1,10 @@
 """What a run can be configured with: the frozen dataclasses that YAML mirrors 1:1,
 the allowed values of each key, and `check`, which lists every problem with a built
 config (`config.load_config` reads, coerces and calls it).
+
+The dataclasses are the one home of every default: a config file, `overrides=` and the
+embedded `configs/default.yaml` all start from them. The embedded default differs only
+in `EMBEDDED_BUDGET` (a test holds the YAML and the docs' default column to this).
 """
 
 from __future__ import annotations
@@ -8,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
+
+import yaml
 
 
 @dataclass(frozen=True)
@@ -32,13 +38,13 @@ class DataConfig:
     train_limit: Optional[int] = None  # seeded stratified subset of train
     dev_limit: Optional[int] = None
     train_from_dev_split: Optional[float] = None  # fraction of dev to train on (no train split)
-    max_length: int = 128
+    max_length: int = 64  # SST-2 sentences fit; longer ones are truncated (counted)
     encoded: Optional[str] = None  # folder of `sage-rapids encode`: replaces the train split
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    model: Optional[str] = "bert-base-uncased"  # hub name, local dir, or alias (minilm-l6);
+    model: Optional[str] = "minilm-l6"  # alias (all-MiniLM-L6-v2, offline), folder, hub name;
     # null: no teacher model, its outputs come from `targets` (the student's own input layer)
     targets: Optional[str] = None  # teacher outputs from a file (.parquet .jsonl .csv)
     # instead of running the model: logits, probs, top-k logprobs, a label, or a score
@@ -46,10 +52,11 @@ class TeacherConfig:
     combine: str = "probs"  # several teachers: weighted mean of probs | logits
     others: Optional[list] = None  # more teachers: each this section's keys that
     # differ, e.g. [{finetune_limit: 2000}, {targets: api.jsonl, weight: 0.5}]
-    finetune: bool = False  # fine-tune the model on the task first (cached)
+    finetune: bool = True  # fine-tune the model on the task first (cached); false: use
+    # teacher.model as it is (a teacher already fine-tuned on the task)
     finetune_limit: Optional[int] = None  # stratified subset of the whole train split
     finetune_epochs: float = 1.0
-    finetune_lr: float = 5.0e-5
+    finetune_lr: float = 1.0e-4  # bench/teacher_recipe.py: 0.849 over 3 seeds, 0.835 at 5e-5
     finetune_batch_size: int = 32
     finetune_schedule: str = "linear"  # linear: warmup then decay to 0 | constant
     finetune_max_grad_norm: Optional[float] = 1.0  # null: no clipping
@@ -84,7 +91,7 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 3
+    epochs: int = 6  # the cap; the linear schedule decays to 0 here
     batch_size: int = 32
     lr: float = 1.0e-4
     weight_decay: float = 0.01
@@ -92,7 +99,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     bucket_batches: int = 50  # batches drawn from one length bucket
     precision: str = "fp32"  # fp32 | bf16 | fp16: student steps, teacher targets and labels
-    early_stopping: Optional[int] = None  # patience in epochs on the primary dev metric
+    early_stopping: Optional[int] = 2  # patience in epochs on the primary dev metric
     schedule: str = "linear"  # linear: warmup, decay to 0 at train.epochs | constant: warmup, flat
     seed: Optional[int] = None  # the student's own seed: dropout, batch order, augmentation
     # (null: `seed`, which also picks the data subsets and the teacher's fine-tuning)
@@ -102,12 +109,12 @@ class TrainConfig:
 class AugmentConfig:
     strategy: str = "none"  # none | sage | random (none: bench/convergence.py)
     start_epoch: int = 1  # first epoch after which a round runs
-    space: str = "student"  # student (refit each round) | input (fit once)
-    umap_fit_max: int = 50000
+    space: str = "input"  # input (map of pooled input vectors, fit once) | student (refit)
+    umap_fit_max: int = 2000  # fit UMAP on a subsample this large, place the rest by kNN
     umap_n_neighbors: int = 15
     umap_min_dist: float = 0.1
     umap_metric: str = "cosine"
-    umap_epochs: Optional[int] = None  # None: umap's own default
+    umap_epochs: Optional[int] = 100  # layout epochs (null: umap's own default)
     q: float = 0.9  # anchors: top 1 - q of the loss (0: every example)
     anchor_power: float = 1.0  # draw anchors in proportion to loss ** anchor_power
     anchor_loss: str = "kd"  # kd | total
@@ -147,6 +154,10 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+
+# What the embedded default sets apart from the dataclass defaults: its own data budget
+# (a user's data trains on all of it unless a limit is set).
+EMBEDDED_BUDGET = {"data.train_limit": 8000, "teacher.finetune_limit": 20000}
 
 GLUE_TASKS = ("sst2", "qnli", "rte", "mrpc", "qqp", "cola", "stsb", "mnli", "wnli")
 REGRESSION_TASKS = ("stsb",)
@@ -228,6 +239,27 @@ def _flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+class _OneLine(yaml.SafeDumper):
+    """Flow style on one line: a string with a line break is written double-quoted
+    (`"a\\nb"`), a tuple as a list, anything else YAML has no tag for as its str()."""
+
+
+_OneLine.add_representer(str, lambda d, v: d.represent_scalar(
+    "tag:yaml.org,2002:str", v, style='"' if any(c in v for c in "\n\r\x85\u2028\u2029")
+    else None))
+_OneLine.add_representer(tuple, yaml.SafeDumper.represent_list)
+_OneLine.add_multi_representer(object, lambda d, v: d.represent_str(str(v)))
+
+
+def yaml_value(value: Any) -> str:
+    """`value` as a user writes it in YAML, on one line, for messages: `[[1, null], [3,
+    null]]`, `true`, `{matched: null}`, `cosine`; strings are quoted only where YAML
+    would read them as something else (`'1'`, `'null'`, `''`)."""
+    text = yaml.dump(value, Dumper=_OneLine, default_flow_style=True, allow_unicode=True,
+                     sort_keys=False, width=float("inf"))
+    return text.removesuffix("\n...\n").strip()  # a bare scalar also ends the document
+
+
 def flat_config(config: Config) -> dict[str, Any]:
     """Dotted key -> value for every leaf of the config."""
     return _flatten(config)
@@ -241,13 +273,13 @@ def _check_task_shape(config: Config) -> list[str]:
         own = "regression" if task in REGRESSION_TASKS else "classification"
         if data.task_type != own:
             problems.append(f"data.task_type: glue/{task} is a {own} task, got "
-                            f"{data.task_type!r}; leave data.task_type unset")
+                            f"{yaml_value(data.task_type)}; leave data.task_type unset")
     sets = data.dev_sets
     if sets is not None:
         if not sets or not all(isinstance(k, str) and k and isinstance(v, str) and v
                                for k, v in sets.items()):
             problems.append(f"data.dev_sets: expected a mapping of names to files (local), "
-                            f"splits (hf) or file stems (glue), got {sets!r}")
+                            f"splits (hf) or file stems (glue), got {yaml_value(sets)}")
         elif data.dev_file:
             problems.append("data.dev_file: give data.dev_file or data.dev_sets, not both")
     names = list(sets or GLUE_DEV_SETS.get(task, ()))
@@ -255,7 +287,8 @@ def _check_task_shape(config: Config) -> list[str]:
     metrics = config.eval.metrics or []
     for name in metrics:
         if name not in METRICS:
-            problems.append(f"eval.metrics: unknown metric {name!r}; known: {', '.join(METRICS)}")
+            problems.append(f"eval.metrics: unknown metric {yaml_value(name)}; known: "
+                            f"{', '.join(METRICS)}")
     wrong = [m for m in metrics if (m in REGRESSION_METRICS) != regression]
     if wrong and (regression or data.task_type == "classification" or task):
         kind = "regression" if regression else "classification"
@@ -267,11 +300,13 @@ def _check_task_shape(config: Config) -> list[str]:
             if metric.startswith(f"{name}_"):
                 metric = metric[len(name) + 1:]
         if metric not in METRICS:
-            sets_hint = f" (or <set>_<metric> for the sets {names})" if names else ""
-            problems.append(f"eval.select_by: must be one of {list(METRICS)}{sets_hint}, got "
-                            f"{select!r}")
+            sets_hint = f" (or <set>_<metric> for the sets {yaml_value(names)})" if names \
+                else ""
+            problems.append(f"eval.select_by: must be one of {yaml_value(METRICS)}{sets_hint}, "
+                            f"got {yaml_value(select)}")
         elif metrics and metric not in metrics:
-            problems.append(f"eval.select_by: {select!r} is not among eval.metrics {metrics}")
+            problems.append(f"eval.select_by: {yaml_value(select)} is not among eval.metrics "
+                            f"{yaml_value(metrics)}")
     return problems
 
 
@@ -286,10 +321,10 @@ def _check_layer_map(pairs) -> list[str]:
         for p in pairs)
     if not ok:
         return [f"loss.layer_map: expected a list of [student, teacher] layer pairs "
-                f"(non-negative integers, e.g. [[1, 2], [2, 4]]), got {pairs!r}"]
+                f"(non-negative integers, e.g. [[1, 2], [2, 4]]), got {yaml_value(pairs)}"]
     students = [p[0] for p in pairs]
     if len(set(students)) != len(students):
-        return [f"loss.layer_map: a student layer is mapped twice in {pairs}"]
+        return [f"loss.layer_map: a student layer is mapped twice in {yaml_value(pairs)}"]
     return []
 
 
@@ -328,7 +363,7 @@ def _check_teachers(config: Config) -> list[str]:
                         "or train on the raw files")
     if t.others is not None and not (isinstance(t.others, list) and t.others):
         problems.append(f"teacher.others: expected a list of teachers (mappings of teacher "
-                        f"keys), got {t.others!r}")
+                        f"keys), got {yaml_value(t.others)}")
     return problems
 
 
@@ -340,7 +375,8 @@ def check(config: Config) -> list[str]:
     for key, allowed in CHOICES.items():
         if flat[key] not in allowed:
             choices = sorted(allowed, key=lambda v: (v is not None, str(v)))  # None first
-            problems.append(f"{key}: must be one of {choices}, got {flat[key]!r}")
+            problems.append(f"{key}: must be one of {yaml_value(choices)}, got "
+                            f"{yaml_value(flat[key])}")
     for key, (low, high, low_open, high_open) in RANGES.items():
         value = flat[key]
         if value is None:
@@ -351,7 +387,7 @@ def check(config: Config) -> list[str]:
             lo = "(" if low_open or low is None else "["
             hi = ")" if high_open or high is None else "]"
             span = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-            problems.append(f"{key}: must be in {span}, got {value!r}")
+            problems.append(f"{key}: must be in {span}, got {yaml_value(value)}")
     data = config.data
     if data.name == "local" and not data.train_file and not data.encoded:
         problems.append("data.train_file: required when data.name is 'local'")
@@ -362,10 +398,11 @@ def check(config: Config) -> list[str]:
                         "folder), unless data.hub_name names a hub dataset")
     if data.name.startswith("glue/"):
         if data.name[5:] not in GLUE_TASKS:
-            problems.append(f"data.name: unknown GLUE task {data.name[5:]!r}; known: "
+            problems.append(f"data.name: unknown GLUE task {yaml_value(data.name[5:])}; known: "
                             f"{', '.join(GLUE_TASKS)}")
     elif data.name not in ("local", "hf"):
-        problems.append(f"data.name: must be glue/<task>, 'local' or 'hf', got {data.name!r}")
+        problems.append(f"data.name: must be glue/<task>, 'local' or 'hf', got "
+                        f"{yaml_value(data.name)}")
     if data.encoded and data.train_from_dev_split is not None:
         problems.append("data.train_from_dev_split: not with data.encoded (the encoded "
                         "corpus is the training split)")
@@ -382,7 +419,7 @@ def check(config: Config) -> list[str]:
     if s.model is None and s.config is None and not s.layers:
         problems.append("student.layers: give layers, student.model or student.config")
     if s.layers is not None and any(i < 0 for i in s.layers):
-        problems.append(f"student.layers: layer indices must be >= 0, got {s.layers}")
+        problems.append(f"student.layers: layer indices must be >= 0, got {yaml_value(s.layers)}")
     if config.augment.pool == "accumulate" and config.augment.pool_max is None:
         problems.append("augment.pool_max: required when augment.pool is 'accumulate'")
     return problems

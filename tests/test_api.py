@@ -184,3 +184,44 @@ def test_ctrl_c_stops_a_call_cleanly_and_keeps_its_checkpoint(tmp_path):
     assert not (run / "summary.json").exists()
     cli("run", "--resume", run, "--quiet")  # the command line finishes what the call began
     assert json.loads((run / "summary.json").read_text())["stopped_epoch"] == 3
+
+
+PIPED = """
+import json, sys
+import pandas as pd
+import sage_rapids
+from transformers.utils import logging
+train, dev = pd.read_json(sys.argv[1], lines=True), pd.read_json(sys.argv[2], lines=True)
+before = logging.get_verbosity(), logging.is_progress_bar_enabled()
+sage_rapids.distill(train, dev, teacher=sys.argv[3], overrides=json.loads(sys.argv[4]))
+assert (logging.get_verbosity(), logging.is_progress_bar_enabled()) == before, before
+"""
+
+
+@pytest.mark.slow
+def test_a_call_whose_output_is_a_pipe_prints_no_colour_codes(tmp_path):
+    """transformers' load report of a classifier given a new head (a teacher saved without
+    one) colours its title with ANSI codes even into a pipe; a call not quiet still keeps
+    them out, and leaves transformers' verbosity and bars as it found them."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from transformers import BertModel
+
+    teacher = tmp_path / "base"
+    BertModel(tiny_bert().config).save_pretrained(teacher)  # no classifier head
+    tiny_tokenizer().save_pretrained(teacher)
+    frame(60, 3).to_json(tmp_path / "train.jsonl", orient="records", lines=True)
+    frame(24, 4).to_json(tmp_path / "dev.jsonl", orient="records", lines=True)
+    settings = {**SETTINGS, "train.epochs": 1, "augment.strategy": "none",
+                "teacher.finetune": True, "teacher.finetune_epochs": 0.5}
+    proc = subprocess.run([sys.executable, "-c", PIPED, str(tmp_path / "train.jsonl"),
+                           str(tmp_path / "dev.jsonl"), str(teacher), json.dumps(settings)],
+                          capture_output=True, text=True, cwd=Path(__file__).parent,
+                          env={**os.environ}, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "epoch 1: dev accuracy" in proc.stdout  # not quiet: the per-epoch lines show
+    assert "\x1b[" not in output, output

@@ -62,9 +62,10 @@ def test_sage_run_end_to_end(tmp_path, tiny_teacher_dir, sst_like_dir, device):
                                               eval={"efficiency": True}), "--out", out,
                "--quiet", "--device", device, env_extra=env)
     assert "dev accuracy: teacher / student" in proc.stdout
+    table = re.sub(r"\n +\| ", " ", proc.stdout)  # a long value's lines, joined again
     assert re.search(r"what the student buys +\| student [\d.]+ dev accuracy \([\d.]+% of the "
                      r"teacher\), [\d.]+x faster at batch 128, [\d.]+x at batch 1, [\d.]+ MB "
-                     r"against [\d.]+ MB", proc.stdout), proc.stdout
+                     r"against [\d.]+ MB", table), proc.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["teacher_dev_accuracy"] >= 0.9  # the fine-tuned tiny teacher learnt the toy task
     assert summary["student_dev_accuracy"] >= 0.8
@@ -96,10 +97,14 @@ def test_sage_run_end_to_end(tmp_path, tiny_teacher_dir, sst_like_dir, device):
     assert 0 < profile["augmentation_overhead"] and 0 < profile["labelling_overhead"]
     for name in ("region_map_epoch1.png", "region_map_epoch2.png", "training_curves.png"):
         assert (out / "plots" / name).read_bytes()[:4] == b"\x89PNG"
-    assert "augment:" in (out / "config.yaml").read_text()
-    # the exported student, scored from raw text by plain transformers, matches the run
-    scored = cli("evaluate", out / "student", "--data", "glue/sst2", "--device", device,
-                 env_extra=env).stdout
+    import yaml
+
+    saved = yaml.safe_load((out / "config.yaml").read_text())  # where the data was found
+    assert saved["data"]["path"] == str((sst_like_dir / "glue" / "sst2").resolve())
+    # the exported student, scored from raw text by plain transformers, matches the run;
+    # `evaluate` finds the run's data through its config.yaml, without the environment
+    scored = cli("evaluate", out / "student", "--device", device,
+                 env_extra={"SAGE_DATA_DIR": ""}).stdout
     accuracy = float(scored.split("accuracy:")[1].split()[0])
     best = rows[summary["best_epoch"] - 1]["dev_accuracy"]
     assert accuracy == pytest.approx(best, abs=6e-5)  # printed with 4 decimals

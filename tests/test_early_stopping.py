@@ -69,4 +69,4 @@ def test_early_stopping_is_validated(tmp_path):
     proc = cli("config", "validate", bad, check=False)
     assert proc.returncode == 2
     assert "train.early_stopping: must be in [1, inf), got 0" in proc.stderr
-    assert "train.schedule: must be one of ['constant', 'linear'], got 'cosine'" in proc.stderr
+    assert "train.schedule: must be one of [constant, linear], got cosine" in proc.stderr

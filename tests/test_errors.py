@@ -36,7 +36,7 @@ def test_bad_data_exits_1_with_a_clear_message(tmp_path, tiny_teacher_dir, case)
 
 @pytest.mark.parametrize("override,message", [
     ("augment.stratgy=sage", "augment.stratgy: unknown key (did you mean 'augment.strategy'?)"),
-    ("train.epochs=three", "train.epochs: expected an integer, got 'three'"),
+    ("train.epochs=three", "train.epochs: expected an integer, got three (-o train.epochs=three)"),
     ("augment.q=1.5", "augment.q: must be in [0.0, 1.0), got 1.5"),
 ])
 def test_bad_config_exits_2(tmp_path, override, message):

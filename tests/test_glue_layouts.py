@@ -103,7 +103,7 @@ def test_bad_rows_error_names_the_line_and_skip_counts_them(tmp_path):
 
 
 def test_unknown_glue_task_is_a_config_error():
-    with pytest.raises(ConfigError, match="data.name: unknown GLUE task 'foo'"):
+    with pytest.raises(ConfigError, match="data.name: unknown GLUE task foo;"):
         load_config(None, ["data.name=glue/foo"])
 
 

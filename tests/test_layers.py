@@ -105,10 +105,10 @@ def test_layer_keys_are_checked_with_did_you_mean():
         load_config(None, ["loss.layer_mp=[[1, 2]]", "loss.layer_loss=kl",
                            "loss.layer_pool=max", "loss.layers=-1",
                            "loss.layer_cache_gb=0", "loss.attenton=1"])
-    problems = err.value.problems
+    problems = [p.rsplit(" (overrides ", 1)[0] for p in err.value.problems]  # less origins
     assert "loss.layer_mp: unknown key (did you mean 'loss.layer_map'?)" in problems
-    assert "loss.layer_loss: must be one of ['cosine', 'mse', 'pkd'], got 'kl'" in problems
-    assert "loss.layer_pool: must be one of ['cls', 'mean', 'tokens'], got 'max'" in problems
+    assert "loss.layer_loss: must be one of [cosine, mse, pkd], got kl" in problems
+    assert "loss.layer_pool: must be one of [cls, mean, tokens], got max" in problems
     assert "loss.layers: must be in [0.0, inf), got -1.0" in problems
     assert "loss.layer_cache_gb: must be in (0.0, inf), got 0.0" in problems
     assert "loss.attenton: unknown key (did you mean 'loss.attention'?)" in problems

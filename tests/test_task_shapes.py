@@ -200,4 +200,4 @@ def test_unknown_dev_set_in_select_by_is_a_config_error(tmp_path, tiny_teacher_d
                "eval.select_by=mismatchd_accuracy", "--out", tmp_path / "r", check=False)
     assert proc.returncode == 2
     assert "eval.select_by: must be one of" in proc.stderr
-    assert "['matched', 'mismatched']" in proc.stderr
+    assert "[matched, mismatched]" in proc.stderr

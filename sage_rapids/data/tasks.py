@@ -19,7 +19,8 @@ from .rows import DataError, read_rows
 from .text_dataset import UNLABELLED, TextDataset, dataset_from_rows
 
 __all__ = [  # the examples' names stay importable from here
-    "UNLABELLED", "TaskData", "TextDataset", "dataset_from_rows", "dev_sets_of", "limited",
+    "UNLABELLED", "TaskData", "TextDataset", "data_found", "dataset_from_rows", "dev_sets_of",
+    "limited",
     "load_split", "load_task", "score_strata", "stratified_subset", "task_metrics",
     "task_type_of",
 ]
@@ -45,6 +46,19 @@ class TaskData:
     @property
     def regression(self) -> bool:
         return self.dev.regression
+
+
+def data_found(cfg: DataConfig) -> DataConfig:
+    """The data section with `data.path` set to the folder a GLUE task was found in
+    (`$SAGE_DATA_DIR/glue/<task>`), so that a run's `config.yaml` says where its data
+    came from and `export`, `evaluate` and `--resume` find it without the environment."""
+    spec = spec_of(cfg)
+    if spec is None or cfg.path:
+        return cfg
+    task = cfg.name.split("/", 1)[1]
+    stems = [stem for _, stem in spec.dev_sets] or ["dev"]
+    found = next((p for p in (glue_file(task, s, cfg) for s in [*stems, "train"]) if p), None)
+    return cfg if found is None else replace(cfg, path=str(found.parent.resolve()))
 
 
 def limited(ds: TextDataset, size: int | None, seed: int) -> TextDataset:
@@ -125,6 +139,14 @@ def _load_from_hub(task: str, split: str, spec: TaskSpec) -> TextDataset:
         raise DataError(
             f"glue/{task}: no local copy (set data.path or $SAGE_DATA_DIR) and the "
             "'datasets' package is missing: pip install 'sage-rapids[hub]'") from None
+    from ..hub import why_unreachable
+
+    why = why_unreachable()
+    if why:  # at once, not after the hub client's retries
+        raise DataError(f"glue/{task}: no local copy ({split}.tsv under data.path or "
+                        f"$SAGE_DATA_DIR/glue/{task}/), and the Hugging Face hub cannot be "
+                        f"asked: {why}. Set $SAGE_DATA_DIR to a folder holding "
+                        f"glue/{task}/{split}.tsv, or data.path to the task's folder")
     hub_split = HUB_SPLITS.get(split, split.replace("dev", "validation"))
     try:
         ds = datasets.load_dataset("nyu-mll/glue", task, split=hub_split)

@@ -110,20 +110,29 @@ def classification_metrics(preds: np.ndarray, labels: np.ndarray,
     return out
 
 
-def teacher_learnt_nothing(preds: np.ndarray, labels: np.ndarray) -> str | None:
-    """A warning when the teacher is no better than always answering the majority class
-    (a regression teacher: than always predicting the mean score).
+TEACHER_ADVICE = ("The student would distil a constant; raise teacher.finetune_epochs or "
+                  "teacher.finetune_lr, or give a stronger teacher.model")
+STUDENT_ADVICE = ("Its dev score is no evidence of distillation; train longer "
+                  "(train.epochs), raise train.lr, or check the teacher's own score")
+
+
+def learnt_nothing(preds: np.ndarray, labels: np.ndarray, who: str = "the teacher",
+                   advice: str = TEACHER_ADVICE) -> str | None:
+    """A warning when a model is no better than always answering the majority class
+    (a regression model: than always predicting the mean score).
 
     Args:
-        preds: (n,) the teacher's dev predictions.
+        preds: (n,) the model's dev predictions.
         labels: (n,) gold labels.
+        who: the model, as the message names it.
+        advice: what to do, the message's last sentence.
 
     Returns:
-        The message, or None when the teacher beats the majority rate by more than a
+        The message, or None when the model beats the majority rate by more than a
         point and (two classes) its MCC is clearly above zero.
     """
     if labels.dtype.kind == "f":
-        return _regression_learnt_nothing(preds, labels)
+        return _regression_learnt_nothing(preds, labels, who, advice)
     counts = np.bincount(labels)
     majority = counts.max() / len(labels)
     scores = classification_metrics(preds, labels, ["mcc"] if len(counts) == 2 else [])
@@ -131,22 +140,26 @@ def teacher_learnt_nothing(preds: np.ndarray, labels: np.ndarray) -> str | None:
     if not flat:
         return None
     detail = f", MCC {scores['mcc']:.3f}" if "mcc" in scores else ""
-    return (f"the teacher learnt next to nothing: dev accuracy {scores['accuracy']:.4f} "
-            f"against {majority:.4f} for always answering the majority class{detail}. The "
-            "student would distil a constant; raise teacher.finetune_epochs or "
-            "teacher.finetune_lr, or give a stronger teacher.model")
+    return (f"{who} learnt next to nothing: dev accuracy {scores['accuracy']:.4f} "
+            f"against {majority:.4f} for always answering the majority class{detail}. "
+            f"{advice}")
 
 
-def _regression_learnt_nothing(preds: np.ndarray, labels: np.ndarray) -> str | None:
-    """Flat when the teacher's MSE is not 10% under the mean's or Pearson is below 0.1."""
+def teacher_learnt_nothing(preds: np.ndarray, labels: np.ndarray) -> str | None:
+    """`learnt_nothing` of the teacher."""
+    return learnt_nothing(preds, labels)
+
+
+def _regression_learnt_nothing(preds: np.ndarray, labels: np.ndarray, who: str,
+                               advice: str) -> str | None:
+    """Flat when the MSE is not 10% under the mean's or Pearson is below 0.1."""
     got = regression_metrics(preds, labels)
     baseline = float(np.var(labels.astype(np.float64)))  # MSE of always predicting the mean
     if got["mse"] < 0.9 * baseline and got["pearson"] >= 0.1:
         return None
-    return (f"the teacher learnt next to nothing: dev MSE {got['mse']:.4f} against "
+    return (f"{who} learnt next to nothing: dev MSE {got['mse']:.4f} against "
             f"{baseline:.4f} for always predicting the mean score, Pearson "
-            f"{got['pearson']:.3f}. The student would distil a constant; raise "
-            "teacher.finetune_epochs or teacher.finetune_lr, or give a stronger teacher.model")
+            f"{got['pearson']:.3f}. {advice}")
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> float:
@@ -159,22 +172,32 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
 
 @torch.no_grad()
 def score_classifier(model_dir, dataset, max_length: int, backend: Backend,
-                     batch_size: int = 128, metrics: list[str] | None = None) -> dict[str, float]:
+                     batch_size: int = 128, metrics: list[str] | None = None,
+                     log: Callable[[str], None] | None = None) -> dict[str, float]:
     """Token-level metrics of a saved classifier: what a plain transformers user sees.
 
     Args:
         model_dir: a `save_pretrained` folder with its tokenizer (e.g. an exported student).
-        dataset: a `TextDataset` whose label order matches the model's (float scores
-            for a regression model).
+        dataset: a `TextDataset` (float scores for a regression model); its labels are
+            matched to the model's classes by name (`labels.in_model_order`).
         max_length: tokens per example.
+        log: where a note goes when the labels were matched by id or position.
 
     Returns:
         {metric: value}.
+
+    Raises:
+        DataError: the dataset has labels the model does not.
     """
+    from .labels import in_model_order
     from .models import load_classifier
     from .table import encode_dataset, token_batch
 
     model, tokenizer = load_classifier(str(model_dir))
+    dataset, note = in_model_order(dataset, model.config.id2label, model.config.num_labels,
+                                   str(model_dir))
+    if note and log is not None:
+        log(f"note: {note}")
     model.to(backend.device)
     table, _ = encode_dataset(dataset, tokenizer, max_length, backend)
     preds = np.empty(len(table), dtype=np.float32 if dataset.regression else np.int64)

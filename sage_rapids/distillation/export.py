@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..artifacts import DiskFull, is_disk_full
+from ..artifacts import DiskFull, give_umask_mode, is_disk_full
 from .models import Student
 
 
@@ -91,6 +91,7 @@ def save_model_folder(model: nn.Module, tokenizer, out: Path, what: str, kept: s
         tokenizer.save_pretrained(tmp)
         for name, text in (extra or {}).items():
             (tmp / name).write_text(text)
+        give_umask_mode(tmp)  # the folder is 0700 and safetensors' file 0600 otherwise
         if out.exists() and not replace:
             shutil.rmtree(tmp)  # made meanwhile by another process: theirs stays
             return

@@ -64,16 +64,54 @@ def load_classifier(name: str, num_labels: int | None = None, trust_remote_code:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     path = resolve_model_path(name)
-    kwargs = {"trust_remote_code": trust_remote_code}
+    kwargs = {"trust_remote_code": trust_remote_code, "output_loading_info": True}
     if num_labels is not None:
         kwargs.update(num_labels=num_labels, ignore_mismatched_sizes=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
-        model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
+        model, info = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as err:
         where = "local folder" if Path(path).exists() else "hub name (needs network)"
         raise ModelError(f"cannot load model {name!r} as a {where}: {err}") from None
+    # weights the checkpoint did not hold, initialised at load (a base model's head)
+    model.fresh_weights = sorted(set(info.get("missing_keys") or ()) |
+                                 {k[0] if isinstance(k, tuple) else k
+                                  for k in info.get("mismatched_keys") or ()})
     return model.eval(), tokenizer
+
+
+def untrained_head(model: nn.Module) -> list[str]:
+    """The weights of `model`'s output layer that were initialised at load, not trained:
+    the head of a base model loaded as a classifier (empty for a trained one)."""
+    head = output_layer(model)
+    prefix = next((f"{n}." for n, m in model.named_modules() if m is head), None)
+    return [k for k in getattr(model, "fresh_weights", []) if prefix and k.startswith(prefix)]
+
+
+def output_layer(model: nn.Module) -> nn.Linear | None:
+    """The classifier's last linear layer, the one with an output per class (BERT's
+    `classifier`, RoBERTa's `classifier.out_proj`, ...)."""
+    last = None
+    for module in model.modules():
+        if isinstance(module, nn.Linear) and module.out_features == model.config.num_labels:
+            last = module
+    return last
+
+
+@torch.no_grad()
+def reorder_outputs(model: nn.Module, order, names: list[str]) -> None:
+    """Permute the output layer so that output i answers the task's label i (`order[i]`:
+    the model's output for it), and name the classes so."""
+    head = output_layer(model)
+    if head is None:
+        raise ModelError(f"{model.config._name_or_path}: no output layer with one row per class "
+                         "found, so its classes cannot be put in the task's order")
+    index = torch.as_tensor(order, dtype=torch.long)
+    head.weight.copy_(head.weight[index].clone())
+    if head.bias is not None:
+        head.bias.copy_(head.bias[index].clone())
+    model.config.id2label = dict(enumerate(names))
+    model.config.label2id = {n: i for i, n in enumerate(names)}
 
 
 def input_embeddings(model: nn.Module) -> torch.Tensor:
@@ -375,3 +413,74 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
 def lookup(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """`E[x]`: (B, L) ids -> (B, L, H) vectors."""
     return F.embedding(ids.long(), table)
+
+
+def config_problems(config) -> list[str]:
+    """What the models' own configs say about a run's config, before anything is loaded
+    or written: a model the hub would have to give while it cannot, `student.layers` or
+    `loss.layer_map` beyond a model's depth. Reads `config.json` files only.
+
+    Args:
+        config: the run's `Config`.
+
+    Returns:
+        One line per problem, each starting with its dotted key (empty: fine).
+    """
+    problems: list[str] = []
+    models = {"teacher.model": config.teacher.model, "student.model": config.student.model}
+    for i, other in enumerate(config.teacher.others or []):
+        if isinstance(other, dict) and other.get("model"):
+            models[f"teacher.others[{i}].model"] = other["model"]
+    found = {}
+    for key, name in models.items():
+        if name is None:
+            continue
+        problem, model_config = _model_config(key, name, config.teacher.trust_remote_code)
+        problems += [problem] if problem else []
+        found[key] = model_config
+    teacher, student = found.get("teacher.model"), found.get("student.model")
+    if teacher is None:
+        return problems
+    depth = teacher.num_hidden_layers
+    s = config.student
+    if not s.model and not s.config and s.layers:
+        bad = [i for i in s.layers if i >= depth]
+        if bad:
+            problems.append(f"student.layers: {bad} beyond the teacher's {depth} layers "
+                            f"(valid: 0..{depth - 1}; {config.teacher.model})")
+    loss = config.loss
+    if (loss.layers > 0 or loss.attention > 0) and loss.layer_map:
+        student_depth = (student.num_hidden_layers if student is not None else
+                         s.config.get("num_hidden_layers", depth) if s.config else
+                         len(s.layers or []))
+        for j, (a, b) in enumerate(loss.layer_map):
+            if a > student_depth or b > depth:
+                problems.append(f"loss.layer_map: pair {j + 1} [{a}, {b}] names a layer the "
+                                f"models lack (student outputs 0..{student_depth}, teacher "
+                                f"0..{depth})")
+    return problems
+
+
+def _model_config(key: str, name: str, trust_remote_code: bool):
+    """(problem or None, the model's config or None) without loading weights."""
+    from transformers import AutoConfig
+
+    from ..hub import cached_model, why_unreachable
+
+    try:
+        path = resolve_model_path(name)
+    except ModelError as err:  # "teacher.model=NAME needs the package ...": name the key
+        return f"{key}: {name} {str(err).split(' ', 1)[1]}", None
+    if not Path(path).expanduser().exists():
+        if cached_model(path):
+            return None, None
+        why = why_unreachable()
+        if why:
+            return (f"{key}: {name!r} is neither a local folder nor an alias (minilm-l6), so "
+                    f"it would come from the Hugging Face hub, and {why}; give a folder "
+                    "holding the model, or minilm-l6"), None
+        return None, None
+    try:
+        return None, AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as err:
+        return f"{key}: cannot read the model's config in {path}: {err}", None

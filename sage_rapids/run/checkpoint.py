@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save
 
-from ..artifacts import DiskFull, is_disk_full, remove_temporaries
+from ..artifacts import DiskFull, give_umask_mode, is_disk_full, remove_temporaries
 from ..backend import Backend
 from ..context import Context
 from ..distillation.table import SyntheticPool
@@ -56,6 +56,9 @@ class TrainingState:
     best: dict | None
     pool: SyntheticPool
     map_coords: np.ndarray | None  # (n, 2) reused map for `augment.space: input`
+    # the run's wall seconds up to this checkpoint, over every process that worked on it
+    # (0 from a checkpoint written before they were recorded: unknown, not counted)
+    seconds: float = 0.0
 
 
 def _write(path: Path, data: bytes) -> dict:
@@ -95,6 +98,7 @@ def save_checkpoint(run_dir: Path, state: TrainingState, t: Training, ctx: Conte
         tmp = Path(dist.broadcast(tempfile.mkdtemp(prefix=f".{NAME}.", dir=run_dir)
                                   if dist.is_main else None))
         if dist.is_main:
+            give_umask_mode(tmp)  # 0700 from mkdtemp otherwise
             meta, files = _save_shared(tmp, state, t.student, t.optimizer, t.scheduler, dist,
                                        t.scaler)
         files.update(_save_rank(tmp, state, t.rngs, ctx.backend, dist.rank))
@@ -141,6 +145,7 @@ def _save_shared(folder: Path, state: TrainingState, student: torch.nn.Module, o
             tensors[f"optim.{pid}.{slot}"] = torch.as_tensor(value).cpu().contiguous()
     files = {"state.safetensors": _write(folder / "state.safetensors", save(tensors))}
     meta = {"epoch": state.epoch, "metrics": state.metrics, "best": state.best,
+            "seconds": state.seconds,
             "world_size": dist.world_size, "optimizer_groups": opt["param_groups"],
             "scheduler": {k: v for k, v in scheduler.state_dict().items()
                           if k != "lr_lambdas"},
@@ -284,7 +289,8 @@ def load_checkpoint(folder: Path, t: Training, ctx: Context) -> TrainingState:
                          layers=backend.asarray(mine["pool.layers"].numpy())
                          if "pool.layers" in mine else None)
     coords = mine["map.coords"].numpy() if "map.coords" in mine else None
-    return TrainingState(meta["epoch"], meta["metrics"], meta["best"], pool, coords)
+    return TrainingState(meta["epoch"], meta["metrics"], meta["best"], pool, coords,
+                         float(meta.get("seconds") or 0.0))
 
 
 def _loaded(path: Path, epoch: int):

@@ -110,19 +110,23 @@ def compare(teacher: dict, student: dict) -> dict:
 
 def headline(summary: dict) -> str:
     """`student 0.860 dev accuracy (98.0% of the teacher), 1.9x faster at batch 32, 1.8x at
-    batch 1, 66.2 MB against 87.3 MB`."""
-    e, metric = summary["efficiency"], summary["primary_metric"]
-    ours, theirs = summary[f"student_dev_{metric}"], summary[f"teacher_dev_{metric}"]
+    batch 1, 66.2 MB against 87.3 MB`, on the dev metric that picked the best epoch
+    (`dev_matched accuracy` where there are several dev sets)."""
+    e = summary["efficiency"]
+    key = summary.get("selected_by") or f"dev_{summary['primary_metric']}"
+    ours, theirs = summary[f"student_{key}"], summary[f"teacher_{key}"]
+    dev_set, _, metric = key.rpartition("_")
     share = f" ({ours / theirs:.1%} of the teacher)" if theirs else ""
+    score = f"student {ours:.3f} {dev_set} {metric}{share}"
     if e.get("teacher") is None:  # no teacher model here to compare with
         s = e["student"]
-        return (f"student {ours:.3f} dev {metric}{share}, {s['throughput']['median']:.0f} "
+        return (f"{score}, {s['throughput']['median']:.0f} "
                 f"examples/s at batch {s['examples']['batch_size']}, "
                 f"{s['latency_ms']['median']:.1f} ms at batch 1"
                 + (f", {e['student_mb']:.1f} MB" if e.get("student_mb") else ""))
     size = ""
     if e.get("student_mb") and e.get("teacher_mb"):
         size = f", {e['student_mb']:.1f} MB against {e['teacher_mb']:.1f} MB"
-    return (f"student {ours:.3f} dev {metric}{share}, {e['speedup_batch']:.1f}x faster at batch "
+    return (f"{score}, {e['speedup_batch']:.1f}x faster at batch "
             f"{e['student']['examples']['batch_size']}, {e['speedup_batch1']:.1f}x at batch 1"
             f"{size}")

@@ -32,7 +32,9 @@ def rung_row(name: str, layers: int, width, summaries: list[dict]) -> dict:
             "metric_mean": mean, "metric_sd": sd, "metric_per_seed": scores,
             "throughput": statistics.median(speed), "throughput_range": [min(speed), max(speed)],
             "latency_ms": statistics.median(latency), "parameters": e["student"]["parameters"],
-            "mb": e.get("student_mb")}
+            "mb": e.get("student_mb"),
+            # seeds whose student stayed at the majority class (or the mean score)
+            "learnt_nothing": sum(bool(s.get("student_learnt_nothing")) for s in summaries)}
 
 
 def teacher_row(summaries: list[dict]) -> dict:
@@ -54,6 +56,7 @@ def pareto(rows: list[dict], better_speed: bool) -> list[str]:
     def axis(r):
         return r["throughput"] if better_speed else -r["parameters"]["total"]
 
+    rows = [r for r in rows if not r.get("learnt_nothing")]  # a constant is no trade-off
     front = []
     for r in rows:
         beaten = any(o is not r and o["metric_mean"] >= r["metric_mean"] and axis(o) >= axis(r)
@@ -83,7 +86,7 @@ def ladder_table(runs: list[dict], within: float, stage_seconds: dict | None = N
         row["share_of_teacher"] = (row["metric_mean"] / teacher["metric_mean"]
                                    if teacher["metric_mean"] else None)
     floor = teacher["metric_mean"] - within / 100.0
-    close = [r for r in rows if r["metric_mean"] >= floor]
+    close = [r for r in rows if r["metric_mean"] >= floor and not r["learnt_nothing"]]
     smallest = min(close, key=lambda r: (r["parameters"]["total"], r["layers"]), default=None)
     e = summaries[0]["efficiency"]
     return {"metric": f"dev {summaries[0]['primary_metric']}", "task": summaries[0]["task"],
@@ -109,9 +112,10 @@ def format_ladder(table: dict) -> str:
     t = table["teacher"]
     rows = [t, *table["rungs"]]
     for r in rows:
-        front = "*" if r["rung"] in table["front_throughput"] else " "
+        front = "!" if r.get("learnt_nothing") else \
+            "*" if r["rung"] in table["front_throughput"] else " "
         metric = f"{r['metric_mean']:.4f}" + (f" ± {r['metric_sd']:.4f}"
-                                               if r["rung"] != "teacher" else "")
+                                               if r.get("seeds", 1) > 1 else "")
         p = r["parameters"]
         params = f"{_count(p['embeddings'])} + {_count(p['rest'])}"
         speedup = "1.0x" if r is t else f"{r['speedup']:.1f}x"
@@ -121,7 +125,13 @@ def format_ladder(table: dict) -> str:
     pick = table["smallest_within"]
     lines.append(f"* Pareto front (metric against throughput); {table['device']}, "
                  f"{table['threads']} threads, batch {table['batch_size']}, seeds "
-                 f"{table['seeds']}")
+                 f"{table['seeds']}" + ("" if len(table["seeds"]) > 1 else
+                                        " (one seed: no spread)"))
+    flat = [r for r in table["rungs"] if r.get("learnt_nothing")]
+    if flat:
+        lines.append("! learnt nothing (the majority class or the mean score) on "
+                     + ", ".join(f"{r['learnt_nothing']} of {r['seeds']} seeds of {r['rung']}"
+                                 for r in flat) + ": left off the fronts")
     lines.append(f"smallest student within {table['within']} points of the teacher: "
                  + (pick or "none (every rung loses more)"))
     return "\n".join(lines)
@@ -146,7 +156,8 @@ def plot_ladder(table: dict, path: Path) -> None:
             return r["throughput"] if what == "throughput" else r["parameters"]["total"] / 1e6
 
         for r in rows:
-            ax.errorbar(x(r), r["metric_mean"], yerr=r["metric_sd"], fmt="o",
+            ax.errorbar(x(r), r["metric_mean"], yerr=r["metric_sd"],
+                        fmt="x" if r.get("learnt_nothing") else "o",
                         color="tab:blue" if r["rung"] in front else "tab:gray", capsize=3)
             ax.annotate(r["rung"], (x(r), r["metric_mean"]), textcoords="offset points",
                         xytext=(5, 5), fontsize=8)

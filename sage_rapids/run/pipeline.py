@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,7 +22,7 @@ import torch
 from ..backend import Backend
 from ..config import Config
 from ..context import Context
-from ..distillation.evaluate import agreement, predict, scores
+from ..distillation.evaluate import STUDENT_ADVICE, agreement, learnt_nothing, predict, scores
 from ..distillation.export import exportable_student
 from ..distillation.models import ModelError, Student, build_student, count_parameters
 from ..distillation.table import Examples, empty_pool
@@ -29,8 +30,14 @@ from ..distillation.targets import Labelling
 from ..distillation.teachers import every_teacher
 from ..distillation.train import Training, early_stop, make_optimizer, planned_steps, train_epoch
 from ..distributed import Dist, parameter_digest
-from ..profiling import Profiler
-from ..sage.augment import RoundResult, augment_round, budget_scale, expected_synthetic
+from ..profiling import WARMUP, Profiler
+from ..sage.augment import (
+    RoundResult,
+    augment_round,
+    budget_scale,
+    expected_synthetic,
+    umap_fit_ahead,
+)
 from ..sage.reduce import UmapReducer
 from ..seeds import generator, seed_torch
 from . import efficiency
@@ -86,7 +93,9 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
 
     With `resume`, `out_dir` is an existing run: training continues after its last
     complete checkpoint and ends exactly as an uninterrupted run would. With several
-    ranks every rank calls this; rank 0 alone logs and writes.
+    ranks every rank calls this; rank 0 alone logs and writes. The summary's
+    `total_seconds` is the run's, over every process that worked on it (each checkpoint
+    carries the seconds so far); `process_seconds` is this process's alone.
 
     Raises:
         RunInterrupted: a signal stopped the run (checkpoint kept).
@@ -114,12 +123,20 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
         state = load_checkpoint(verified, t, ctx)
         rec.resumed(state.metrics)
         log(f"resuming {out_dir} after epoch {state.epoch}")
+    earlier = state.seconds  # what the processes before this one spent on the run
     reducer = None if state.map_coords is None else UmapReducer.from_coords(
         state.map_coords, config.augment, backend)
     labelling = Labelling(config.train.precision, t.student.transfer.cached_teacher_layers
                           if t.student.transfer else (), config.loss.layer_pool)
     key, patience = s.select_key, config.train.early_stopping
     stopped = early_stop(state.metrics, key, patience)  # a resumed run that had stopped
+    # UMAP's JIT compile (umap-learn's numba), paid once per process before the first
+    # round, in a stage of its own: it is no round's cost
+    if backend.umap_compiles and not stopped and umap_fit_ahead(
+            config.augment, config.train.epochs, state.epoch, reducer is not None):
+        with profiler.stage(WARMUP):
+            backend.warm_umap(config.augment.umap_metric,
+                              min(len(s.train), config.augment.umap_fit_max))
     with stop_on_signals() as should_stop:
         for epoch in range(state.epoch + 1, config.train.epochs + 1):
             if stopped:
@@ -150,20 +167,22 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
                     rec.region_map(round_.picture, epoch)
             row.update(seconds=time.perf_counter() - t0,
                        stage_seconds=profiler.epoch_seconds(epoch))
-            state = next_state(state, row, pool, reducer, config, backend, s, rec, t, log)
+            state = replace(next_state(state, row, pool, reducer, config, backend, s, rec, t, log),
+                            seconds=earlier + time.perf_counter() - start)
             save_checkpoint(out_dir, state, t, ctx)
             if stopped:
                 log(f"{stopped}; the student of epoch {state.best['epoch']} is exported")
     with profiler.stage("efficiency"):
         speed = deployed_speed(s, t, config, backend) \
             if dist.is_main and config.eval.efficiency else None
-    summary = summarize(config, s, t.student, state.metrics, state.best,
-                        time.perf_counter() - start, backend, dist)
+    process = time.perf_counter() - start
+    summary = summarize(config, s, t.student, state.metrics, state.best, earlier + process,
+                        backend, dist)
     if speed is not None:
         summary["efficiency"] = speed
     summary.update(stopped_epoch=state.epoch,
                    stop_reason=stopped or f"reached train.epochs ({config.train.epochs})",
-                   restarts=restarts)
+                   restarts=restarts, process_seconds=process)
     rec.finish(summary, {**profiler.report(), "implementations": backend.implementations},
                state.metrics)
     return summary
@@ -276,6 +295,9 @@ def evaluate_epoch(student: Student, s: Setup, config: Config, ctx: Context) -> 
         row.update({f"teacher_{dev.name}_{k}": v for k, v in dev.teacher_metrics.items()})
         row["agreement" if i == 0 else f"{dev.name}_agreement"] = None \
             if dev.teacher_preds is None else agreement(preds, dev.teacher_preds)
+        if i == 0:  # a student at the majority class (or the mean score) is named
+            row["learnt_nothing"] = learnt_nothing(preds, dev.labels, "the student",
+                                                   STUDENT_ADVICE)
     student.train()
     return row
 
@@ -316,8 +338,11 @@ def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], b
         "agreement": best["agreement"],
         "strategy": config.augment.strategy,
         "n_synthetic_total": sum(m["n_synthetic"] for m in metrics),
-        "total_seconds": seconds,
+        "total_seconds": seconds,  # the whole run, over every process (resumes included)
         "precision": config.train.precision,
         "implementations": backend.implementations,
-        "notes": list(s.task.notes),
+        "teacher_learnt_nothing": any(n.startswith("the teacher learnt") for n in s.task.notes),
+        "student_learnt_nothing": bool(best.get("learnt_nothing")),
+        "notes": [*s.task.notes, *([best["learnt_nothing"]] if best.get("learnt_nothing")
+                                   else [])],
     }

@@ -22,9 +22,12 @@ from ..distillation.models import (
     input_embeddings,
     load_classifier,
     mapped_teacher_layers,
+    reorder_outputs,
     resolve_model_path,
+    untrained_head,
     vector_forward,
 )
+from ..distillation.labels import model_label_order
 from ..distillation.table import ExampleTable, encode_dataset, ragged_table
 from ..distillation.targets import layer_state_bytes, teacher_targets
 from ..distillation.teacher import finetune_source, finetune_teacher
@@ -105,8 +108,36 @@ def load_teacher(config: Config, task: TaskData, ctx: Context, log):
     if teacher.config.num_labels != n_labels:
         raise ModelError(f"teacher.model: {cfg.model} has {teacher.config.num_labels} labels, "
                          f"the task has {n_labels}; set teacher.finetune: true to fine-tune it")
+    fresh = untrained_head(teacher)
+    if fresh:
+        warning = (f"the teacher learnt nothing: {cfg.model} has no trained classification "
+                   f"head ({', '.join(fresh)} initialised at load) and teacher.finetune is "
+                   "false, so its outputs are noise and so is what the student learns; set "
+                   "teacher.finetune: true, or give a fine-tuned teacher.model")
+        log(f"warning: {warning}")
+        task.notes.append(warning)
+    elif not task.regression:
+        in_task_order(teacher, task, cfg.model, log)
     teacher.to(ctx.backend.device).requires_grad_(False)
     return teacher, tokenizer, name
+
+
+def in_task_order(teacher, task: TaskData, name: str, log) -> None:
+    """A teacher that names its classes answers the task's labels by name: its output
+    layer is permuted once here when its order differs (every stage then reads output i
+    as the task's label i).
+
+    Raises:
+        DataError: the teacher's classes are not the task's labels.
+    """
+    order = model_label_order(task.train.label_names, teacher.config.id2label,
+                              teacher.config.num_labels, task.train.source,
+                              f"teacher.model {name}")
+    if order.note:
+        log(f"note: {order.note}")
+    if order.how == "names" and (order.index != np.arange(len(order.index))).any():
+        reorder_outputs(teacher, order.index, task.train.label_names)
+        log(f"teacher: outputs put in the task's label order ({', '.join(task.train.label_names)})")
 
 
 def input_layer(config: Config, task: TaskData, teacher):

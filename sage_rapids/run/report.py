@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
 
 from ..artifacts import write_atomic
+from ..profiling import WARMUP
+
+TABLE_WIDTH = 100  # widest line of the summary table: a terminal, a log, a pasted report
+LABEL_WIDTH = 44  # widest label column; `dev_mismatched accuracy: teacher / student` fits
 
 
 def format_summary(summary: dict) -> str:
-    """A fixed-width table of the run's headline numbers."""
+    """A table of the run's headline numbers, `label | value`, no line wider than
+    `TABLE_WIDTH`: long values (notes, the efficiency headline, paths) wrap under their
+    own column."""
     rows = [
         ("task", summary["task"]),
         ("train examples", f"{summary['train_examples']:,}"),
@@ -25,16 +32,35 @@ def format_summary(summary: dict) -> str:
         ("teacher-student agreement", _number(summary["agreement"])),
         ("augmentation", f"{summary['strategy']}, {summary['n_synthetic_total']:,} "
                          "synthetic samples trained on"),
-        ("total time", f"{summary['total_seconds']:.1f} s"),
+        ("total time", _total_time(summary)),
     ]
     if "efficiency" in summary:
         from .efficiency import headline
 
         rows.append(("what the student buys", headline(summary)))
     rows += [("note", note) for note in summary.get("notes", [])]
-    width = max(len(k) for k, _ in rows)
-    line = "-" * (width + 3 + max(len(str(v)) for _, v in rows))
-    return "\n".join([line] + [f"{k:<{width}} | {v}" for k, v in rows] + [line])
+    width = min(LABEL_WIDTH, max(len(k) for k, _ in rows))
+    lines = [line for k, v in rows for line in _table_row(k, str(v), width)]
+    rule = "-" * max(len(line) for line in lines)
+    return "\n".join([rule, *lines, rule])
+
+
+def _table_row(label: str, value: str, width: int) -> list[str]:
+    """`label | value` as lines: each side wrapped at spaces to its column (a word longer
+    than the column, such as a long path, is split), continuation lines aligned under it."""
+    labels = textwrap.wrap(label, width) or [""]
+    values = textwrap.wrap(value, TABLE_WIDTH - width - 3, break_on_hyphens=False) or [""]
+    n = max(len(labels), len(values))
+    labels, values = labels + [""] * (n - len(labels)), values + [""] * (n - len(values))
+    return [f"{k:<{width}} | {v}".rstrip() for k, v in zip(labels, values)]
+
+
+def _total_time(summary: dict) -> str:
+    """The run's seconds, and this process's when a resume left part of them to others."""
+    total, process = summary["total_seconds"], summary.get("process_seconds")
+    if process is None or total - process < 0.05:
+        return f"{total:.1f} s"
+    return f"{total:.1f} s ({process:.1f} s since it was resumed)"
 
 
 def _number(value) -> str:
@@ -73,15 +99,19 @@ def _metric_label(key: str) -> str:
 
 
 def format_profile(report: dict) -> str:
-    """Per-stage seconds per epoch and in total, with the overhead ratios."""
+    """Per-stage seconds per epoch and in total, with the overhead ratios; UMAP's
+    warm-up (its JIT compile) on a line apart, as it is counted in no ratio."""
     epochs = report["epochs"]
-    stages = list(dict.fromkeys(s for e in epochs.values() for s in e))
+    stages = [s for s in dict.fromkeys(s for e in epochs.values() for s in e) if s != WARMUP]
     names = ["setup" if e == "0" else f"epoch {e}" for e in epochs]
     header = f"{'stage':<16}" + "".join(f"{n:>10}" for n in names) + f"{'total':>10}"
     lines = [header, "-" * len(header)]
     for stage in stages:
         cells = "".join(f"{epochs[e].get(stage, 0.0):>10.2f}" for e in epochs)
         lines.append(f"{stage:<16}{cells}{report['total'].get(stage, 0.0):>10.2f}")
+    if WARMUP in report["total"]:
+        lines.append(f"{WARMUP}: {report['total'][WARMUP]:.2f} s (UMAP's JIT compile, once per "
+                     "process, not counted)")
     for key in ("augmentation_overhead", "labelling_overhead"):
         value = report.get(key)
         lines.append(f"{key}: {'n/a' if value is None else f'{value:.1%}'}")
@@ -129,16 +159,22 @@ def plot_region_map(picture, epoch: int, path: Path, loss_name: str) -> None:
     plt.close(fig)
 
 
-def plot_training_curves(metrics: list[dict], path: Path, key: str = "dev_accuracy") -> None:
-    """The dev metric `key` (the one that picks the best epoch), train loss and
-    synthetic count per epoch."""
+def plot_training_curves(metrics: list[dict], path: Path, key: str = "dev_accuracy"):
+    """The dev metric `key` (the one that picks the best epoch) and train loss per epoch,
+    and the synthetic points trained on per epoch when there were any (augmentation off
+    would leave that panel empty).
+
+    Returns:
+        The matplotlib figure written to `path` (closed: pyplot no longer holds it).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [m["epoch"] for m in metrics]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    synthetic = any(m["n_synthetic"] for m in metrics)
+    fig, axes = plt.subplots(1, 3 if synthetic else 2, figsize=(13 if synthetic else 8.7, 3.6))
     axes[0].plot(epochs, [m[key] for m in metrics], "o-", label="student")
     if metrics and f"teacher_{key}" in metrics[0]:
         axes[0].axhline(metrics[0][f"teacher_{key}"], color="gray", ls="--", label="teacher")
@@ -146,10 +182,12 @@ def plot_training_curves(metrics: list[dict], path: Path, key: str = "dev_accura
     axes[0].legend()
     axes[1].plot(epochs, [m["train_loss"] for m in metrics], "o-")
     axes[1].set_title("train loss (mean per sample)")
-    axes[2].bar(epochs, [m["n_synthetic"] for m in metrics])
-    axes[2].set_title("synthetic points trained on")
+    if synthetic:
+        axes[2].bar(epochs, [m["n_synthetic"] for m in metrics])
+        axes[2].set_title("synthetic points trained on")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.set_xticks(epochs)
     save_figure(fig, path)
     plt.close(fig)
+    return fig

@@ -84,6 +84,13 @@ def budget_scale(cfg: AugmentConfig, metrics: list[dict], mean_kd_loss: float) -
     return float(min(1.0, mean_kd_loss / max(first, 1e-12)))
 
 
+def umap_fit_ahead(cfg: AugmentConfig, epochs: int, done: int, have_map: bool) -> bool:
+    """Whether a round after epoch `done` will fit a map: rounds follow epochs
+    `start_epoch` to `epochs - 1`, and an input-space map, once made, is reused."""
+    rounds_ahead = cfg.strategy != "none" and max(done + 1, cfg.start_epoch) < epochs
+    return rounds_ahead and (not have_map or cfg.space == "student")
+
+
 def expected_synthetic(cfg: AugmentConfig, n_real: int, epochs: int) -> list[int]:
     """Pool size trained on in each epoch 1..epochs (for the LR schedule); with
     `budget: adaptive` the full budget, an upper bound."""
