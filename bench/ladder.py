@@ -10,6 +10,8 @@ re-scored through onnxruntime.
     python bench/ladder.py                 # bench/results/ladder.json, ladder.png, export.json
     python bench/ladder.py --beside "..."  # say what ran beside it (its seconds are not quiet)
     python bench/ladder.py --quick         # minutes: 600 examples, 1 epoch, 2 rungs
+    python bench/ladder.py --teacher mpnet-base --layers 3,6 --seeds 0 --name mpnet
+                                           # the 110M MPNet teacher, its 6 and 3 layers
 
 The rungs' run directories go to `--work` (default `~/.cache/sage-rapids/bench/ladder`),
 so an interrupted ladder resumes rung by rung. Timings are measurements on the machine as
@@ -55,17 +57,24 @@ def main(argv=None) -> int:
     parser.add_argument("--work", default=str(Path.home() / ".cache/sage-rapids/bench/ladder"))
     parser.add_argument("--beside", default="nothing", help="what else ran on the machine")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--teacher", default=None,
+                        help="teacher.model (default: the embedded default's, minilm-l6)")
+    parser.add_argument("--name", default=None, help="results name (default: ladder)")
+    parser.add_argument("--export-layers", type=int, default=3,
+                        help="the rung whose first seed is exported to ONNX and int8")
     parser.add_argument("--export-only", action="store_true",
                         help="export the finished ladder's default student again (export.json)")
     args = parser.parse_args(argv)
     quiet_libraries()
     layers = [int(x) for x in args.layers.split(",")]
     seeds = [int(x) for x in args.seeds.split(",")]
-    overrides, name = {}, "ladder"
+    overrides, name = {}, args.name or "ladder"
+    if args.teacher:
+        overrides["teacher.model"] = args.teacher
     if args.quick:
         overrides = {"data.train_limit": 600, "teacher.finetune_limit": 600,
                      "train.epochs": 1}
-        layers, seeds, name = layers[:2], seeds[:1], "ladder_quick"
+        layers, seeds, name = layers[:2], seeds[:1], f"{name}_quick"
     work = Path(args.work) / name
     if args.export_only:
         return export_again(work, seeds[0], args.beside)
@@ -77,20 +86,23 @@ def main(argv=None) -> int:
     from sage_rapids.run.ladder_table import format_ladder
 
     print(format_ladder(result.table))
-    default_student = work / f"L3-s{seeds[0]}" / "student"
+    default_student = work / f"L{args.export_layers}-s{seeds[0]}" / "student"
     report = None
     if default_student.is_dir():
         report = export_student(default_student, work / "onnx", "int8", None, 1.0, log=print)
-    stamp = {"date": time.strftime("%Y-%m-%d"), "command": "python bench/ladder.py"
-             + (" --quick" if args.quick else ""), "beside": args.beside,
-             "threads": torch.get_num_threads(), "seconds": seconds}
+    stamp = {"date": time.strftime("%Y-%m-%d"), "command": " ".join(["python bench/ladder.py",
+                                                                     *(argv or sys.argv[1:])]),
+             "beside": args.beside, "threads": torch.get_num_threads(), "seconds": seconds,
+             "teacher_model": args.teacher or "minilm-l6"}
     write_json(RESULTS / f"{name}.json", {**stamp, **result.table})
     shutil.copyfile(work / "ladder.png", RESULTS / f"{name}.png")
     if report is not None:
         report = {k: v for k, v in report.items() if k != "out"}  # a local path
-        write_json(RESULTS / f"export{'_quick' if args.quick else ''}.json",
-                   {**stamp, **report, "student": "the ladder's 3-layer student, seed "
-                    f"{seeds[0]} (the embedded default's student)"})
+        prefix = "" if name.startswith("ladder") else f"{name}_"
+        write_json(RESULTS / f"{prefix}export{'_quick' if args.quick else ''}.json",
+                   {**stamp, **report, "student": f"the ladder's {args.export_layers}-layer "
+                    f"student, seed {seeds[0]}" + (" (the embedded default's student)"
+                                                   if not args.teacher else "")})
     print(f"wrote {RESULTS / (name + '.json')}")
     print(json.dumps({"seconds": round(seconds)}))
     return 0

@@ -112,8 +112,11 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
     try:
         with preserved_global_state(), library_bars_off(quiet):
             # every problem before any work, the models' own configs included
-            base = load_config(config, overrides,
-                               checks=config_problems if teacher is None else None)
+            named = isinstance(teacher, (str, Path))  # a teacher by name is checked here too
+            base = load_config(config, overrides, checks=config_problems if teacher is None
+                               else None)
+            if named:
+                base = load_config(base, {"teacher.model": str(teacher)}, checks=config_problems)
             if keep and not resume:
                 refuse_used_run_dir(run_dir)  # before inputs/ is written into it
             extra = materialise(train, dev, teacher, tokenizer, run_dir / "inputs", dist,

