@@ -208,3 +208,78 @@ def test_a_fine_tuned_teacher_of_each_family_passes_its_knowledge_on(family, tmp
     assert s["teacher_dev_accuracy"] >= majority + 0.15, s
     assert s["student_dev_accuracy"] >= majority + 0.1, s
     assert result.metrics[-1]["n_synthetic"] > 0  # the round ran and was trained on
+
+
+@pytest.mark.slow
+def test_a_student_of_another_vocabulary_keeps_its_own_tokenizer(tmp_path, sst_like_dir):
+    """A RoBERTa teacher (byte-level BPE) and a named BERT student (WordPiece): the student
+    trains on its own token ids against the teacher's outputs, and exports with its own
+    tokenizer and word table; what needs the teacher's input space is refused first."""
+    import json
+
+    from conftest import tiny_tokenizer
+    from safetensors.torch import load_file
+    from test_cli import cli, tiny_config
+
+    teacher = save_family("roberta", tmp_path / "roberta")
+    env = {"SAGE_DATA_DIR": str(sst_like_dir)}
+    student = pretrained_student(tmp_path, sst_like_dir)
+    config = tiny_config(tmp_path, teacher, student={"model": str(student)},
+                         train={"epochs": 4, "lr": 2e-3, "early_stopping": None},
+                         augment={"strategy": "none"})
+    refused = cli("run", "--config", config, "-o", "augment.strategy=sage", "--out",
+                  tmp_path / "sage", "--quiet", env_extra=env, check=False)
+    assert refused.returncode == 2 and not (tmp_path / "sage").exists()
+    assert "augment.strategy: sage mixes two examples' word vectors" in refused.stderr
+    out = tmp_path / "run"
+    proc = cli("run", "--config", config, "--out", out, env_extra=env)
+    assert "input layer: the student's own" in proc.stderr  # said once, with the reason
+    assert proc.stderr.count("input layer: the student's own") == 1
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["teacher_outputs"] == "own tokenizer"
+    assert not summary["student_learnt_nothing"], summary["notes"]
+    assert summary["student_dev_accuracy"] >= 0.7, summary
+    exported, _ = load_classifier(str(out / "student"))
+    words = exported.get_input_embeddings().weight
+    own = load_file(str(student / "model.safetensors"))["bert.embeddings.word_embeddings.weight"]
+    assert torch.equal(words, own)  # its own word vectors, as they were
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out / "student")
+    assert tok.get_vocab() == tiny_tokenizer().get_vocab()  # its own tokenizer
+
+
+def pretrained_student(tmp_path, data_dir):
+    """A BERT student as a pretrained one is: word vectors that mean something (taken
+    from a tiny BERT fine-tuned on the toy task), its layers and head fresh."""
+    from conftest import save_tiny_teacher, tiny_bert, tiny_tokenizer
+
+    taught = sage_rapids.distill(overrides={
+        **SETTINGS, "data.name": "glue/sst2", "data.path": str(data_dir / "glue" / "sst2"),
+        "data.text_column": None, "data.label_column": None,
+        "teacher.model": str(save_tiny_teacher(tmp_path / "tiny")), "teacher.finetune": True,
+        "teacher.finetune_limit": 200, "teacher.finetune_lr": 3e-3,
+        "teacher.finetune_epochs": 12.0, "teacher.finetune_batch_size": 16,
+        "eval.efficiency": False}, quiet=True)
+    fresh = tiny_bert(layers=2, seed=9)
+    with torch.no_grad():
+        fresh.get_input_embeddings().weight.copy_(taught.student.get_input_embeddings().weight)
+    fresh.save_pretrained(tmp_path / "student", safe_serialization=True)
+    tiny_tokenizer().save_pretrained(tmp_path / "student")
+    return tmp_path / "student"
+
+
+def test_the_readme_table_says_what_these_tests_check():
+    from pathlib import Path
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = readme.split("## Any teacher")[1].split("\n\n")[1].splitlines()[2:]
+    names = {"BERT": "bert", "RoBERTa": "roberta", "XLM-RoBERTa": "xlm-roberta",
+             "DeBERTa-v2/v3": "deberta-v2", "ELECTRA": "electra", "DistilBERT": "distilbert",
+             "MPNet": "mpnet", "ModernBERT": "modernbert", "ALBERT": "albert"}
+    table = {names[r.split("|")[1].strip()]: [c.strip() for c in r.split("|")[2:-1]]
+             for r in rows}
+    assert sorted(table) == sorted(FAMILIES)
+    for family, cells in table.items():
+        assert cells[0] == cells[2] == cells[3] == "yes", family
+        assert (cells[1] == "yes") == (family not in SHARED), family

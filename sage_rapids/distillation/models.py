@@ -529,6 +529,57 @@ def config_problems(config) -> list[str]:
                 problems.append(f"loss.layer_map: pair {j + 1} [{a}, {b}] names a layer the "
                                 f"models lack (student outputs 0..{student_depth}, teacher "
                                 f"0..{depth})")
+    if student is not None and other_vocabulary(config.teacher.model, s.model,
+                                                config.teacher.trust_remote_code):
+        problems += own_input_problems(config)
+    return problems
+
+
+def other_vocabulary(teacher: str, student: str | None,
+                     trust_remote_code: bool = False) -> tuple[int, int] | None:
+    """(teacher's, student's) vocabulary sizes when a named student's tokenizer is not
+    the teacher's (another vocabulary, or the same words with other ids); None when they
+    are the same tokenizer, or there is no named student. Reads tokenizer files only.
+
+    Raises:
+        ModelError: a tokenizer that cannot be loaded.
+    """
+    if not student:
+        return None
+    from transformers import AutoTokenizer
+
+    vocab = []
+    for name in (teacher, student):
+        try:
+            vocab.append(AutoTokenizer.from_pretrained(
+                resolve_model_path(name), trust_remote_code=trust_remote_code).get_vocab())
+        except (OSError, ValueError) as err:
+            raise ModelError(f"cannot load the tokenizer of {name!r}: {err}") from None
+    return None if vocab[0] == vocab[1] else (len(vocab[0]), len(vocab[1]))
+
+
+def own_input_problems(config) -> list[str]:
+    """What a student of another vocabulary cannot do: it reads its own token ids, so
+    nothing made in the teacher's input space (a SAGE mix, the teacher's states of one
+    token sequence) has a counterpart the student reads."""
+    why = (f"student.model {config.student.model} reads another vocabulary than the "
+           f"teacher ({config.teacher.model}), so it trains on its own token ids")
+    problems = []
+    if config.augment.strategy != "none":
+        problems.append(f"augment.strategy: {config.augment.strategy} mixes two examples' "
+                        f"word vectors token by token in the teacher's input space, and {why}: "
+                        "no mix of the student's own tokens matches a mix the teacher "
+                        "labels; set augment.strategy: none, or name a student of the "
+                        "teacher's vocabulary")
+    for key, weight in (("loss.layers", config.loss.layers),
+                        ("loss.attention", config.loss.attention),
+                        ("loss.cosine", config.loss.cosine)):
+        if weight > 0:
+            problems.append(f"{key}: needs the teacher's hidden states on the student's "
+                            f"token sequence, and {why}; set {key}: 0")
+    if config.data.encoded:
+        problems.append(f"data.encoded: the shards hold the teacher's token ids, and {why}; "
+                        "train on the raw files")
     return problems
 
 

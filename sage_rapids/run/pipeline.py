@@ -329,6 +329,10 @@ def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], b
         **{f"{d.name}_examples": len(d.table) for d in s.devs[1:]},
         "teacher": config.teacher.model or config.teacher.targets,
         "teacher_parameters": None if s.teacher is None else count_parameters(s.teacher),
+        # how the student met the teacher: its vectors, its outputs through its own
+        # tokenizer (a student of another vocabulary), or a file of outputs
+        "teacher_outputs": "vectors" if s.teacher is not None else "file"
+        if config.teacher.targets else "own tokenizer",
         **({"teachers": [t.model if t.targets is None else t.targets
                          for t in every_teacher(config.teacher)],
             "combine": config.teacher.combine} if config.teacher.others else {}),

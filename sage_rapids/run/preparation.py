@@ -22,6 +22,7 @@ from ..distillation.models import (
     input_embeddings,
     load_classifier,
     mapped_teacher_layers,
+    other_vocabulary,
     reorder_outputs,
     resolve_model_path,
     untrained_head,
@@ -151,6 +152,26 @@ def input_layer(config: Config, task: TaskData, teacher):
     return input_embeddings(model).detach().clone(), tokenizer
 
 
+def own_input_layer(config: Config, teacher, task: TaskData, log) -> bool:
+    """Whether the student reads its own input layer: a named student (`student.model`)
+    whose tokenizer is not the teacher's keeps its tokenizer and word vectors, and
+    learns from the teacher's outputs computed once through the teacher's tokenizer
+    (cached). Said once, in the log and the run's notes."""
+    if teacher is None:
+        return False
+    sizes = other_vocabulary(config.teacher.model, config.student.model,
+                             config.teacher.trust_remote_code)
+    if sizes is None:
+        return False
+    note = (f"input layer: the student's own ({config.student.model}, {sizes[1]:,} tokens): "
+            f"its tokenizer is not the teacher's ({sizes[0]:,} tokens), so it keeps its "
+            "tokenizer and word vectors and trains on its own token ids, against the "
+            "teacher's outputs computed once through the teacher's tokenizer")
+    log(note)
+    task.notes.append(note)
+    return True
+
+
 def mixed(config: Config) -> bool:
     """Whether the targets come from a file or several teachers, not one model's forward."""
     return bool(config.teacher.targets or config.teacher.others)
@@ -193,6 +214,9 @@ def prepare(config: Config, ctx: Context, log,
     backend, profiler, dist = ctx.backend, ctx.profiler, ctx.dist
     task = load_task(config.data, config.seed, config.loss)
     teacher, tokenizer, name = load_teacher(config, task, ctx, log)
+    own = own_input_layer(config, teacher, task, log)
+    if own:  # the teacher gives its outputs through its own tokenizer, and no vectors
+        teacher, tokenizer = None, None
     embeddings, own_tokenizer = input_layer(config, task, teacher)  # (V, H)
     tokenizer = tokenizer or own_tokenizer
     shard = np.arange(len(task.train))
@@ -211,7 +235,7 @@ def prepare(config: Config, ctx: Context, log,
     check_layer_cache(config.loss, len(train), layers, embeddings.shape[1], log)
     dev_logits = None
     with profiler.stage("teacher_targets"):
-        if mixed(config):
+        if mixed(config) or own:
             outputs = teacher_mix(config, task, name, ctx, log)
             dev_logits, logits = outputs.devs, backend.asarray(outputs.train)
         if teacher is not None and (not mixed(config) or layers or config.loss.cosine > 0):

@@ -73,8 +73,9 @@ def _teacher(summary: dict) -> str:
         return f"{len(summary['teachers'])} teachers, weighted mean of {summary['combine']}: " \
                + ", ".join(map(str, summary["teachers"]))
     params = summary.get("teacher_parameters")
-    return f"{summary['teacher']}" + (f" ({params / 1e6:.1f}M)" if params else
-                                      " (outputs from a file)")
+    return f"{summary['teacher']}" + (
+        f" ({params / 1e6:.1f}M)" if params else " (its outputs through its own tokenizer)"
+        if summary.get("teacher_outputs") == "own tokenizer" else " (outputs from a file)")
 
 
 def _metric_rows(summary: dict) -> list[tuple[str, str]]:
