@@ -49,6 +49,30 @@ def export_again(work: Path, seed: int, beside: str) -> int:
     return 0
 
 
+def rung_details(work: Path) -> list[dict]:
+    """Each finished rung run's seconds, epochs and dev curve, from its run directory."""
+    out = []
+    for summary_path in sorted(work.glob("L*-s*/summary.json")):
+        summary = json.loads(summary_path.read_text())
+        rows = [json.loads(x) for x in (summary_path.parent / "metrics.jsonl").read_text()
+                .splitlines()]
+        key = summary["selected_by"]
+        out.append({"run": summary_path.parent.name, "total_seconds": summary["total_seconds"],
+                    "best_epoch": summary["best_epoch"], "stopped_epoch": summary["stopped_epoch"],
+                    "stop_reason": summary["stop_reason"],
+                    "student_parameters": summary["student_parameters"],
+                    "dev": [r[key] for r in rows], "epoch_seconds": [r["seconds"] for r in rows]})
+    return out
+
+
+def details_only(name: str, work: Path) -> int:
+    """Add the rungs' details to a finished ladder's results (`--details-only`)."""
+    path = RESULTS / f"{name}.json"
+    write_json(path, {**json.loads(path.read_text()), "runs_detail": rung_details(work)})
+    print(f"wrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", default="1,2,3,4")
@@ -60,6 +84,8 @@ def main(argv=None) -> int:
     parser.add_argument("--teacher", default=None,
                         help="teacher.model (default: the embedded default's, minilm-l6)")
     parser.add_argument("--name", default=None, help="results name (default: ladder)")
+    parser.add_argument("--details-only", action="store_true",
+                        help="add each rung run's seconds and dev curve to the results")
     parser.add_argument("--export-layers", type=int, default=3,
                         help="the rung whose first seed is exported to ONNX and int8")
     parser.add_argument("--export-only", action="store_true",
@@ -78,6 +104,8 @@ def main(argv=None) -> int:
     work = Path(args.work) / name
     if args.export_only:
         return export_again(work, seeds[0], args.beside)
+    if args.details_only:
+        return details_only(name, work)
     start = time.perf_counter()
     result = sage_rapids.ladder(layers, seeds=seeds, within=args.within, overrides=overrides,
                                 out=work, quiet=True, resume=(work / "ladder.yaml").is_file(),
@@ -94,7 +122,8 @@ def main(argv=None) -> int:
                                                                      *(argv or sys.argv[1:])]),
              "beside": args.beside, "threads": torch.get_num_threads(), "seconds": seconds,
              "teacher_model": args.teacher or "minilm-l6"}
-    write_json(RESULTS / f"{name}.json", {**stamp, **result.table})
+    write_json(RESULTS / f"{name}.json", {**stamp, **result.table,
+                                          "runs_detail": rung_details(work)})
     shutil.copyfile(work / "ladder.png", RESULTS / f"{name}.png")
     if report is not None:
         report = {k: v for k, v in report.items() if k != "out"}  # a local path

@@ -80,3 +80,52 @@ def teachers(d: dict) -> str:
     out += ["", "Seed-paired differences (points, mean ± standard error):", "",
             table(["pair", "seeds", "dev", "held-out"], diffs), ""]
     return "\n".join(out)
+
+
+def big_teacher(d: dict, export: dict | None) -> str:
+    """A 110M teacher (`python bench/ladder.py --teacher mpnet-base ...`, `mpnet.json`)
+    and its students of the paper's size and of 3 layers, one seed each."""
+    t = d["teacher"]
+    out = ["## A 110M teacher: all-mpnet-base-v2 and its 6- and 3-layer students",
+           "",
+           f"`{d['command']}` ({machine(d)}; beside it: {d['beside']}). SST-2 in the "
+           "embedded default's\nregime with `teacher.model: mpnet-base` (MPNet, 12 layers, "
+           f"width 768, {_millions(t['parameters']['total'])} parameters):\nthe teacher "
+           "fine-tuned on 20,000 training sentences (1 epoch, lr 1e-4), each student built "
+           "from\nevenly spread teacher layers (6: the even layers, the paper's student "
+           "size) and distilled on 8,000\nwith the default's settings (plain distillation, "
+           f"early stopping, at most 6 epochs), student seeds\n{d['seeds']}"
+           + (": one seed, so no spread" if len(d["seeds"]) == 1 else "")
+           + f". The whole command took {d['seconds'] / 60:.0f} minutes, the teacher's "
+           "fine-tuning\nincluded.", ""]
+    rows = [["teacher (MPNet, 12 layers)", f"{t['metric_mean']:.4f}", "", "",
+             f"{t['throughput']:.1f}", "1.0x", f"{t['latency_ms']:.1f}",
+             _millions(t["parameters"]["total"]), f"{t['mb']:.1f}" if t.get("mb") else "-"]]
+    detail = {r["run"].split("-s")[0]: r for r in d.get("runs_detail", [])}
+    for r in d["rungs"]:
+        run = detail.get(r["rung"], {})
+        curve = ", ".join(f"{x:.4f}" for x in run.get("dev", []))
+        rows.append([f"{r['layers']} layers", f"{r['metric_mean']:.4f}",
+                     f"{run['best_epoch']} of {run['stopped_epoch']}" if run else "",
+                     f"{run['total_seconds'] / 60:.1f}" if run else "",
+                     f"{r['throughput']:.1f}", f"{r['speedup']:.2f}x", f"{r['latency_ms']:.1f}",
+                     _millions(r["parameters"]["total"]),
+                     f"{r['mb']:.1f}" if r.get("mb") else "-"])
+        if curve:
+            rows[-1][0] += f" (dev by epoch: {curve})"
+    out.append(table(["model", d["metric"], "best epoch", "run minutes", "examples/s",
+                      "speed-up", "batch-1 ms", "parameters", "MB"], rows))
+    out.append("")
+    if export:
+        primary = export["primary_metric"]
+        out += [f"**Export** of {export['student']} (`sage-rapids export ... --quantize "
+                f"int8`, {export['device']}, {export['threads']} threads; dev re-scored "
+                "through onnxruntime):", ""]
+        out.append(table(["format", f"dev {primary}", "max abs logit diff", "MB",
+                          "batch-1 ms", "within tolerance"],
+                         [[r["format"], f"{r[primary]:.4f}", f"{r['max_abs_logit_diff']:.1e}",
+                           f"{r['mb']:.1f}", f"{r['latency_ms']:.2f}",
+                           "yes" if r["within_tolerance"] else "**no**"]
+                          for r in export["formats"]]))
+        out.append("")
+    return "\n".join(out)
