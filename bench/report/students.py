@@ -41,18 +41,22 @@ def ladder(d: dict, export: dict | None) -> str:
             "of every model's\nparameters; the layers are what the speed pays for.", "",
             "![ladder](../bench/results/ladder.png)", ""]
     if export:
-        primary = export["primary_metric"]
-        out += [f"**Export** of the default student (`sage-rapids export ... --quantize int8`, "
-                f"{export['device']}, {export['threads']} threads; dev re-scored through "
-                "onnxruntime):", ""]
-        out.append(table(["format", f"dev {primary}", "max abs logit diff", "MB",
-                          "batch-1 ms", "within tolerance"],
-                         [[r["format"], f"{r[primary]:.4f}", f"{r['max_abs_logit_diff']:.1e}",
-                           f"{r['mb']:.1f}", f"{r['latency_ms']:.2f}",
-                           "yes" if r["within_tolerance"] else "**no**"]
-                          for r in export["formats"]]))
-        out.append("")
+        out += export_table(export, "the default student")
     return "\n".join(out)
+
+
+def export_table(export: dict, what: str) -> list[str]:
+    """An export's formats re-scored (`export.json`): the lines of its paragraph."""
+    primary = export["primary_metric"]
+    return [f"**Export** of {what} (`sage-rapids export ... --quantize int8`, "
+            f"{export['device']}, {export['threads']} threads; dev re-scored through "
+            "onnxruntime):", "",
+            table(["format", f"dev {primary}", "max abs logit diff", "MB", "batch-1 ms",
+                   "within tolerance"],
+                  [[r["format"], f"{r[primary]:.4f}", f"{r['max_abs_logit_diff']:.1e}",
+                    f"{r['mb']:.1f}", f"{r['latency_ms']:.2f}",
+                    "yes" if r["within_tolerance"] else "**no**"] for r in export["formats"]]),
+            ""]
 
 
 LABELS = {"loaded": "teacher loaded (the default)", "file": "its probabilities from a file",
@@ -117,15 +121,5 @@ def big_teacher(d: dict, export: dict | None) -> str:
                       "speed-up", "batch-1 ms", "parameters", "MB"], rows))
     out.append("")
     if export:
-        primary = export["primary_metric"]
-        out += [f"**Export** of {export['student']} (`sage-rapids export ... --quantize "
-                f"int8`, {export['device']}, {export['threads']} threads; dev re-scored "
-                "through onnxruntime):", ""]
-        out.append(table(["format", f"dev {primary}", "max abs logit diff", "MB",
-                          "batch-1 ms", "within tolerance"],
-                         [[r["format"], f"{r[primary]:.4f}", f"{r['max_abs_logit_diff']:.1e}",
-                           f"{r['mb']:.1f}", f"{r['latency_ms']:.2f}",
-                           "yes" if r["within_tolerance"] else "**no**"]
-                          for r in export["formats"]]))
-        out.append("")
+        out += export_table(export, export["student"])
     return "\n".join(out)
