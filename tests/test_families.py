@@ -200,14 +200,40 @@ def test_a_fine_tuned_teacher_of_each_family_passes_its_knowledge_on(family, tmp
                  "augment.strategy": "sage", "augment.space": "student",
                  "augment.umap_epochs": 20, "augment.k": 5, "augment.umap_n_neighbors": 8,
                  "augment.plots": False, "eval.efficiency": False, **student}
+    out = tmp_path / "run"
     result = sage_rapids.distill(pairs_frame(160, 5), pairs_frame(60, 6), overrides=overrides,
-                                 quiet=True)
+                                 out=out, quiet=True)
     s = result.summary
     assert not s["teacher_learnt_nothing"] and not s["student_learnt_nothing"], s["notes"]
     majority = 0.5 + abs(pairs_frame(60, 6)["label"].mean() - 0.5)
     assert s["teacher_dev_accuracy"] >= majority + 0.15, s
     assert s["student_dev_accuracy"] >= majority + 0.1, s
     assert result.metrics[-1]["n_synthetic"] > 0  # the round ran and was trained on
+    # deployed: ONNX and int8 through onnxruntime, re-scored on the run's dev pairs
+    from sage_rapids.run.deploy import export_student as to_onnx
+
+    formats = {r["format"]: r for r in to_onnx(out / "student", tmp_path / "onnx", "int8",
+                                               log=lambda message: None)["formats"]}
+    assert formats["onnx"]["accuracy"] == formats["pytorch"]["accuracy"] == \
+        s["student_dev_accuracy"]
+    assert formats["onnx"]["max_abs_logit_diff"] < 1e-4 and "onnx-int8" in formats
+
+
+@pytest.mark.slow
+def test_each_family_distils_a_score(family, tmp_path):
+    """Regression (one output, the teacher's score): every family's teacher fine-tunes a
+    regression head and its student exports one."""
+    name, folder = family
+    texts, labels = make_sentences(80, seed=7)
+    scores = [2.5 + 2 * (y - 0.5) + 0.1 * (i % 5) for i, y in enumerate(labels)]
+    frame_ = pd.DataFrame({"sentence": texts, "label": scores})
+    student = {"student.config": {"num_hidden_layers": 2}} if name in SHARED else {}
+    result = sage_rapids.distill(frame_[:60], frame_[60:], quiet=True, overrides={
+        **SETTINGS, "teacher.model": str(folder), "teacher.finetune": True,
+        "teacher.finetune_epochs": 2.0, "teacher.finetune_batch_size": 16, **student})
+    assert result.summary["task_type"] == "regression" and "student_dev_pearson" in \
+        result.summary
+    assert result.student.config.num_labels == 1
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ from ..artifacts import size, write_json
 from ..config import load_config
 from ..data.tasks import load_split, task_metrics
 from ..distillation.evaluate import scores
+from ..distillation.labels import in_model_order
 from ..distillation.models import load_classifier
 
 OPSET = 17
@@ -122,6 +123,7 @@ def export_student(folder: Path, out: Path, quantize: str | None = None,
     model.float().eval()
     regression = model.config.num_labels == 1
     dev = load_split(config.data, "dev", task_type="regression" if regression else None)
+    dev, _ = in_model_order(dev, model.config.id2label, model.config.num_labels, str(folder))
     metrics = task_metrics(config.data, regression)
     out.mkdir(parents=True, exist_ok=True)
     names = to_onnx(model, tokenizer, out / "model.onnx")
@@ -139,8 +141,10 @@ def export_student(folder: Path, out: Path, quantize: str | None = None,
     for name, path in files.items():
         if name != "pytorch":
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            runs[name] = lambda batch, s=session: s.run(
-                None, {k: batch[k].astype(np.int64) for k in names})[0]
+            # the exporter drops an input the graph never reads (DeBERTa's segment ids)
+            wanted = [k for k in names if k in {i.name for i in session.get_inputs()}]
+            runs[name] = lambda batch, s=session, w=wanted: s.run(
+                None, {k: batch[k].astype(np.int64) for k in w})[0]
     rows, reference = [], None
     for name, run in runs.items():
         logits = _logits(run, tokenizer, dev, config.data.max_length, config.eval.batch_size)
