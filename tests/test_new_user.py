@@ -159,3 +159,17 @@ def test_learnt_nothing_names_a_constant_student_and_keeps_it_off_the_front():
     text = format_ladder(table)
     assert "± 0.0000" not in text and "one seed: no spread" in text
     assert "! learnt nothing (the majority class or the mean score) on 1 of 1 seeds of 1" in text
+
+
+def test_help_texts_say_what_the_commands_do():
+    from click.testing import CliRunner
+
+    from sage_rapids.cli.main import main
+
+    runner = CliRunner()
+    run = runner.invoke(main, ["run", "--help"]).output
+    assert "off by default" in run and "with SAGE augmentation." not in run
+    evaluate = runner.invoke(main, ["evaluate", "--help"]).output
+    assert "overrides the config" not in evaluate and "by name" in evaluate
+    profile = runner.invoke(main, ["profile", "--help"]).output
+    assert "profile.json is written there" in profile
