@@ -217,6 +217,12 @@ def test_a_fine_tuned_teacher_of_each_family_passes_its_knowledge_on(family, tmp
     assert formats["onnx"]["accuracy"] == formats["pytorch"]["accuracy"] == \
         s["student_dev_accuracy"]
     assert formats["onnx"]["max_abs_logit_diff"] < 1e-4 and "onnx-int8" in formats
+    # resumed: the family's student is rebuilt and the last checkpoint loaded into it
+    # (a mismatch of the rebuilt architecture would raise); it trains no further
+    again = sage_rapids.distill(pairs_frame(160, 5), pairs_frame(60, 6), overrides=overrides,
+                                out=out, quiet=True, resume=True)
+    assert [m["dev_accuracy"] for m in again.metrics] == \
+        [m["dev_accuracy"] for m in result.metrics]
 
 
 @pytest.mark.slow
