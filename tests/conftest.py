@@ -14,6 +14,10 @@ import pytest
 import torch
 
 ASSETS = Path(__file__).parent / "assets"
+# umap-learn's numba kernels, compiled once per machine instead of once per test worker
+# (about 25 s each); the CLI runs the tests start inherit it
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "sage-rapids-tests"
+                                             / "numba"))
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # Workers share the machine's cores: one thread each, in the worker and in the runs it
     # starts (more threads than cores makes torch's tiny-model steps several times slower)
