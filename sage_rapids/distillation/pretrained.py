@@ -55,8 +55,8 @@ MPNET_BASE = SplitWeights(
 
 
 def default_cache_root() -> Path:
-    """`$SAGE_CACHE_DIR`, else `~/.cache/sage-rapids` (the rule of `teacher.cache_root`
-    without a config)."""
+    """`$SAGE_CACHE_DIR`, else `~/.cache/sage-rapids`: the cache's one rule
+    (`teacher.cache_root` uses it where the config names no `teacher.cache_dir`)."""
     return Path(os.environ.get("SAGE_CACHE_DIR") or "~/.cache/sage-rapids").expanduser()
 
 

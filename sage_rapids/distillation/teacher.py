@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,14 +19,14 @@ from ..data.tasks import TaskData, TextDataset, stratified_subset
 from ..progress import progress_bar
 from .export import save_model_folder
 from .models import load_classifier, resolve_model_path
+from .pretrained import default_cache_root
 from .table import bucketed_batches, encode_dataset, token_batch
 from .train import make_optimizer
 
 
 def cache_root(cfg: TeacherConfig) -> Path:
     """`teacher.cache_dir`, else `$SAGE_CACHE_DIR`, else `~/.cache/sage-rapids`."""
-    root = cfg.cache_dir or os.environ.get("SAGE_CACHE_DIR") or "~/.cache/sage-rapids"
-    return Path(root).expanduser()
+    return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_root()
 
 
 def teacher_cache_key(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
