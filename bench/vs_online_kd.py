@@ -83,6 +83,9 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--override", dest="overrides", action="append", default=[])
     parser.add_argument("--out", default="bench/results")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--name", default=None, help="result file stem")
+    parser.add_argument("--no-sage-run", action="store_true",
+                        help="leave out the whole SAGE run timed after the epochs")
     args = parser.parse_args(argv)
     quiet_libraries()
     quick_overrides = ["data.train_limit=400", "teacher.finetune=false", "train.epochs=2",
@@ -125,7 +128,36 @@ def main(argv=None) -> int:
     med = lambda key: statistics.median(r[key] for r in rows)  # noqa: E731
     ratio = med("online_seconds") / med("vector_seconds")
     ideal = 1 + med("online_teacher_seconds") / med("online_student_seconds")
-    # a whole SAGE run: teacher targets once + epochs + rounds + labelling
+    result = {
+        "date": time.strftime("%Y-%m-%d"), "backend": backend.name,
+        "threads": torch.get_num_threads(), "train_examples": len(s.train), "epochs": E,
+        "teacher_layers": s.teacher.config.num_hidden_layers,
+        "student_layers": init.model.config.num_hidden_layers,
+        "teacher_parameters": count_parameters(s.teacher),
+        "student_parameters": count_parameters(init),
+        "epochs_detail": rows, "median_ratio": ratio, "ideal_ratio": ideal,
+        "ratio_of_ideal": ratio / ideal, "overrides": args.overrides,
+    }
+    print(f"\nvector-space epoch vs online KD ({len(s.train):,} examples, teacher "
+          f"{result['teacher_layers']} layers, student {result['student_layers']} layers, "
+          f"{backend.name}, median of {E} epochs)")
+    print(f"  online / vector epoch time : {ratio:.2f}x")
+    print(f"  ideal 1 + teacher/student  : {ideal:.2f}x   (achieved {ratio / ideal:.1%} of ideal)")
+    print(f"  dev accuracy after {E} epochs: vector {rows[-1]['vector_dev_accuracy']:.4f}, "
+          f"online {rows[-1]['online_dev_accuracy']:.4f}")
+    if not args.no_sage_run:
+        result.update(whole_sage_run(config, backend, rows))
+    out = Path(args.out)
+    name = args.name or ("vs_online_kd_quick" if args.quick else "vs_online_kd")
+    artifacts.write_json(out / f"{name}.json", result)
+    print(f"wrote {out / (name + '.json')}")
+    return 0
+
+
+def whole_sage_run(config, backend, rows: list[dict]) -> dict:
+    """A whole SAGE run (targets once, epochs, rounds, labelling) against the same
+    epochs of online KD."""
+    E = config.train.epochs
     with tempfile.TemporaryDirectory() as tmp:
         sage_cfg = replace(config, augment=replace(config.augment, strategy="sage"))
         summary = pipeline.run(sage_cfg, backend, Path(tmp) / "run", quiet=True,
@@ -135,33 +167,11 @@ def main(argv=None) -> int:
                                                   "anchors", "neighbours", "synthesize",
                                                   "label"))
     online_total = sum(r["online_seconds"] for r in rows)
-    result = {
-        "date": time.strftime("%Y-%m-%d"), "backend": backend.name,
-        "threads": torch.get_num_threads(), "train_examples": len(s.train), "epochs": E,
-        "teacher_layers": s.teacher.config.num_hidden_layers,
-        "student_layers": init.model.config.num_hidden_layers,
-        "teacher_parameters": count_parameters(s.teacher),
-        "student_parameters": count_parameters(init),
-        "epochs_detail": rows, "median_ratio": ratio, "ideal_ratio": ideal,
-        "ratio_of_ideal": ratio / ideal,
-        "sage_run_seconds": sage_seconds, "sage_run_stage_seconds": prof,
-        "sage_student_dev_accuracy": summary["student_dev_accuracy"],
-        "online_run_seconds": online_total, "online_over_sage": online_total / sage_seconds,
-    }
-    print(f"\nvector-space epoch vs online KD ({len(s.train):,} examples, teacher "
-          f"{result['teacher_layers']} layers, student {result['student_layers']} layers, "
-          f"{backend.name}, median of {E} epochs)")
-    print(f"  online / vector epoch time : {ratio:.2f}x")
-    print(f"  ideal 1 + teacher/student  : {ideal:.2f}x   (achieved {ratio / ideal:.1%} of ideal)")
-    print(f"  dev accuracy after {E} epochs: vector {rows[-1]['vector_dev_accuracy']:.4f}, "
-          f"online {rows[-1]['online_dev_accuracy']:.4f}")
     print(f"  whole SAGE run ({E} epochs, targets + rounds + labelling): {sage_seconds:.1f} s; "
           f"online KD {E} epochs: {online_total:.1f} s ({online_total / sage_seconds:.2f}x)")
-    out = Path(args.out)
-    name = "vs_online_kd_quick" if args.quick else "vs_online_kd"
-    artifacts.write_json(out / f"{name}.json", result)
-    print(f"wrote {out / (name + '.json')}")
-    return 0
+    return {"sage_run_seconds": sage_seconds, "sage_run_stage_seconds": prof,
+            "sage_student_dev_accuracy": summary["student_dev_accuracy"],
+            "online_run_seconds": online_total, "online_over_sage": online_total / sage_seconds}
 
 
 if __name__ == "__main__":
