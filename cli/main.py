@@ -366,9 +366,10 @@ def _numbers(text: str | None, name: str) -> list[int] | None:
     except ValueError:
         raise click.BadParameter(f"expected comma-separated whole numbers, got {text!r}",
                                  param_hint=name) from None
-    if not values or min(values) < 0 or (name != "--seeds" and min(values) < 1):
-        raise click.BadParameter(f"expected comma-separated numbers above 0, got {text!r}",
-                                 param_hint=name)
+    lowest = 0 if name in ("--seeds", "--layers") else 1
+    if not values or min(values) < lowest:
+        raise click.BadParameter(f"expected comma-separated numbers of at least {lowest}, "
+                                 f"got {text!r}", param_hint=name)
     return values
 
 
@@ -376,8 +377,9 @@ def _numbers(text: str | None, name: str) -> list[int] | None:
 @config_option
 @override_option
 @device_option
-@click.option("--layers", default=None, metavar="1,2,3,4",
-              help="Student depths (default 1,2,3,4), each from evenly spread teacher layers.")
+@click.option("--layers", default=None, metavar="0,1,2,3,4",
+              help="Student depths (default 1,2,3,4), each from evenly spread teacher layers; "
+              "0: the static student (the teacher's word vectors, pooled, and a head).")
 @click.option("--widths", default=None, metavar="W,...",
               help="Also these widths for every depth (randomly initialised, behind a "
               "projection); default: the teacher's width only.")
@@ -386,14 +388,20 @@ def _numbers(text: str | None, name: str) -> list[int] | None:
 @click.option("--within", type=float, default=None, metavar="POINTS",
               help="Name the smallest student within POINTS of the teacher's primary dev "
               "metric (default 1.0).")
+@click.option("--max-latency", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="MS", help="Budget: at most MS milliseconds at batch 1.")
+@click.option("--min-throughput", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="N", help="Budget: at least N examples/s at eval.batch_size. The "
+              "verdict names the fastest model (fp32 or int8, student or teacher) within "
+              "--within that meets the budget.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="The ladder's folder (default runs/<timestamp>).")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), default=None,
               help="Finish the ladder in DIR: finished rungs are kept, the others resumed.")
 @quiet_option
 @_friendly_errors
-def ladder(config_path, overrides, device, layers, widths, seeds, within, out, resume_dir,
-           quiet):
+def ladder(config_path, overrides, device, layers, widths, seeds, within, max_latency,
+           min_throughput, out, resume_dir, quiet):
     """Distil students of several sizes from one teacher (one fine-tuning, one targets
     pass) and print what each buys: dev metric, throughput, latency, parameters, size."""
     from sage_rapids.api import ladder as run_ladder
@@ -407,7 +415,7 @@ def ladder(config_path, overrides, device, layers, widths, seeds, within, out, r
         config = _load(config_path, overrides, None, models=False)
     result = run_ladder(_numbers(layers, "--layers"), widths=_numbers(widths, "--widths"),
                         seeds=_numbers(seeds, "--seeds"), within=within,
-                        config=config, overrides=[], out=resume_dir or out,
+                        max_latency=max_latency, min_throughput=min_throughput, config=config, overrides=[], out=resume_dir or out,
                         device=device, quiet=quiet, resume=resume_dir is not None, log=log)
     click.echo(format_ladder(result.table))
     click.echo(f"ladder: {result.out / 'ladder.json'}, plot {result.out / 'ladder.png'}")

@@ -174,6 +174,7 @@ class Ladder:
 
 
 def ladder(layers=None, *, widths=None, seeds=None, within: float | None = None,
+           max_latency: float | None = None, min_throughput: float | None = None,
            config: str | Path | Config | None = None, overrides: Overrides = (),
            out: str | Path | None = None, device: str | None = None, quiet: bool = False,
            resume: bool = False, log: Callable[[str], None] | None = None) -> Ladder:
@@ -184,13 +185,18 @@ def ladder(layers=None, *, widths=None, seeds=None, within: float | None = None,
 
     Args:
         layers: student depths (default 1, 2, 3, 4); at the teacher's width each student
-            is built from evenly spread teacher layers.
+            is built from evenly spread teacher layers; 0 is the static student (no
+            transformer layer, `student.layers: []`).
         widths: also these widths for every depth (randomly initialised students behind a
             projection); None: the teacher's width only.
         seeds: student seeds, `train.seed` (default 0); the config's `seed` keeps one
             teacher and one training subset for all.
         within: points of the teacher's primary dev metric a student may lose and still be
             named as close enough (default 1.0).
+        max_latency, min_throughput: the budget (milliseconds at batch 1, examples/s at
+            `eval.batch_size`): the verdict names the fastest (format, model) within
+            `within` that meets it, every rung's int8 copy and the teacher's ONNX and
+            int8 copies included.
         config, overrides, device, quiet, log: as for `distill`.
         out: the ladder's folder (default `runs/<timestamp>`), which must be new unless
             `resume`: then finished rungs are kept, the others resumed, and anything not
@@ -235,7 +241,9 @@ def ladder(layers=None, *, widths=None, seeds=None, within: float | None = None,
         cfg = replace(cfg, data=data_found(cfg.data))  # config.yaml: where data was found
         say = (lambda message: None) if quiet else (log or print)
         table = run_ladder(cfg, rungs, seeds, folder, resolve_backend(cfg.device),
-                           1.0 if within is None else float(within), quiet, say)
+                           1.0 if within is None else float(within), quiet, say,
+                           budget={"max_latency_ms": max_latency,
+                                   "min_throughput": min_throughput})
     return Ladder(table, folder)
 
 

@@ -69,6 +69,8 @@ class StudentConfig:
     layers: Optional[list[int]] = dataclasses.field(default_factory=lambda: [0, 2, 4])
     model: Optional[str] = None  # a named model instead of teacher layers
     config: Optional[dict] = None  # HF config overrides: a randomly initialised student
+    static_dim: Optional[int] = 256  # layers []: the static student's width, its word
+    # vectors reduced by a PCA of the training text (null: the teacher's width)
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,7 @@ RANGES = {
     "data.train_from_dev_split": (0.0, 1.0, True, True),
     "data.max_length": (2, 8192, False, False),
     "teacher.finetune_limit": (1, None, False, False),
+    "student.static_dim": (1, None, False, False),
     "teacher.finetune_epochs": (0.0, None, True, False),
     "teacher.finetune_lr": (0.0, 1.0, True, False),
     "teacher.finetune_batch_size": (1, None, False, False),
@@ -416,8 +419,13 @@ def check(config: Config) -> list[str]:
     problems += _check_task_shape(config)
     problems += _check_teachers(config)
     s = config.student
-    if s.model is None and s.config is None and not s.layers:
+    if s.model is None and s.config is None and s.layers is None:
         problems.append("student.layers: give layers, student.model or student.config")
+    if s.model is None and s.config is None and s.layers == [] and (
+            config.loss.layers > 0 or config.loss.attention > 0):
+        problems.append("student.layers: [] is the static student (no transformer layer): "
+                        "it has no layer outputs for loss.layers or loss.attention to match; "
+                        "set them to 0 or give the student layers")
     if s.layers is not None and any(i < 0 for i in s.layers):
         problems.append(f"student.layers: layer indices must be >= 0, got {yaml_value(s.layers)}")
     if config.augment.pool == "accumulate" and config.augment.pool_max is None:

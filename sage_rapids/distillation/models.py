@@ -72,6 +72,8 @@ def load_classifier(name: str, num_labels: int | None = None, trust_remote_code:
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from . import static  # noqa: F401  (registers the static student's model type)
+
     path = resolve_model_path(name)
     kwargs = {"trust_remote_code": trust_remote_code, "output_loading_info": True}
     if num_labels is not None:
@@ -372,6 +374,11 @@ def build_student(teacher: nn.Module, cfg: StudentConfig, num_labels: int,
         picked = [i % depth for i in range(config.num_hidden_layers)]  # deeper: repeats
         _follow_the_student(config, teacher.config, picked, set(cfg.config))
         model = AutoModelForSequenceClassification.from_config(config)
+    elif not cfg.layers:  # no transformer layer: word vectors, pooled, a head
+        from .static import static_student
+
+        width = input_embeddings(teacher).shape[1]
+        model = static_student(teacher, min(cfg.static_dim or width, width), num_labels)
     else:
         model = _student_from_layers(teacher, list(cfg.layers))
     width_s = hidden_size(model.config)

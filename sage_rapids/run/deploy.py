@@ -12,6 +12,7 @@ Needs the `export` extra (onnx, onnxruntime).
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import time
 import warnings
@@ -113,47 +114,24 @@ def export_student(folder: Path, out: Path, quantize: str | None = None,
     """
     folder, out = Path(folder), Path(out)
     check_student(folder)
-    ort = _onnx()
+    _onnx()
     config_path = Path(config_path) if config_path else folder.parent / "config.yaml"
     if not config_path.is_file():
         raise ExportError(f"{folder}: no run config at {config_path} to read the dev set "
                           "from; give one with --config")
     config = load_config(config_path)
     model, tokenizer = load_classifier(str(folder))
-    model.float().eval()
     regression = model.config.num_labels == 1
     dev = load_split(config.data, "dev", task_type="regression" if regression else None)
     dev, _ = in_model_order(dev, model.config.id2label, model.config.num_labels, str(folder))
     metrics = task_metrics(config.data, regression)
-    out.mkdir(parents=True, exist_ok=True)
-    names = to_onnx(model, tokenizer, out / "model.onnx")
+    rows, _ = export_formats(model, tokenizer, dev, metrics, config.data.max_length,
+                             config.eval.batch_size, out, quantize,
+                             (folder / "model.safetensors").stat().st_size / 1e6)
     model.config.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    files = {"pytorch": folder / "model.safetensors", "onnx": out / "model.onnx"}
-    if quantize == "int8":
-        files["onnx-int8"] = quantize_int8(out / "model.onnx", out / "model_quantized.onnx")
-
-    def torch_run(batch):
-        with torch.no_grad():
-            return model(**{k: torch.as_tensor(batch[k]) for k in names}).logits.numpy()
-
-    runs = {"pytorch": torch_run}
-    for name, path in files.items():
-        if name != "pytorch":
-            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            # the exporter drops an input the graph never reads (DeBERTa's segment ids)
-            wanted = [k for k in names if k in {i.name for i in session.get_inputs()}]
-            runs[name] = lambda batch, s=session, w=wanted: s.run(
-                None, {k: batch[k].astype(np.int64) for k in w})[0]
-    rows, reference = [], None
-    for name, run in runs.items():
-        logits = _logits(run, tokenizer, dev, config.data.max_length, config.eval.batch_size)
-        reference = logits if reference is None else reference
-        preds = logits[:, 0] if regression else logits.argmax(1)
-        rows.append({"format": name, **scores(preds, dev.labels, metrics),
-                     "max_abs_logit_diff": float(np.abs(logits - reference).max()),
-                     "mb": files[name].stat().st_size / 1e6,
-                     "latency_ms": _latency_ms(run, tokenizer, dev, config.data.max_length)})
+    if (folder / "README.md").is_file():  # the model card goes with the files it describes
+        shutil.copyfile(folder / "README.md", out / "README.md")
     primary = metrics[0]
     for row in rows:
         row["loss_points"] = 100 * (rows[0][primary] - row[primary])
@@ -164,6 +142,58 @@ def export_student(folder: Path, out: Path, quantize: str | None = None,
     write_json(out / "export.json", report)
     log(format_report(report))
     return report
+
+
+def export_formats(model, tokenizer, dev, metrics: list[str], max_length: int,
+                   batch_size: int, out: Path, quantize: str | None = None,
+                   pytorch_mb: float | None = None,
+                   latency: bool = True) -> tuple[list[dict], dict]:
+    """`out/model.onnx` (and `model_quantized.onnx` with `quantize: int8`) of a token-id
+    classifier, and each format (PyTorch first) scored on `dev` through its own runtime.
+
+    Returns:
+        (rows, runs): one row per format (its metrics, the largest logit difference
+        against PyTorch, megabytes and, with `latency`, the median batch-1 latency over
+        100 dev examples); `runs[format](batch)` gives the
+        logits of a batch of numpy token ids.
+    """
+    ort = _onnx()
+    model = model.cpu().float().eval()
+    regression = model.config.num_labels == 1
+    out.mkdir(parents=True, exist_ok=True)
+    names = to_onnx(model, tokenizer, out / "model.onnx")
+    files = {"onnx": out / "model.onnx"}
+    if quantize == "int8":
+        files["onnx-int8"] = quantize_int8(out / "model.onnx", out / "model_quantized.onnx")
+
+    def torch_run(batch):
+        with torch.no_grad():
+            return model(**{k: torch.as_tensor(batch[k]) for k in names}).logits.numpy()
+
+    runs = {"pytorch": torch_run, **{name: onnx_run(ort, path, names)
+                                     for name, path in files.items()}}
+    sizes = {"pytorch": pytorch_mb, **{k: p.stat().st_size / 1e6 for k, p in files.items()}}
+    rows, reference = [], None
+    for name, run in runs.items():
+        logits = _logits(run, tokenizer, dev, max_length, batch_size)
+        reference = logits if reference is None else reference
+        preds = logits[:, 0] if regression else logits.argmax(1)
+        rows.append({"format": name, **scores(preds, dev.labels, metrics),
+                     "max_abs_logit_diff": float(np.abs(logits - reference).max()),
+                     "mb": sizes[name]})
+        if latency:
+            rows[-1]["latency_ms"] = _latency_ms(run, tokenizer, dev, max_length)
+    return rows, runs
+
+
+def onnx_run(ort, path: Path, names: list[str]):
+    """`run(batch)` -> logits of an onnxruntime session on CPU, fed only the inputs its
+    graph declares (the exporter drops one the graph never reads: DeBERTa's segment ids);
+    a batch of numpy arrays or of PyTorch tensors."""
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    wanted = [k for k in names if k in {i.name for i in session.get_inputs()}]
+    return lambda batch: session.run(None, {k: np.asarray(batch[k]).astype(np.int64)
+                                            for k in wanted})[0]
 
 
 def quantize_int8(source: Path, target: Path) -> Path:

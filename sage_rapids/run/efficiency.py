@@ -49,17 +49,27 @@ def measure(model: nn.Module, tokenizer, ds: TextDataset, batch_size: int, max_l
         "parameters": {...}}.
     """
     model = model.to(backend.device).eval()
-    n1 = min(LATENCY_EXAMPLES, len(ds))
-    nb = min(THROUGHPUT_EXAMPLES, len(ds))
 
     def run(batch: dict) -> None:
         model(**{k: v.to(backend.device) for k, v in batch.items()})
 
+    return {**measure_runner(run, tokenizer, ds, batch_size, max_length, backend.synchronize),
+            "parameters": parameters(model)}
+
+
+def measure_runner(run, tokenizer, ds: TextDataset, batch_size: int, max_length: int,
+                   synchronize=lambda: None, e2e: bool = True) -> dict:
+    """`measure` for any `run(batch)` of tokenizer output (PyTorch tensors): a PyTorch
+    model's forward, or an onnxruntime session's (`onnx_run`); without `e2e`, the
+    figures with tokenization inside the clock are left out."""
+    n1 = min(LATENCY_EXAMPLES, len(ds))
+    nb = min(THROUGHPUT_EXAMPLES, len(ds))
+
     def clock(fn) -> float:
-        backend.synchronize()
+        synchronize()
         t0 = time.perf_counter()
         fn()
-        backend.synchronize()
+        synchronize()
         return time.perf_counter() - t0
 
     singles = [_encode(tokenizer, ds, np.array([i]), max_length) for i in range(n1)]
@@ -67,7 +77,7 @@ def measure(model: nn.Module, tokenizer, ds: TextDataset, batch_size: int, max_l
         run(batch)
     latency = [clock(lambda b=b: run(b)) for b in singles]
     latency_e2e = [clock(lambda i=i: run(_encode(tokenizer, ds, np.array([i]), max_length)))
-                   for i in range(n1)]
+                   for i in range(n1)] if e2e else None
     # batches of like length, as a server that buckets requests (and `evaluate`) runs them
     order = np.argsort([len(t) + len(ds.pairs[i] if ds.pairs else "")
                         for i, t in enumerate(ds.texts[:nb])], kind="stable")
@@ -75,12 +85,13 @@ def measure(model: nn.Module, tokenizer, ds: TextDataset, batch_size: int, max_l
     batches = [_encode(tokenizer, ds, g, max_length) for g in groups]
     run(batches[-1])  # warm-up at this batch size
     passes = [nb / clock(lambda: [run(b) for b in batches]) for _ in range(PASSES)]
-    passes_e2e = [nb / clock(lambda: [run(_encode(tokenizer, ds, g, max_length))
-                                      for g in groups]) for _ in range(PASSES)]
-    return {"latency_ms": _spread(latency, 1e3), "latency_e2e_ms": _spread(latency_e2e, 1e3),
-            "throughput": _range(passes), "throughput_e2e": _range(passes_e2e),
-            "examples": {"latency": n1, "throughput": nb, "batch_size": batch_size},
-            "parameters": parameters(model)}
+    out = {"latency_ms": _spread(latency, 1e3), "throughput": _range(passes),
+           "examples": {"latency": n1, "throughput": nb, "batch_size": batch_size}}
+    if e2e:
+        passes_e2e = [nb / clock(lambda: [run(_encode(tokenizer, ds, g, max_length))
+                                          for g in groups]) for _ in range(PASSES)]
+        out.update(latency_e2e_ms=_spread(latency_e2e, 1e3), throughput_e2e=_range(passes_e2e))
+    return out
 
 
 def _spread(seconds: list[float], scale: float) -> dict:
@@ -108,6 +119,14 @@ def compare(teacher: dict, student: dict) -> dict:
                                   / teacher["throughput_e2e"]["median"])}
 
 
+def compare_int8(teacher_int8: dict, student: dict) -> dict:
+    """The student's speed-ups over the teacher's int8 ONNX copy, from the medians."""
+    return {"speedup_batch_int8": (student["throughput"]["median"]
+                                   / teacher_int8["throughput"]["median"]),
+            "speedup_batch1_int8": (teacher_int8["latency_ms"]["median"]
+                                    / student["latency_ms"]["median"])}
+
+
 def headline(summary: dict) -> str:
     """`student 0.860 dev accuracy (98.0% of the teacher), 1.9x faster at batch 32, 1.8x at
     batch 1, 66.2 MB against 87.3 MB`, on the dev metric that picked the best epoch
@@ -127,6 +146,15 @@ def headline(summary: dict) -> str:
     size = ""
     if e.get("student_mb") and e.get("teacher_mb"):
         size = f", {e['student_mb']:.1f} MB against {e['teacher_mb']:.1f} MB"
+    int8 = ""
+    if e.get("baselines"):  # the teacher quantized: what a deployer tries first
+        q = e["baselines"]["teacher_int8"]
+        metric_q = q.get(metric)
+        int8 = (f"; against the int8 teacher" + (f" ({metric_q:.3f})" if metric_q is not None
+                                                  else "")
+                + f" {e['speedup_batch_int8']:.1f}x at batch "
+                f"{e['student']['examples']['batch_size']}, {e['speedup_batch1_int8']:.1f}x "
+                f"at batch 1, {q['mb']:.1f} MB")
     return (f"{score}, {e['speedup_batch']:.1f}x faster at batch "
             f"{e['student']['examples']['batch_size']}, {e['speedup_batch1']:.1f}x at batch 1"
-            f"{size}")
+            f"{size}{int8}")

@@ -39,6 +39,8 @@ class Rung:
 
     @property
     def name(self) -> str:
+        if self.layers == 0:
+            return "static" + (f"-w{self.width}" if self.width else "")
         return f"L{self.layers}" + (f"-w{self.width}" if self.width else "")
 
 
@@ -55,6 +57,9 @@ def rung_overrides(rung: Rung, teacher) -> list[str]:
         ConfigError: a rung deeper than the teacher, or a width its heads do not divide.
     """
     depth, width = teacher.num_hidden_layers, teacher.hidden_size
+    if rung.layers == 0:  # no transformer layer: the static student, `width` wide
+        return ["student.layers=[]", "student.config=null", "student.model=null",
+                *([f"student.static_dim={rung.width}"] if rung.width else [])]
     if rung.layers > depth and rung.width in (None, width):
         raise ConfigError([f"--layers: {rung.layers} is deeper than the teacher's {depth} "
                            f"layers (a student built from its layers has at most {depth})"])
@@ -112,6 +117,43 @@ def run_rung(config: Config, s: Setup, folder: Path, backend: Backend, quiet: bo
     return pipeline.run(config, backend, folder, quiet=quiet, log=log, resume=resume, setup=s)
 
 
+def student_int8(folder: Path, s: Setup, config: Config, backend: Backend,
+                 log) -> dict | None:
+    """A rung run's student quantized to int8 (ONNX, onnxruntime): its dev metrics and
+    its speed, measured as the fp32 student's; kept in `folder/int8.json` so that a
+    resumed ladder measures it once. None without the export extra or off the CPU."""
+    import json as json_
+
+    from ..artifacts import write_json as write
+    from ..distillation.models import load_classifier
+    from . import efficiency
+    from .deploy import ExportError, _onnx, export_formats, onnx_run
+
+    if (folder / "int8.json").is_file():
+        return json_.loads((folder / "int8.json").read_text())
+    if backend.name != "cpu" or not config.eval.efficiency:
+        return None
+    try:
+        ort = _onnx()
+    except ExportError as err:
+        log(f"{folder.name}: no int8 copy measured ({err})")
+        return None
+    model, tokenizer = load_classifier(str(folder / "student"))
+    dev, metrics, n = s.task.dev, s.task.metrics, config.data.max_length
+    rows, _ = export_formats(model, tokenizer, dev, metrics, n, config.eval.batch_size,
+                             folder / "onnx", "int8", latency=False)
+    names = [k for k in ("input_ids", "attention_mask", "token_type_ids")
+             if k in tokenizer(["a"], return_tensors="pt")]
+    timed = efficiency.measure_runner(onnx_run(ort, folder / "onnx" / "model_quantized.onnx",
+                                               names), tokenizer, dev,
+                                      config.eval.batch_size, n, e2e=False)
+    result = {**{m: rows[-1][m] for m in metrics}, **timed, "mb": rows[-1]["mb"]}
+    write(folder / "int8.json", result)
+    log(f"{folder.name}: int8 copy {metrics[0]} {rows[-1][metrics[0]]:.4f}, "
+        f"{timed['throughput']['median']:.0f} examples/s")
+    return result
+
+
 def same_ladder(out: Path, config: Config, rungs: list[Rung], seeds: list[int],
                 within: float) -> None:
     """Write the ladder's settings (`config.yaml`, the settings every rung shares, and
@@ -162,7 +204,7 @@ def saved_ladder(out: Path) -> dict:
 
 def run_ladder(config: Config, rungs: list[Rung], seeds: list[int], out: Path,
                backend: Backend, within: float = 1.0, quiet: bool = False,
-               log: Callable[[str], None] = print) -> dict:
+               log: Callable[[str], None] = print, budget: dict | None = None) -> dict:
     """Distil every rung for every student seed from one teacher and one targets pass.
 
     Args:
@@ -174,6 +216,8 @@ def run_ladder(config: Config, rungs: list[Rung], seeds: list[int], out: Path,
             `ladder.png`.
         within: points of the teacher's primary dev metric a student may lose and still
             count as "within" it.
+        budget: `{"max_latency_ms": ..., "min_throughput": ...}` (either may be None):
+            the verdict names the fastest (format, model) within `within` that meets it.
 
     Returns:
         The table written to `ladder.json`.
@@ -195,11 +239,13 @@ def run_ladder(config: Config, rungs: list[Rung], seeds: list[int], out: Path,
     s = prepare(config, ctx, log, teacher_layers=union)
     runs = []
     for (rung, seed), c in configs.items():
-        summary = run_rung(c, rung_setup(s, union, maps[(rung, seed)]),
-                           out / f"{rung.name}-s{seed}", backend, quiet, log)
+        folder = out / f"{rung.name}-s{seed}"
+        summary = run_rung(c, rung_setup(s, union, maps[(rung, seed)]), folder, backend,
+                           quiet, log)
         runs.append({"rung": rung.name, "layers": rung.layers, "width": rung.width,
-                     "seed": seed, "summary": summary})
-    table = ladder_table(runs, within, stage_seconds=ctx.profiler.totals())
+                     "seed": seed, "summary": summary,
+                     "int8": student_int8(folder, s, c, backend, log)})
+    table = ladder_table(runs, within, stage_seconds=ctx.profiler.totals(), budget=budget)
     write_json(out / "ladder.json", table)
     plot_ladder(table, out / "ladder.png")
     return table

@@ -50,11 +50,53 @@ def teacher_row(summaries: list[dict]) -> dict:
             "mb": first["efficiency"].get("teacher_mb")}
 
 
+def baseline_rows(first: dict, teacher: dict) -> list[dict]:
+    """The teacher's ONNX and int8 copies (the efficiency report's `baselines`, cached
+    with the teacher), as rows beside it."""
+    metric = first["primary_metric"]
+    base = (first.get("efficiency") or {}).get("baselines") or {}
+    rows = []
+    for key, name in (("teacher_onnx", "teacher onnx"), ("teacher_int8", "teacher int8")):
+        if key in base:
+            b = base[key]
+            rows.append({"rung": name, "format": key.rpartition("_")[2], "model": "teacher",
+                         "metric_mean": b[metric], "metric_sd": 0.0,
+                         "throughput": b["throughput"]["median"],
+                         "throughput_range": [b["throughput"]["min"], b["throughput"]["max"]],
+                         "latency_ms": b["latency_ms"]["median"],
+                         "parameters": teacher["parameters"], "mb": b["mb"]})
+    return rows
+
+
+def int8_row(row: dict, runs: list[dict]) -> dict | None:
+    """A rung's int8 copies over its seeds, beside its fp32 row; None when none was
+    measured."""
+    copies = [r["int8"] for r in runs if r.get("int8")]
+    if not copies:
+        return None
+    metric = runs[0]["summary"]["primary_metric"]
+    mean, sd = _mean_sd([c[metric] for c in copies])
+    speed = [c["throughput"]["median"] for c in copies]
+    return {"rung": f"{row['rung']} int8", "format": "int8", "model": row["rung"],
+            "layers": row["layers"], "width": row["width"], "seeds": len(copies),
+            "metric_mean": mean, "metric_sd": sd,
+            "metric_per_seed": [c[metric] for c in copies],
+            "throughput": statistics.median(speed), "throughput_range": [min(speed), max(speed)],
+            "latency_ms": statistics.median(c["latency_ms"]["median"] for c in copies),
+            "parameters": row["parameters"], "mb": statistics.median(c["mb"] for c in copies),
+            "learnt_nothing": row["learnt_nothing"]}
+
+
 def pareto(rows: list[dict], better_speed: bool) -> list[str]:
-    """The rungs no other rung beats on both the metric and speed (or size): higher
-    throughput when `better_speed`, else fewer parameters."""
+    """The rows no other row beats on both the metric and speed (or size): higher
+    throughput when `better_speed`, else less on disk (fewer parameters where a size is
+    missing)."""
+    by_mb = all(r.get("mb") for r in rows)
+
     def axis(r):
-        return r["throughput"] if better_speed else -r["parameters"]["total"]
+        if better_speed:
+            return r["throughput"]
+        return -r["mb"] if by_mb else -r["parameters"]["total"]
 
     rows = [r for r in rows if not r.get("learnt_nothing")]  # a constant is no trade-off
     front = []
@@ -67,12 +109,91 @@ def pareto(rows: list[dict], better_speed: bool) -> list[str]:
     return front
 
 
-def ladder_table(runs: list[dict], within: float, stage_seconds: dict | None = None) -> dict:
-    """The ladder's table from its runs (`rung`, `layers`, `width`, `seed`, `summary`).
+def all_rows(table: dict) -> list[dict]:
+    """Every (format, model) of the table: the teacher and its copies, then each rung in
+    fp32 followed by its int8 copy."""
+    int8 = {r["model"]: r for r in table.get("int8", [])}
+    rungs = [x for r in table["rungs"] for x in (r, int8.get(r["rung"])) if x is not None]
+    return [table["teacher"], *table.get("baselines", []), *rungs]
+
+
+def pick(table: dict, budget: dict | None) -> tuple[dict | None, str]:
+    """The fastest row within `table["within"]` points of the teacher that meets the
+    budget, and the budget in words. Fastest: the highest throughput, or the lowest
+    batch-1 latency where only `max_latency_ms` is given."""
+    budget = budget or {}
+    floor = table["teacher"]["metric_mean"] - table["within"] / 100.0
+    max_ms, min_rate = budget.get("max_latency_ms"), budget.get("min_throughput")
+    fits = [r for r in all_rows(table) if not r.get("learnt_nothing")
+            and r["metric_mean"] >= floor - 1e-12
+            and (max_ms is None or r["latency_ms"] <= max_ms)
+            and (min_rate is None or r["throughput"] >= min_rate)]
+    words = [f"within {table['within']} points of the teacher"]
+    words += [f"at most {max_ms} ms at batch 1"] if max_ms is not None else []
+    words += [f"at least {min_rate} examples/s"] if min_rate is not None else []
+    by_latency = max_ms is not None and min_rate is None
+    best = min(fits, key=lambda r: r["latency_ms"]) if by_latency and fits else \
+        max(fits, key=lambda r: r["throughput"], default=None)
+    return best, ", ".join(words)
+
+
+def _describe(row: dict) -> str:
+    model = row.get("model") or ("teacher" if row["rung"] == "teacher" else row["rung"])
+    fmt = row.get("format", "fp32")
+    fmt = "fp32" if fmt == "pytorch" else fmt
+    if model == "teacher":
+        return "the teacher" if fmt == "fp32" else f"the teacher's {fmt} copy"
+    layers = row.get("layers")
+    kind = "static student" if layers == 0 else f"{layers}-layer student"
+    width = f" (width {row['width']})" if row.get("width") else ""
+    return f"{fmt} {kind}{width}"
+
+
+def verdict(table: dict, budget: dict | None = None) -> str:
+    """One sentence: what to deploy under the budget, against the teacher and its int8
+    copy; or that quantizing the teacher alone meets it, or that nothing does."""
+    row, words = pick(table, budget)
+    metric = table["metric"].split()[-1]
+    t = table["teacher"]
+    int8 = next((b for b in table.get("baselines", []) if b["rung"] == "teacher int8"), None)
+    if row is None:
+        return (f"no model meets the budget ({words}); relax --within, --max-latency or "
+                "--min-throughput")
+    by_latency = (budget or {}).get("max_latency_ms") is not None and \
+        (budget or {}).get("min_throughput") is None
+
+    def times(other: dict) -> float:
+        return other["latency_ms"] / row["latency_ms"] if by_latency else \
+            row["throughput"] / other["throughput"]
+
+    where = "at batch 1" if by_latency else f"at batch {table['batch_size']}"
+    score = f"{row['metric_mean']:.3f} {metric} (teacher {t['metric_mean']:.3f})"
+    size = f", {row['mb']:.1f} MB" if row.get("mb") else ""
+    if row.get("model") == "teacher" or row is t:
+        if row is t:
+            return (f"the teacher as it is: {score}, {size.lstrip(', ')}; no copy and no "
+                    f"student meets the budget ({words}) faster")
+        return (f"quantizing the teacher alone meets the budget ({words}): "
+                f"{_describe(row)}, {score}, {times(t):.1f}x the fp32 teacher {where}{size}; "
+                "distillation is not needed")
+    against = f", {times(t):.1f}x the fp32 teacher"
+    if int8 is not None:
+        against += f" and {times(int8):.1f}x its int8 copy"
+    text = f"{_describe(row)}: {score}{against} {where}{size} ({words})"
+    if int8 is not None and int8["metric_mean"] >= t["metric_mean"] - table["within"] / 100:
+        text += f"; the int8 teacher alone would also do, at {times(t) / times(int8):.1f}x"
+    return text
+
+
+def ladder_table(runs: list[dict], within: float, stage_seconds: dict | None = None,
+                 budget: dict | None = None) -> dict:
+    """The ladder's table from its runs (`rung`, `layers`, `width`, `seed`, `summary`,
+    and `int8`: the run's int8 copy measured, or None).
 
     Returns:
-        {"metric", "teacher", "rungs", "front_throughput", "front_size", "within",
-         "smallest_within", "device", "threads", ...}.
+        {"metric", "teacher", "baselines", "rungs", "int8", "front_throughput",
+         "front_size", "within", "smallest_within", "budget", "pick", "verdict",
+         "device", "threads", ...}.
     """
     by_rung: dict[str, list[dict]] = {}
     for r in runs:
@@ -81,23 +202,38 @@ def ladder_table(runs: list[dict], within: float, stage_seconds: dict | None = N
             for name, rs in by_rung.items()]
     summaries = [r["summary"] for r in runs]
     teacher = teacher_row(summaries)
-    for row in rows:
+    baselines = baseline_rows(summaries[0], teacher)
+    int8 = [x for row in rows if (x := int8_row(row, by_rung[row["rung"]])) is not None]
+    quantized = next((b for b in baselines if b["format"] == "int8"), None)
+    for row in [*rows, *int8, *baselines]:
         row["speedup"] = row["throughput"] / teacher["throughput"]
         row["share_of_teacher"] = (row["metric_mean"] / teacher["metric_mean"]
                                    if teacher["metric_mean"] else None)
+        if quantized is not None:
+            row["speedup_int8"] = row["throughput"] / quantized["throughput"]
     floor = teacher["metric_mean"] - within / 100.0
     close = [r for r in rows if r["metric_mean"] >= floor and not r["learnt_nothing"]]
     smallest = min(close, key=lambda r: (r["parameters"]["total"], r["layers"]), default=None)
     e = summaries[0]["efficiency"]
-    return {"metric": f"dev {summaries[0]['primary_metric']}", "task": summaries[0]["task"],
-            "device": e["device"], "threads": e["threads"],
-            "batch_size": e["student"]["examples"]["batch_size"],
-            "seeds": sorted({r["seed"] for r in runs}), "teacher": teacher, "rungs": rows,
-            "front_throughput": pareto(rows, True), "front_size": pareto(rows, False),
-            "within": within, "smallest_within": smallest and smallest["rung"],
-            "stage_seconds": stage_seconds or {},
-            "note": "throughput and latency are measurements on this machine, beside "
-                    "whatever else ran: medians over the seeds' runs, with their range"}
+    table = {"metric": f"dev {summaries[0]['primary_metric']}", "task": summaries[0]["task"],
+             "device": e["device"], "threads": e["threads"],
+             "batch_size": e["student"]["examples"]["batch_size"],
+             "seeds": sorted({r["seed"] for r in runs}), "teacher": teacher,
+             "baselines": baselines, "rungs": rows, "int8": int8,
+             "within": within, "smallest_within": smallest and smallest["rung"],
+             "budget": {k: v for k, v in (budget or {}).items() if v is not None},
+             "stage_seconds": stage_seconds or {},
+             "note": "throughput and latency are measurements on this machine, beside "
+                     "whatever else ran: medians over the seeds' runs, with their range; "
+                     "the teacher's ONNX and int8 copies were measured once and cached "
+                     "with it"}
+    everything = all_rows(table)
+    table["front_throughput"] = pareto(everything, True)
+    table["front_size"] = pareto(everything, False)
+    chosen, _ = pick(table, budget)
+    table["pick"] = chosen and chosen["rung"]
+    table["verdict"] = verdict(table, budget)
+    return table
 
 
 def _count(n: int) -> str:
@@ -106,11 +242,11 @@ def _count(n: int) -> str:
 
 def format_ladder(table: dict) -> str:
     """The ladder as a fixed-width table, the Pareto front marked with `*`."""
-    head = (f"{'student':<10}{table['metric']:>18}{'examples/s':>12}{'speed-up':>10}"
+    head = (f"{'model':<14}{table['metric']:>18}{'examples/s':>12}{'speed-up':>10}"
             f"{'batch-1 ms':>12}{'params (emb + rest)':>24}{'MB':>8}")
     lines = [head, "-" * len(head)]
     t = table["teacher"]
-    rows = [t, *table["rungs"]]
+    rows = all_rows(table)
     for r in rows:
         front = "!" if r.get("learnt_nothing") else \
             "*" if r["rung"] in table["front_throughput"] else " "
@@ -120,7 +256,7 @@ def format_ladder(table: dict) -> str:
         params = f"{_count(p['embeddings'])} + {_count(p['rest'])}"
         speedup = "1.0x" if r is t else f"{r['speedup']:.1f}x"
         mb = f"{r['mb']:.1f}" if r.get("mb") else "-"
-        lines.append(f"{r['rung'] + front:<10}{metric:>18}{r['throughput']:>12.0f}"
+        lines.append(f"{r['rung'] + front:<14}{metric:>18}{r['throughput']:>12.0f}"
                      f"{speedup:>10}{r['latency_ms']:>12.2f}{params:>24}{mb:>8}")
     pick = table["smallest_within"]
     lines.append(f"* Pareto front (metric against throughput); {table['device']}, "
@@ -134,6 +270,8 @@ def format_ladder(table: dict) -> str:
                                  for r in flat) + ": left off the fronts")
     lines.append(f"smallest student within {table['within']} points of the teacher: "
                  + (pick or "none (every rung loses more)"))
+    if table.get("verdict"):
+        lines.append(f"verdict: {table['verdict']}")
     return "\n".join(lines)
 
 
@@ -145,20 +283,27 @@ def plot_ladder(table: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows, t = table["rungs"], table["teacher"]
+    t = table["teacher"]
+    rows = [r for r in all_rows(table) if r is not t]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
     panels = ((axes[0], "throughput", "examples / s (batch "
                f"{table['batch_size']}, {table['device']}, {table['threads']} threads)",
                table["front_throughput"]),
-              (axes[1], "params", "parameters (millions)", table["front_size"]))
+              (axes[1], "size", "MB on disk (fp32 and int8: o, s; the teacher's copies: ^)",
+               table["front_size"]))
     for ax, what, label, front in panels:
         def x(r):
-            return r["throughput"] if what == "throughput" else r["parameters"]["total"] / 1e6
+            if what == "throughput":
+                return r["throughput"]
+            return r["mb"] if r.get("mb") else r["parameters"]["total"] / 1e6
 
         for r in rows:
-            ax.errorbar(x(r), r["metric_mean"], yerr=r["metric_sd"],
-                        fmt="x" if r.get("learnt_nothing") else "o",
-                        color="tab:blue" if r["rung"] in front else "tab:gray", capsize=3)
+            shape = "x" if r.get("learnt_nothing") else "^" if r.get("model") == "teacher" \
+                else "s" if r.get("format") == "int8" else "o"
+            colour = "tab:red" if r.get("model") == "teacher" else \
+                "tab:blue" if r["rung"] in front else "tab:gray"
+            ax.errorbar(x(r), r["metric_mean"], yerr=r["metric_sd"], fmt=shape,
+                        color=colour, capsize=3)
             ax.annotate(r["rung"], (x(r), r["metric_mean"]), textcoords="offset points",
                         xytext=(5, 5), fontsize=8)
         line = sorted((r for r in rows if r["rung"] in front), key=x)

@@ -24,6 +24,7 @@ from ..config import Config
 from ..context import Context
 from ..distillation.evaluate import STUDENT_ADVICE, agreement, learnt_nothing, predict, scores
 from ..distillation.export import exportable_student
+from ..distillation.static import fit_reduction, is_static
 from ..distillation.models import (
     ModelError,
     Student,
@@ -33,6 +34,7 @@ from ..distillation.models import (
 )
 from ..distillation.table import Examples, empty_pool
 from ..distillation.targets import Labelling
+from ..distillation.teacher import cache_root
 from ..distillation.teachers import every_teacher
 from ..distillation.train import Training, early_stop, make_optimizer, planned_steps, train_epoch
 from ..distributed import Dist, parameter_digest
@@ -47,6 +49,7 @@ from ..sage.augment import (
 from ..sage.reduce import UmapReducer
 from ..seeds import generator, seed_torch
 from . import efficiency
+from .baselines import teacher_baselines
 from .checkpoint import (
     TrainingState,
     checkpoint_bytes,
@@ -179,7 +182,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
             if stopped:
                 log(f"{stopped}; the student of epoch {state.best['epoch']} is exported")
     with profiler.stage("efficiency"):
-        speed = deployed_speed(s, t, config, backend) \
+        speed = deployed_speed(s, t, config, backend, log) \
             if dist.is_main and config.eval.efficiency else None
     process = time.perf_counter() - start
     summary = summarize(config, s, t.student, state.metrics, state.best, earlier + process,
@@ -194,7 +197,8 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     return summary
 
 
-def deployed_speed(s: Setup, t: Training, config: Config, backend: Backend) -> dict:
+def deployed_speed(s: Setup, t: Training, config: Config, backend: Backend,
+                   log=lambda message: None) -> dict:
     """The teacher and the student timed as deployed (token ids in), on this device and
     these threads; the student's disk size is added when the recorder has written it."""
     def timed(model):
@@ -206,9 +210,17 @@ def deployed_speed(s: Setup, t: Training, config: Config, backend: Backend) -> d
         return {"device": backend.name, "threads": torch.get_num_threads(), "teacher": None,
                 "student": student}
     teacher = timed(s.teacher)
-    return {"device": backend.name, "threads": torch.get_num_threads(), "teacher": teacher,
-            "student": student, **efficiency.compare(teacher, student),
-            "teacher_mb": efficiency.weights_mb(s.teacher.config._name_or_path)}
+    out = {"device": backend.name, "threads": torch.get_num_threads(), "teacher": teacher,
+           "student": student, **efficiency.compare(teacher, student),
+           "teacher_mb": efficiency.weights_mb(s.teacher.config._name_or_path)}
+    if backend.name == "cpu":  # the deployer's first try: the teacher quantized
+        base = teacher_baselines(s.teacher, s.tokenizer, s.task.dev, s.task.metrics,
+                                 config.data.max_length, config.eval.batch_size,
+                                 cache_root(config.teacher), log)
+        if base is not None:
+            out.update(baselines=base, **efficiency.compare_int8(base["teacher_int8"],
+                                                                 student))
+    return out
 
 
 def exported_parameters(student: Student, embeddings: torch.Tensor) -> int:
@@ -243,6 +255,8 @@ def start_training(config: Config, s: Setup, ctx: Context) -> Training:
     seed_torch(seed, "student_init")  # the same on every rank; DDP broadcasts rank 0's
     student = build_student(s.teacher, config.student, len(s.task.train.label_names),
                             config.teacher.trust_remote_code, config.loss).to(backend.device)
+    if is_static(student.model) and student.projection is not None:
+        fit_reduction(student.projection, s.embeddings, backend.to_host(s.train.ids))
     widths = (hidden_size(s.teacher.config), hidden_size(student.model.config)) \
         if s.teacher is not None else (0, 0)
     if config.loss.cosine > 0 and widths[0] != widths[1]:

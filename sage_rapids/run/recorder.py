@@ -16,6 +16,7 @@ from .. import artifacts
 from ..config import Config
 from ..distillation.export import export_student
 from . import efficiency, report
+from .card import write_model_card
 
 # What this project writes under a temporary `.<name>.*` before renaming it.
 TEMPORARY = ("checkpoint", "student", "config.yaml", "metrics.jsonl", "summary.json",
@@ -109,6 +110,8 @@ class Recorder:
             summary["efficiency"]["student_mb"] = efficiency.weights_mb(self.run_dir / "student")
         artifacts.write_json(self.run_dir / "summary.json", summary)
         artifacts.write_json(self.run_dir / "profile.json", profile)
+        if (self.run_dir / "student" / "config.json").is_file():
+            write_model_card(self.run_dir / "student", summary, self.config)
         if self.config.augment.plots:
             report.plot_training_curves(metrics, self.run_dir / "plots" / "training_curves.png",
                                         summary["selected_by"])
