@@ -11,34 +11,62 @@ def _millions(n: int) -> str:
     return f"{n / 1e6:.1f}M"
 
 
+def _label(r: dict) -> str:
+    """`teacher`, `teacher int8`, `static`, `3 layers int8`, ..."""
+    if r.get("model") == "teacher" or r["rung"] == "teacher":
+        return r["rung"]
+    kind = "static" if r["layers"] == 0 else f"{r['layers']} layer{'s' if r['layers'] > 1 else ''}"
+    return kind + (" int8" if r.get("format") == "int8" else "")
+
+
 def ladder(d: dict, export: dict | None) -> str:
     metric = d["metric"]
-    out = ["## What each student size buys",
+    out = ["## What each student size buys, against the teacher quantized",
            "",
            f"`python bench/ladder.py` ({machine(d)}; beside it: {d['beside']}). SST-2 in the "
-           "embedded default's\nregime: one teacher (all-MiniLM-L6-v2 fine-tuned on 20,000 "
-           "examples) and one pass of its targets for\nevery rung; students of each depth "
-           "from evenly spread teacher layers, distilled on 8,000 with the\ndefault's "
-           f"settings, student seeds {d['seeds']}. Throughput at batch {d['batch_size']} and "
-           "batch-1 latency are\nmedians over the seeds' runs (token ids in, logits out); "
-           "`*` marks the Pareto front of the metric\nagainst throughput.", ""]
-    t = d["teacher"]
-    rows = [["teacher", f"{t['metric_mean']:.4f}", f"{t['throughput']:.0f}", "1.0x",
-             f"{t['latency_ms']:.1f}", _millions(t["parameters"]["embeddings"]),
-             _millions(t["parameters"]["rest"]), f"{t['mb']:.1f}" if t.get("mb") else "-"]]
-    for r in d["rungs"]:
+           "embedded default's
+regime: one teacher (all-MiniLM-L6-v2 fine-tuned on 20,000 "
+           "examples) and one pass of its targets for
+every rung; students of each depth "
+           "from evenly spread teacher layers, and the static student (no
+transformer "
+           "layer: the teacher's word vectors reduced to 256 dimensions by a PCA of the "
+           "training
+text, mean-pooled, a head), distilled on 8,000 with the default's "
+           f"settings, student seeds {d['seeds']}.
+Every model is measured the same way "
+           f"(token ids in, logits out): throughput at batch {d['batch_size']} and batch-1
+"
+           "latency, medians over the seeds' runs; `int8` rows are the same students "
+           "exported to ONNX,
+quantized (dynamic, per channel) and re-scored through "
+           "onnxruntime; the teacher's ONNX and int8
+copies were measured once and cached "
+           "with it. `*` marks the Pareto front of the metric against
+throughput, over "
+           "every row.", "",
+           f"**Verdict** (`--within {d['within']}`): {d['verdict']}.", ""]
+    int8 = {r["model"]: r for r in d.get("int8", [])}
+    ordered = [d["teacher"], *d.get("baselines", []),
+               *[x for r in d["rungs"] for x in (r, int8.get(r["rung"])) if x is not None]]
+    rows = []
+    for r in ordered:
         star = "*" if r["rung"] in d["front_throughput"] else ""
-        rows.append([f"{r['layers']} layer{'s' if r['layers'] > 1 else ''}{star}",
-                     f"{r['metric_mean']:.4f} ± {r['metric_sd']:.4f}",
-                     f"{r['throughput']:.0f} ({r['throughput_range'][0]:.0f}-"
-                     f"{r['throughput_range'][1]:.0f})", f"{r['speedup']:.2f}x",
-                     f"{r['latency_ms']:.1f}", _millions(r["parameters"]["embeddings"]),
-                     _millions(r["parameters"]["rest"]), f"{r['mb']:.1f}" if r.get("mb") else "-"])
-    out.append(table(["model", metric, "examples/s", "speed-up", "batch-1 ms",
-                      "embeddings", "the rest", "MB"], rows))
+        spread = f" ± {r['metric_sd']:.4f}" if r.get("seeds", 1) > 1 else ""
+        speed = f"{r['throughput']:.0f}" + (f" ({r['throughput_range'][0]:.0f}-"
+                                           f"{r['throughput_range'][1]:.0f})"
+                                           if r.get("seeds", 1) > 1 else "")
+        rows.append([_label(r) + star, f"{r['metric_mean']:.4f}{spread}", speed,
+                     f"{r.get('speedup', 1.0):.2f}x",
+                     f"{r['speedup_int8']:.2f}x" if "speedup_int8" in r else "-",
+                     f"{r['latency_ms']:.2f}", _millions(r["parameters"]["total"]),
+                     f"{r['mb']:.1f}" if r.get("mb") else "-"])
+    out.append(table(["model", metric, "examples/s", "vs teacher", "vs int8 teacher",
+                      "batch-1 ms", "params", "MB"], rows))
     out += ["", f"Smallest student within {d['within']} points of the teacher: "
             f"**{d['smallest_within'] or 'none'}**. The word-embedding table (11.7M) is most "
-            "of every model's\nparameters; the layers are what the speed pays for.", "",
+            "of every transformer's
+parameters; the layers are what the speed pays for.", "",
             "![ladder](../bench/results/ladder.png)", ""]
     if export:
         out += export_table(export, "the default student")

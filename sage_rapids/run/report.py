@@ -23,8 +23,9 @@ def format_summary(summary: dict) -> str:
         ("train examples", f"{summary['train_examples']:,}"),
         ("dev examples", f"{summary['dev_examples']:,}"),
         ("teacher", _teacher(summary)),
-        ("student", f"{summary['student_layers']} layers "
-                    f"({summary['student_parameters'] / 1e6:.1f}M), best epoch "
+        ("student", (f"{summary['student_layers']} layers " if summary["student_layers"]
+                     else "static, no transformer layer ")
+                    + f"({summary['student_parameters'] / 1e6:.1f}M), best epoch "
                     f"{summary['best_epoch']}"),
         *_metric_rows(summary),
         *([("training stopped", f"after epoch {summary['stopped_epoch']}: "
