@@ -51,7 +51,8 @@ before the first run:
 
     python bench/paper.py measure     # seconds per 1,000 examples (paper_measure.json)
     python bench/paper.py plan        # the plan and its projected hours into paper.json
-    python bench/paper.py run         # the SST-2 students; a rerun resumes mid-run
+    python bench/paper.py run         # the teacher, then the SST-2 students; resumes mid-run
+    python bench/paper.py teacher     # the fine-tuned teacher's dev and held-out accuracy
     python bench/paper.py online      # online KD against the vector interface
     python bench/paper.py export      # the headline student's ONNX and int8 copies
     python bench/paper.py qnli        # the QNLI arms (bench/accuracy.py, --resume)
@@ -314,6 +315,49 @@ def run(args) -> int:
     return 0
 
 
+def teacher(args) -> int:
+    """The fine-tuned teacher's dev and held-out accuracy and what it cost, into
+    paper.json (it is fine-tuned by the first run; this step only reads it)."""
+    import re as re_
+
+    from sage_rapids.artifacts import write_json
+    from sage_rapids.backend import resolve_backend
+    from sage_rapids.data.tasks import load_task
+    from sage_rapids.distillation.evaluate import score_classifier
+    from sage_rapids.distillation.teacher import cache_root, teacher_cache_key
+
+    work = Path(args.work)
+    held = write_splits(work)
+    cfg = config(work)
+    task = load_task(cfg.data, 0)
+    folder = cache_root(cfg.teacher) / "teachers" / teacher_cache_key(
+        cfg.teacher, cfg.data, task.full_train, 0)
+    if not (folder / "meta.json").is_file():
+        raise SystemExit("the teacher is not fine-tuned yet: `python bench/paper.py run` "
+                         "fine-tunes it before the first student")
+    meta = json.loads((folder / "meta.json").read_text())
+    seconds = meta.get("seconds")
+    log = work / "study.log"
+    if seconds is None and log.is_file():  # a teacher fine-tuned before meta kept seconds
+        lines = re_.findall(r"fine-tune teacher: (\d+)/(\d+) steps \(\d+%\), (\d+) s",
+                            log.read_text())
+        done = [x for x in lines if x[0] == x[1]]
+        seconds = float((done or lines or [(0, 0, "nan")])[-1][2])
+    backend = resolve_backend("cpu")
+    scores = {name: score_classifier(folder, ds, cfg.data.max_length, backend,
+                                     metrics=["accuracy"])["accuracy"]
+              for name, ds in (("dev", task.dev), ("heldout", held))}
+    path = RESULTS / "paper.json"
+    d = json.loads(path.read_text())
+    d["teacher"] = {"examples": meta["examples"], "steps": meta["steps"],
+                    "seconds": seconds, "threads": meta.get("threads", THREADS),
+                    "dev_accuracy": scores["dev"], "heldout_accuracy": scores["heldout"],
+                    "heldout_examples": len(held), "beside": args.beside}
+    write_json(path, d)
+    print(json.dumps(d["teacher"], indent=1))
+    return 0
+
+
 def online(args) -> int:
     import vs_online_kd
 
@@ -417,8 +461,8 @@ def report(args) -> int:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["measure", "plan", "run", "online", "export", "qnli",
-                                         "all", "report"])
+    parser.add_argument("step", choices=["measure", "plan", "teacher", "run", "online",
+                                         "export", "qnli", "all", "report"])
     parser.add_argument("--work", default=str(WORK))
     parser.add_argument("--beside", default="nothing", help="what else ran on the machine")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
@@ -432,11 +476,12 @@ def main(argv=None) -> int:
 
     quiet_libraries()
     threads(args.threads)
-    steps = {"measure": measure, "plan": plan, "run": run, "online": online,
+    steps = {"measure": measure, "plan": plan, "teacher": teacher, "run": run,
+             "online": online,
              "export": export, "qnli": qnli, "report": report}
     if args.step != "all":
         return steps[args.step](args)
-    for step in ("run", "online", "export", "qnli", "report"):
+    for step in ("run", "teacher", "online", "export", "qnli", "report"):
         print(f"== {step}", flush=True)
         if steps[step](args):
             return 1

@@ -24,6 +24,7 @@ from report.default_run import default_run, teacher_recipe  # noqa: E402
 from report.faults import restarts  # noqa: E402
 from report.guidance import guidance  # noqa: E402
 from report.layers import layers  # noqa: E402
+from report.paper import paper  # noqa: E402
 from report.students import big_teacher, ladder, teachers  # noqa: E402
 from report.speed import encode, memory, overhead, scaling, vs_online_kd  # noqa: E402
 from report.tasks import tasks  # noqa: E402
@@ -65,6 +66,10 @@ def render() -> str:
     d = load("ladder.json")
     if d is not None:
         out.append(ladder(d, load("export.json")))
+    d = load("paper.json")
+    if d is not None:
+        out.append(paper(d, load("paper_measure.json"), load("paper_online.json"),
+                         load("paper_export.json"), load("paper_qnli.json")))
     d = load("mpnet.json")
     if d is not None:
         out.append(big_teacher(d, load("mpnet_export.json")))

@@ -114,3 +114,40 @@ def test_guidance_report_pools_tasks_and_parts_and_applies_the_rule(tmp_path):
     curve = result["tasks"]["sst2"]["curves"]["none"]  # 14 s a run: 6 s of setup, 2 x 4 s
     assert curve["seconds"] == pytest.approx([10.0, 14.0])
     assert (tmp_path / "guidance.png").stat().st_size > 0
+
+
+def _paper_run(arm: str, seed: int, held: float, dev: list[float]) -> dict:
+    return {"arm": arm, "seed": seed, "heldout_accuracy": held, "dev_by_epoch": dev,
+            "best_dev": max(dev), "work_seconds": [100.0 if arm == "none" else 130.0] * len(dev)}
+
+
+def test_the_paper_study_s_plan_is_the_one_written_before_its_first_run():
+    import json
+
+    paper = load_bench("paper")
+    written = json.loads((Path(__file__).parent.parent / "bench" / "results" / "paper.json")
+                         .read_text())["plan"]
+    assert set(paper.RULES) == {"TEACHER", "STUDENTS", "HELD OUT", "RULE", "HEADLINE",
+                                "ONLINE KD", "EXPORT", "QNLI"}
+    assert written["rules"] == paper.RULES  # the script still says what was registered
+    assert written["base"] == paper.BASE and written["arms"] == paper.ARMS
+    assert paper.within_epoch([0.80, 0.905, 0.91], 0.91) == 2
+    assert paper.within_epoch([0.80, 0.90, 0.91], 0.91) == 3
+
+
+def test_the_paper_rule_needs_two_standard_errors_of_paired_held_out_gain():
+    paper = load_bench("paper")
+    dev = [0.88, 0.905, 0.91]
+    pays = {(r["arm"], r["seed"]): r for r in
+            [_paper_run("none", s, 0.900 + 0.001 * s, dev) for s in range(3)]
+            + [_paper_run("sage", s, 0.905 + 0.001 * s + 0.0005 * (s == 1), dev)
+               for s in range(3)]}
+    v = paper.verdict(pays)
+    assert v["complete"] and v["sage_pays"] is True
+    assert v["heldout_sage_minus_none"]["mean"] == pytest.approx(0.5 + 0.05 / 3)
+    assert v["sage_per_second"] is False  # same epochs, more seconds each
+    assert paper.headline_arm(pays) == "sage"
+    noisy = {**pays, ("sage", 2): _paper_run("sage", 2, 0.890, dev)}
+    assert paper.verdict(noisy)["sage_pays"] is False
+    partial = {k: v for k, v in pays.items() if k[1] == 0}
+    assert paper.verdict(partial)["complete"] is False and paper.headline_arm(partial) == "none"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -113,6 +114,7 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
     while len(batches) < total:
         batches += bucketed_batches(table.host_lengths, cfg.finetune_batch_size, 50, rng)
     log(f"teacher: fine-tuning {cfg.model} on {len(subset)} examples, {total} steps")
+    start = time.perf_counter()
     for index in progress_bar(batches[:total], "fine-tune teacher", quiet):
         labels = labels_all[torch.as_tensor(index, device=backend.device)]
         loss = model(**token_batch(table, index, backend), labels=labels).loss
@@ -128,7 +130,8 @@ def finetune_teacher(cfg: TeacherConfig, data: DataConfig, train: TextDataset,
                                  else "single_label_classification")
     _save_atomic(model.eval().cpu(), tokenizer, out, {
         "base_model": cfg.model, "examples": len(subset), "steps": total,
-        "settings": asdict(cfg), "data": data.name, "seed": seed})
+        "settings": asdict(cfg), "data": data.name, "seed": seed,
+        "seconds": time.perf_counter() - start, "threads": torch.get_num_threads()})
     return out
 
 

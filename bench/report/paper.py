@@ -1,0 +1,125 @@
+"""The paper's configuration (`bench/results/paper*.json`, from `python bench/paper.py`):
+a 110M MPNet teacher into a 67M 6-layer student on SST-2, pre-registered, beside the
+published figures."""
+
+from __future__ import annotations
+
+import statistics
+
+from .common import table
+
+PUBLISHED = [  # (who, student, teacher, figure, what it is)
+    ("SAGE (paper)", "66M, 6 layers", "BERT-base", "92.3", "as reported"),
+    ("DistilBERT", "66M, 6 layers", "BERT-base", "91.3", "dev"),
+    ("PKD, 6 layers", "67M", "BERT-base (92.58)", "91.06", "as reported"),
+]
+ORDER = ("none", "sage")
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}"
+
+
+def _runs_table(d: dict) -> str:
+    rows = []
+    for r in d.get("runs", []):
+        work = r["work_seconds"]
+        rows.append([r["arm"], r["seed"], " ".join(_pct(x) for x in r["dev_by_epoch"]),
+                     f"{_pct(r['best_dev'])} ({r['best_epoch']})",
+                     r["epochs_to_within_best"], _pct(r["heldout_accuracy"]),
+                     f"{statistics.median(work):.0f}", f"{r['total_seconds'] / 60:.0f}"])
+    return table(["arm", "seed", "dev accuracy by epoch", "best (epoch)",
+                  "epochs to within 0.5", "held-out", "s / epoch", "minutes"], rows)
+
+
+def paper(d: dict, measured: dict | None, online: dict | None, export: dict | None,
+          qnli: dict | None) -> str:
+    plan = d["plan"]
+    done, remaining = len(d.get("runs", [])), d.get("remaining")
+    if remaining is None:
+        remaining = [f"{a}-s{s}" for s in plan["seeds"] for a in plan["arms"]]
+    out = ["## The paper's configuration: a 110M teacher into a 67M student (SST-2)", "",
+           f"`python bench/paper.py all` (one thread a run; beside it: see each run's "
+           f"`beside` in `paper.json`).\nPre-registered on {plan['date']}, before its first "
+           "run: the settings, the rule and the headline\nbelow are in `paper.json` as they "
+           "were written then.", ""]
+    status = (f"**Complete**: {done} runs." if not remaining else
+              f"**In progress**: {done} of {done + len(remaining)} student runs finished; "
+              f"to come: {', '.join(remaining)}. `python bench/paper.py all` resumes it (a run "
+              "stopped part-way continues from its last epoch).")
+    out += [status, ""]
+    out += [f"- **{k.lower().capitalize()}**: {plan['rules'][k]}" for k in
+            ("TEACHER", "STUDENTS", "HELD OUT", "RULE") if k in plan["rules"]]
+    out.append("")
+    if measured:
+        h = plan["projected_hours"]
+        out += [f"Sized from a measurement (`python bench/paper.py measure`, {measured['threads']} "
+                f"thread, {measured['date']}; beside it: {measured['beside']}), seconds per "
+                "1,000 SST-2 sentences:", "",
+                table(["teacher fine-tuning", "teacher forward (targets)",
+                       "6-layer student epoch", "dev scoring (872)"],
+                      [[f"{measured['finetune_seconds_per_1000']:.1f}",
+                        f"{measured['teacher_forward_seconds_per_1000']:.1f}",
+                        f"{measured['student_epoch_seconds_per_1000']:.1f}",
+                        f"{measured['dev_evaluate_seconds']:.1f}"]]), "",
+                f"Projected: the teacher on the full set {h['teacher_full_set_hours']:.1f} h; "
+                f"one student run on 20,000 {h['student_run_20k_hours']:.1f} h (on the full "
+                f"set {h['student_run_full_hours']:.1f} h); the six runs "
+                f"{h['study_20k_hours']:.1f} h on 20,000 against {h['study_full_hours']:.1f} h "
+                f"on the full set ({h['assumed']}).", ""]
+    t = d.get("teacher")
+    if t:
+        out += [f"**Teacher**: all-mpnet-base-v2 fine-tuned on {t['examples']:,} sentences "
+                f"({t['steps']:,} steps, {t['seconds'] / 60:.0f} minutes on {t['threads']} "
+                f"thread): dev accuracy **{_pct(t['dev_accuracy'])}**, held-out "
+                f"{_pct(t['heldout_accuracy'])} ({t['heldout_examples']:,} sentences).", ""]
+    if d.get("runs"):
+        out += ["Each student run (dev accuracy in percent; seconds per epoch are training "
+                "and, for `sage`,\nthe round and its labelling):", "", _runs_table(d), ""]
+    arms = d.get("arms") or {}
+    if arms:
+        rows = [[a, ", ".join(map(str, s["seeds"])),
+                 f"{_pct(s['best_dev_mean'])}" + (f" ± {100 * s['best_dev_sd']:.2f}"
+                                                  if s["best_dev_sd"] is not None else ""),
+                 f"{_pct(s['heldout_mean'])}" + (f" ± {100 * s['heldout_sd']:.2f}"
+                                                 if s["heldout_sd"] is not None else ""),
+                 ", ".join(map(str, s["epochs_to_within_best"]))]
+                for a, s in sorted(arms.items(), key=lambda x: ORDER.index(x[0]))]
+        out += [table(["arm", "seeds", "best dev (mean ± sd)", "held-out", "epochs to within "
+                       "0.5 of best"], rows), ""]
+    v = d.get("verdict") or {}
+    if v.get("complete"):
+        held = v["heldout_sage_minus_none"]
+        out += [f"**The rule's verdict**: SAGE minus none, seed-paired held-out "
+                f"{held['mean']:+.2f} ± {held['se']:.2f} points (standard error): SAGE "
+                + ("pays" if v["sage_pays"] else "does not pay") + " at this scale; per "
+                "second it is " + ("" if v["sage_per_second"] else "not ") + "recommended.",
+                ""]
+    ours = arms.get(d.get("headline_arm") or "none")
+    rows = [[who, s, te, fig, what] for who, s, te, fig, what in PUBLISHED]
+    if ours:
+        rows.append(["**this project**", f"{d['runs'][0]['student_parameters'] / 1e6:.1f}M, "
+                     "6 layers", "all-mpnet-base-v2 (" + (_pct(t["dev_accuracy"]) if t else "-")
+                     + ")", f"**{_pct(ours['best_dev_mean'])}**",
+                     f"dev, mean of {len(ours['seeds'])} seed(s); 20,000 training sentences"])
+    out += ["Beside the published figures (SST-2 accuracy; theirs used the full training set, "
+            "a BERT-base\nteacher and, where marked, the test set):", "",
+            table(["", "student", "teacher", "SST-2", "what"], rows), ""]
+    if online:
+        out += [f"**Online KD at this scale** (`bench/vs_online_kd.py`, "
+                f"{online['train_examples']:,} sentences, {online['epochs']} epochs, "
+                f"{online['threads']} thread): the teacher in the loop costs "
+                f"**{online['median_ratio']:.2f}x** the vector interface's epoch (ideal "
+                f"{online['ideal_ratio']:.2f}x, 1 + teacher forward / student step).", ""]
+    if export:
+        rows = [[r["format"], _pct(r["accuracy"]), f"{r['mb']:.1f}",
+                 f"{r['latency_ms']:.1f}"] for r in export["formats"]]
+        out += [f"**Export** of {export['student']} (re-scored on dev through onnxruntime):",
+                "", table(["format", "dev accuracy", "MB", "batch-1 ms"], rows), ""]
+    if qnli:
+        s = qnli["summary"]
+        rows = [[a, f"{_pct(x['dev_final_mean'])}", f"{_pct(x['heldout_mean'])}"]
+                for a, x in s.items()]
+        out += ["**QNLI** (non-standard: no QNLI train split here, so a split of the official "
+                "dev set):", "", table(["arm", "dev", "held-out"], rows), ""]
+    return "\n".join(out)
