@@ -1,6 +1,4 @@
-"""What the student buys (`bench/results/ladder.json`, `export.json`, from `python
-bench/ladder.py`), and teachers you cannot run here (`teachers.json`, from `python
-bench/teachers.py`)."""
+"""What the student buys (`bench/results/ladder.json`, `export.json`, from `python\nbench/ladder.py`), and teachers you cannot run here (`teachers.json`, from `python\nbench/teachers.py`)."""
 
 from __future__ import annotations
 
@@ -24,26 +22,17 @@ def ladder(d: dict, export: dict | None) -> str:
     out = ["## What each student size buys, against the teacher quantized",
            "",
            f"`python bench/ladder.py` ({machine(d)}; beside it: {d['beside']}). SST-2 in the "
-           "embedded default's
-regime: one teacher (all-MiniLM-L6-v2 fine-tuned on 20,000 "
-           "examples) and one pass of its targets for
-every rung; students of each depth "
-           "from evenly spread teacher layers, and the static student (no
-transformer "
+           "embedded default's\nregime: one teacher (all-MiniLM-L6-v2 fine-tuned on 20,000 "
+           "examples) and one pass of its targets for\nevery rung; students of each depth "
+           "from evenly spread teacher layers, and the static student (no\ntransformer "
            "layer: the teacher's word vectors reduced to 256 dimensions by a PCA of the "
-           "training
-text, mean-pooled, a head), distilled on 8,000 with the default's "
-           f"settings, student seeds {d['seeds']}.
-Every model is measured the same way "
-           f"(token ids in, logits out): throughput at batch {d['batch_size']} and batch-1
-"
+           "training\ntext, mean-pooled, a head), distilled on 8,000 with the default's "
+           f"settings, student seeds {d['seeds']}.\nEvery model is measured the same way "
+           f"(token ids in, logits out): throughput at batch {d['batch_size']} and batch-1\n"
            "latency, medians over the seeds' runs; `int8` rows are the same students "
-           "exported to ONNX,
-quantized (dynamic, per channel) and re-scored through "
-           "onnxruntime; the teacher's ONNX and int8
-copies were measured once and cached "
-           "with it. `*` marks the Pareto front of the metric against
-throughput, over "
+           "exported to ONNX,\nquantized (dynamic, per channel) and re-scored through "
+           "onnxruntime; the teacher's ONNX and int8\ncopies were measured once and cached "
+           "with it. `*` marks the Pareto front of the metric against\nthroughput, over "
            "every row.", "",
            f"**Verdict** (`--within {d['within']}`): {d['verdict']}.", ""]
     int8 = {r["model"]: r for r in d.get("int8", [])}
@@ -65,8 +54,7 @@ throughput, over "
                       "batch-1 ms", "params", "MB"], rows))
     out += ["", f"Smallest student within {d['within']} points of the teacher: "
             f"**{d['smallest_within'] or 'none'}**. The word-embedding table (11.7M) is most "
-            "of every transformer's
-parameters; the layers are what the speed pays for.", "",
+            "of every transformer's\nparameters; the layers are what the speed pays for.", "",
             "![ladder](../bench/results/ladder.png)", ""]
     if export:
         out += export_table(export, "the default student")
@@ -115,8 +103,7 @@ def teachers(d: dict) -> str:
 
 
 def big_teacher(d: dict, export: dict | None) -> str:
-    """A 110M teacher (`python bench/ladder.py --teacher mpnet-base ...`, `mpnet.json`)
-    and its students of the paper's size and of 3 layers, one seed each."""
+    """A 110M teacher (`python bench/ladder.py --teacher mpnet-base ...`, `mpnet.json`)\n    and its students of the paper's size and of 3 layers, one seed each."""
     t = d["teacher"]
     out = ["## A 110M teacher: all-mpnet-base-v2 and its 6- and 3-layer students",
            "",
