@@ -48,10 +48,10 @@ def teacher_baselines(teacher, tokenizer, dev, metrics: list[str], max_length: i
         {"teacher_onnx": {...}, "teacher_int8": {...}, "measured": date, "cached": bool},
         or None where there is nothing to measure with (no export extra), said in `log`.
     """
-    from .deploy import ExportError, _onnx, export_formats, onnx_run
+    from .deploy import ExportError, onnxruntime_module, timed_formats
 
     try:
-        ort = _onnx()
+        onnxruntime_module()
     except ExportError as err:
         log(f"efficiency: no ONNX or int8 teacher to compare with ({err})")
         return None
@@ -63,19 +63,11 @@ def teacher_baselines(teacher, tokenizer, dev, metrics: list[str], max_length: i
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
         model = teacher.cpu().float().eval()
-        rows, _ = export_formats(model, tokenizer, dev, metrics, max_length, batch_size, work,
-                                 "int8", latency=False)  # timed below, as the student is
-        names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
-                 if n in tokenizer(["a"], return_tensors="pt")]
+        copies = timed_formats(model, tokenizer, dev, metrics, max_length, batch_size, work)
         result = {"measured": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(),
-                  "metrics": metrics}
-        for row in rows[1:]:
-            path = work / ("model.onnx" if row["format"] == "onnx" else "model_quantized.onnx")
-            timed = efficiency.measure_runner(onnx_run(ort, path, names), tokenizer, dev,
-                                              batch_size, max_length, e2e=False)
-            result[FORMATS[row["format"]]] = {
-                **{m: row[m] for m in metrics}, **timed, "mb": row["mb"],
-                "parameters": efficiency.parameters(model)}
+                  "metrics": metrics,
+                  **{FORMATS[f]: {**c, "parameters": efficiency.parameters(model)}
+                     for f, c in copies.items()}}
         write_json(work / "baselines.json", result)
         if folder.exists():  # another process finished first
             shutil.rmtree(work)

@@ -35,7 +35,7 @@ class ExportError(RuntimeError):
     """The export cannot be made; the message says what to do."""
 
 
-def _onnx():
+def onnxruntime_module():
     import importlib
 
     try:
@@ -114,7 +114,7 @@ def export_student(folder: Path, out: Path, quantize: str | None = None,
     """
     folder, out = Path(folder), Path(out)
     check_student(folder)
-    _onnx()
+    onnxruntime_module()
     config_path = Path(config_path) if config_path else folder.parent / "config.yaml"
     if not config_path.is_file():
         raise ExportError(f"{folder}: no run config at {config_path} to read the dev set "
@@ -157,7 +157,7 @@ def export_formats(model, tokenizer, dev, metrics: list[str], max_length: int,
         100 dev examples); `runs[format](batch)` gives the
         logits of a batch of numpy token ids.
     """
-    ort = _onnx()
+    ort = onnxruntime_module()
     model = model.cpu().float().eval()
     regression = model.config.num_labels == 1
     out.mkdir(parents=True, exist_ok=True)
@@ -184,6 +184,32 @@ def export_formats(model, tokenizer, dev, metrics: list[str], max_length: int,
         if latency:
             rows[-1]["latency_ms"] = _latency_ms(run, tokenizer, dev, max_length)
     return rows, runs
+
+
+def timed_formats(model, tokenizer, dev, metrics: list[str], max_length: int,
+                  batch_size: int, out: Path, timed: tuple[str, ...] = ("onnx", "onnx-int8")
+                  ) -> dict[str, dict]:
+    """`model`'s ONNX and int8 copies in `out`, each scored on `dev` and timed as
+    `efficiency.measure` times a PyTorch model (batch-1 latency, throughput at
+    `batch_size`; tokenization outside the clock).
+
+    Returns:
+        {format: {metric: value, "latency_ms", "throughput", "examples", "mb"}} for the
+        formats in `timed` (`onnx`, `onnx-int8`).
+    """
+    from .efficiency import measure_runner
+
+    ort = onnxruntime_module()
+    rows, _ = export_formats(model, tokenizer, dev, metrics, max_length, batch_size, out,
+                             "int8", latency=False)
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
+             if n in tokenizer(["a"], return_tensors="pt")]
+    files = {"onnx": out / "model.onnx", "onnx-int8": out / "model_quantized.onnx"}
+    return {row["format"]: {**{m: row[m] for m in metrics}, "mb": row["mb"],
+                            **measure_runner(onnx_run(ort, files[row["format"]], names),
+                                             tokenizer, dev, batch_size, max_length,
+                                             e2e=False)}
+            for row in rows if row["format"] in timed}
 
 
 def onnx_run(ort, path: Path, names: list[str]):

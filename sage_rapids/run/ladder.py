@@ -122,35 +122,25 @@ def student_int8(folder: Path, s: Setup, config: Config, backend: Backend,
     """A rung run's student quantized to int8 (ONNX, onnxruntime): its dev metrics and
     its speed, measured as the fp32 student's; kept in `folder/int8.json` so that a
     resumed ladder measures it once. None without the export extra or off the CPU."""
-    import json as json_
-
-    from ..artifacts import write_json as write
     from ..distillation.models import load_classifier
-    from . import efficiency
-    from .deploy import ExportError, _onnx, export_formats, onnx_run
+    from .deploy import ExportError, onnxruntime_module, timed_formats
 
     if (folder / "int8.json").is_file():
-        return json_.loads((folder / "int8.json").read_text())
-    if backend.name != "cpu" or not config.eval.efficiency:
+        return json.loads((folder / "int8.json").read_text())
+    if backend.name != "cpu" or not config.eval.efficiency:  # int8 ONNX is a CPU format
         return None
     try:
-        ort = _onnx()
+        onnxruntime_module()
     except ExportError as err:
         log(f"{folder.name}: no int8 copy measured ({err})")
         return None
     model, tokenizer = load_classifier(str(folder / "student"))
-    dev, metrics, n = s.task.dev, s.task.metrics, config.data.max_length
-    rows, _ = export_formats(model, tokenizer, dev, metrics, n, config.eval.batch_size,
-                             folder / "onnx", "int8", latency=False)
-    names = [k for k in ("input_ids", "attention_mask", "token_type_ids")
-             if k in tokenizer(["a"], return_tensors="pt")]
-    timed = efficiency.measure_runner(onnx_run(ort, folder / "onnx" / "model_quantized.onnx",
-                                               names), tokenizer, dev,
-                                      config.eval.batch_size, n, e2e=False)
-    result = {**{m: rows[-1][m] for m in metrics}, **timed, "mb": rows[-1]["mb"]}
-    write(folder / "int8.json", result)
-    log(f"{folder.name}: int8 copy {metrics[0]} {rows[-1][metrics[0]]:.4f}, "
-        f"{timed['throughput']['median']:.0f} examples/s")
+    metrics = s.task.metrics
+    result = timed_formats(model, tokenizer, s.task.dev, metrics, config.data.max_length,
+                           config.eval.batch_size, folder / "onnx", ("onnx-int8",))["onnx-int8"]
+    write_json(folder / "int8.json", result)
+    log(f"{folder.name}: int8 copy {metrics[0]} {result[metrics[0]]:.4f}, "
+        f"{result['throughput']['median']:.0f} examples/s")
     return result
 
 
