@@ -161,3 +161,13 @@ def test_a_run_names_the_int8_teacher_and_writes_a_model_card_that_parses(
                env_extra={"SAGE_DATA_DIR": str(sst_like_dir)})
     assert proc.returncode == 0
     assert (tmp_path / "onnx" / "README.md").read_text() == card
+
+
+def test_a_static_student_with_layer_transfer_is_refused_by_its_key():
+    from sage_rapids.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"student.layers: \[\] is the static student"):
+        load_config(None, ["student.layers=[]", "loss.layers=1.0"])
+    with pytest.raises(ConfigError, match="student.static_dim"):
+        load_config(None, ["student.layers=[]", "student.static_dim=0"])
+    assert load_config(None, ["student.layers=[]"]).student.static_dim == 256
