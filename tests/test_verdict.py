@@ -76,6 +76,7 @@ def test_the_budget_picks_the_fastest_model_and_says_so_in_one_sentence():
     by_latency = ladder_table(runs, within=1.5, budget={"max_latency_ms": 4.0})
     assert by_latency["pick"] == "L2 int8"
     assert "at batch 1" in by_latency["verdict"] and "at most 4.0 ms" in by_latency["verdict"]
+    assert "would also do" not in by_latency["verdict"]  # the int8 teacher takes 5 ms
     # the int8 teacher is the fastest that stays within 0.5 points: no distillation
     close = ladder_table(runs, within=0.5)
     assert close["pick"] == "teacher int8"

@@ -117,17 +117,24 @@ def all_rows(table: dict) -> list[dict]:
     return [table["teacher"], *table.get("baselines", []), *rungs]
 
 
-def pick(table: dict, budget: dict | None) -> tuple[dict | None, str]:
-    """The fastest row within `table["within"]` points of the teacher that meets the
-    budget, and the budget in words. Fastest: the highest throughput, or the lowest
-    batch-1 latency where only `max_latency_ms` is given."""
+def meets(row: dict, table: dict, budget: dict | None) -> bool:
+    """Whether a row is within `table["within"]` points of the teacher and inside the
+    budget (`max_latency_ms`, `min_throughput`; None: no bound)."""
     budget = budget or {}
     floor = table["teacher"]["metric_mean"] - table["within"] / 100.0
     max_ms, min_rate = budget.get("max_latency_ms"), budget.get("min_throughput")
-    fits = [r for r in all_rows(table) if not r.get("learnt_nothing")
-            and r["metric_mean"] >= floor - 1e-12
-            and (max_ms is None or r["latency_ms"] <= max_ms)
-            and (min_rate is None or r["throughput"] >= min_rate)]
+    return (not row.get("learnt_nothing") and row["metric_mean"] >= floor - 1e-12
+            and (max_ms is None or row["latency_ms"] <= max_ms)
+            and (min_rate is None or row["throughput"] >= min_rate))
+
+
+def pick(table: dict, budget: dict | None) -> tuple[dict | None, str]:
+    """The fastest row that `meets` the budget, and the budget in words. Fastest: the
+    highest throughput, or the lowest batch-1 latency where only `max_latency_ms` is
+    given."""
+    budget = budget or {}
+    max_ms, min_rate = budget.get("max_latency_ms"), budget.get("min_throughput")
+    fits = [r for r in all_rows(table) if meets(r, table, budget)]
     words = [f"within {table['within']} points of the teacher"]
     words += [f"at most {max_ms} ms at batch 1"] if max_ms is not None else []
     words += [f"at least {min_rate} examples/s"] if min_rate is not None else []
@@ -180,7 +187,7 @@ def verdict(table: dict, budget: dict | None = None) -> str:
     if int8 is not None:
         against += f" and {times(int8):.1f}x its int8 copy"
     text = f"{_describe(row)}: {score}{against} {where}{size} ({words})"
-    if int8 is not None and int8["metric_mean"] >= t["metric_mean"] - table["within"] / 100:
+    if int8 is not None and meets(int8, table, budget):
         text += f"; the int8 teacher alone would also do, at {times(t) / times(int8):.1f}x"
     return text
 
