@@ -31,7 +31,7 @@ def machine(d: dict) -> str:
     parts = [d.get("device") or d.get("machine")
              or ("2-core CPU machine" if d.get("backend") == "cpu" else d.get("backend"))]
     if d.get("threads"):
-        parts.append(f"{d['threads']} threads")
+        parts.append(f"{d['threads']} thread{'s' if d['threads'] != 1 else ''}")
     if d.get("date"):
         parts.append(d["date"])
     return ", ".join(p for p in parts if p)

@@ -166,7 +166,8 @@ def same_ladder(out: Path, config: Config, rungs: list[Rung], seeds: list[int],
                    if old[k] != new[k] and k != "device"]
         saved["rungs"] = [[r.layers, r.width] for r in saved["rungs"]]
         changed += [f"{k}: ladder has {saved[k]!r}, asked for {asked[k]!r}"
-                    for k in asked if saved[k] != asked[k]]
+                    for k in ("rungs", "seeds") if saved[k] != asked[k]]  # `within` is
+        # the table's, not the runs': a resumed ladder may ask again with another
         if changed:
             raise ConfigError(["cannot resume a ladder with other settings"] + changed,
                               str(out / "ladder.yaml"))

@@ -267,7 +267,8 @@ def format_ladder(table: dict) -> str:
                      f"{speedup:>10}{r['latency_ms']:>12.2f}{params:>24}{mb:>8}")
     pick = table["smallest_within"]
     lines.append(f"* Pareto front (metric against throughput); {table['device']}, "
-                 f"{table['threads']} threads, batch {table['batch_size']}, seeds "
+                 f"{table['threads']} thread{'s' if table['threads'] != 1 else ''}, "
+                 f"batch {table['batch_size']}, seeds "
                  f"{table['seeds']}" + ("" if len(table["seeds"]) > 1 else
                                         " (one seed: no spread)"))
     flat = [r for r in table["rungs"] if r.get("learnt_nothing")]
