@@ -253,18 +253,27 @@ def _set_key(raw: dict, key: str, value: Any, problems: list[str]) -> None:
     node[parts[-1]] = value
 
 
+def _absolute(value: str) -> bool:
+    """Whether a path is absolute once `~` is expanded (`~name` of no such user: as
+    written, a relative path whose file will be reported missing by name)."""
+    try:
+        return Path(value).expanduser().is_absolute()
+    except RuntimeError:
+        return Path(value).is_absolute()
+
+
 def _resolve_relative_paths(raw: dict, base: Path) -> None:
     """Relative file paths in a config resolve against the config file's folder."""
     data = raw.get("data")
     if isinstance(data, dict):
         for key in ("path", "train_file", "dev_file", "encoded"):
             value = data.get(key)
-            if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            if isinstance(value, str) and value and not _absolute(value):
                 data[key] = str((base / value).resolve())
         sets = data.get("dev_sets")
         if data.get("name") == "local" and isinstance(sets, dict):
             data["dev_sets"] = {k: str((base / v).resolve()) if isinstance(v, str) and v and
-                                not Path(v).expanduser().is_absolute() else v
+                                not _absolute(v) else v
                                 for k, v in sets.items()}
     teacher = raw.get("teacher")
     if isinstance(teacher, dict):

@@ -127,10 +127,35 @@ def test_static_rung_int8_rows_baselines_and_the_verdict_through_the_cli(
     # the static student's int8 copy is a plain ONNX file that answers like it
     export = json.loads((out / "static-s0" / "int8.json").read_text())
     assert 0.0 <= export["accuracy"] <= 1.0 and export["mb"] > 0
-    again = cli("ladder", "--config", config, "--layers", "0", "--out", tmp_path / "again",
-                env_extra=env)
-    assert "exporting the teacher" not in again.stderr  # cached with the teacher
-    assert "verdict: " in again.stdout
+
+
+def test_the_teacher_s_copies_are_measured_once_and_cached_with_it(tmp_path, tiny_teacher_dir):
+    from conftest import make_sentences
+
+    from sage_rapids.data.text_dataset import TextDataset
+    from sage_rapids.distillation.models import load_classifier
+    from sage_rapids.run.baselines import teacher_baselines
+
+    texts, labels = make_sentences(40, seed=3)
+    dev = TextDataset(texts, None, np.array(labels), ["negative", "positive"], "dev")
+    teacher, tokenizer = load_classifier(str(tiny_teacher_dir))
+    said = []
+    first = teacher_baselines(teacher, tokenizer, dev, ["accuracy"], 32, 16, tmp_path,
+                              said.append)
+    again = teacher_baselines(teacher, tokenizer, dev, ["accuracy"], 32, 16, tmp_path,
+                              said.append)
+    assert said == ["efficiency: exporting the teacher to ONNX and int8 once (cached with it)"]
+    assert not first["cached"] and again["cached"]
+    assert {k: v for k, v in again.items() if k != "cached"} == \
+        {k: v for k, v in first.items() if k != "cached"}
+    assert first["teacher_int8"]["mb"] < first["teacher_onnx"]["mb"]
+    (folder,) = (tmp_path / "baselines").iterdir()
+    assert sorted(p.name for p in folder.iterdir()) == ["baselines.json", "model.onnx",
+                                                       "model_quantized.onnx"]
+    # another dev set is another measurement
+    other = TextDataset(texts[:20], None, np.array(labels[:20]), ["negative", "positive"], "dev")
+    assert not teacher_baselines(teacher, tokenizer, other, ["accuracy"], 32, 16, tmp_path,
+                                 said.append)["cached"]
 
 
 @pytest.mark.slow

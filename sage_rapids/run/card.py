@@ -30,8 +30,7 @@ def base_model(name: str | None) -> str | None:
         return None
     if name in HUB_IDS:
         return HUB_IDS[name]
-    return None if Path(name).expanduser().exists() or name.startswith((".", "/", "~")) \
-        else name
+    return None if name.startswith((".", "/", "~")) or Path(name).exists() else name
 
 
 def dataset_entry(config: Config) -> dict:
