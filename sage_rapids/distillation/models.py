@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,9 +73,9 @@ def load_classifier(name: str, num_labels: int | None = None, trust_remote_code:
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from . import static  # noqa: F401  (registers the static student's model type)
-
     path = resolve_model_path(name)
+    if _model_type(path) == "sage-static":  # static.MODEL_TYPE, known before importing it
+        from . import static  # noqa: F401  (registers the static student's model type)
     kwargs = {"trust_remote_code": trust_remote_code, "output_loading_info": True}
     if num_labels is not None:
         kwargs.update(num_labels=num_labels, ignore_mismatched_sizes=True)
@@ -89,6 +90,15 @@ def load_classifier(name: str, num_labels: int | None = None, trust_remote_code:
                                  {k[0] if isinstance(k, tuple) else k
                                   for k in info.get("mismatched_keys") or ()})
     return model.eval(), tokenizer
+
+
+def _model_type(path: str) -> str | None:
+    """`model_type` of a local folder's config.json (None for a hub name)."""
+    config = Path(path).expanduser() / "config.json" if not path.startswith("~") else None
+    try:
+        return json.loads(config.read_text()).get("model_type") if config else None
+    except (OSError, ValueError):
+        return None
 
 
 def untrained_head(model: nn.Module) -> list[str]:

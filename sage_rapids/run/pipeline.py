@@ -24,7 +24,6 @@ from ..config import Config
 from ..context import Context
 from ..distillation.evaluate import STUDENT_ADVICE, agreement, learnt_nothing, predict, scores
 from ..distillation.export import exportable_student
-from ..distillation.static import fit_reduction, is_static
 from ..distillation.models import (
     ModelError,
     Student,
@@ -255,7 +254,9 @@ def start_training(config: Config, s: Setup, ctx: Context) -> Training:
     seed_torch(seed, "student_init")  # the same on every rank; DDP broadcasts rank 0's
     student = build_student(s.teacher, config.student, len(s.task.train.label_names),
                             config.teacher.trust_remote_code, config.loss).to(backend.device)
-    if is_static(student.model) and student.projection is not None:
+    from ..distillation.static import fit_reduction, is_static  # loaded with the models
+
+    if is_static(student.model) and student.projection is not None:  # its PCA of the text
         fit_reduction(student.projection, s.embeddings, backend.to_host(s.train.ids))
     widths = (hidden_size(s.teacher.config), hidden_size(student.model.config)) \
         if s.teacher is not None else (0, 0)

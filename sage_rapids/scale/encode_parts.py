@@ -52,13 +52,17 @@ def _teacher(spec: EncodeSpec):
     """The teacher, its tokenizer, embeddings and backend: loaded once per worker."""
     key = (spec.teacher, spec.device)
     if key not in _WORKER_MODELS:
+        import multiprocessing
+
         from ..backend import resolve_backend
         from ..distillation.models import input_embeddings, load_classifier
-        from ..progress import quiet_libraries
+        from ..progress import library_bars_off, quiet_libraries
 
-        quiet_libraries()  # a worker's output is the driver's log
+        if multiprocessing.parent_process() is not None:
+            quiet_libraries()  # a worker process's output is the driver's log
         backend = resolve_backend(spec.device)
-        teacher, tokenizer = load_classifier(spec.teacher, None, spec.trust_remote_code)
+        with library_bars_off(True):  # a thread of the caller's process: put back after
+            teacher, tokenizer = load_classifier(spec.teacher, None, spec.trust_remote_code)
         teacher.to(backend.device).requires_grad_(False)
         _WORKER_MODELS[key] = (teacher, tokenizer, input_embeddings(teacher).detach(), backend)
     return _WORKER_MODELS[key]
