@@ -93,7 +93,10 @@ def model_card(summary: dict, config: Config) -> str:
     metrics = [m for m in METRIC_IDS if f"student_{prefix}_{m}" in summary]
     layers = summary["student_layers"]
     kind = "static (no transformer layer)" if layers == 0 else f"{layers}-layer"
-    teacher = summary.get("teacher") or "a teacher's outputs"
+    teacher = base_model(summary.get("teacher")) or summary.get("teacher") or \
+        "a teacher's outputs"
+    if summary.get("teacher") and config.teacher.finetune:
+        teacher += f" fine-tuned on `{config.data.name}`"
     lines = [
         "---", header.rstrip(),
         "# license: set the license your teacher's and your data's terms allow",
@@ -127,8 +130,9 @@ def model_card(summary: dict, config: Config) -> str:
               f"| seed | {config.seed if t.seed is None else t.seed} |"]
     e = summary.get("efficiency")
     if e:
-        lines += ["", f"## Speed ({e['device']}, {e['threads']} threads; measured once, on the "
-                  "machine that trained it)", "",
+        threads = f"{e['threads']} thread{'s' if e['threads'] != 1 else ''}"
+        lines += ["", f"## Speed ({e['device']}, {threads}; measured once, on the machine that "
+                  "trained it)", "",
                   f"| model | examples/s (batch {e['student']['examples']['batch_size']}) | "
                   "batch-1 ms | MB |", "|---|---|---|---|", *_speed_rows(e)]
     lines += ["", "## Use", "", "```python",
