@@ -438,6 +438,18 @@ def arm_summary(rows: list[dict]) -> dict:
                                                       for s in r["work_seconds"])}
 
 
+def in_progress(work: Path, remaining: list[str]) -> dict:
+    """The epochs an unfinished run has checkpointed so far (it resumes after them)."""
+    out = {}
+    for name in remaining:
+        path = work / name / "metrics.jsonl"
+        if path.is_file():
+            rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+            out[name] = {"dev_by_epoch": [r["dev_accuracy"] for r in rows],
+                         "epoch_seconds": [r["seconds"] for r in rows]}
+    return out
+
+
 def report(args) -> int:
     from sage_rapids.artifacts import write_json
 
@@ -447,9 +459,10 @@ def report(args) -> int:
     arms = {a: arm_summary([runs[(a, s)] for s in SEEDS if (a, s) in runs])
             for a in ARMS if any(k[0] == a for k in runs)}
     v = verdict(runs)
+    remaining = [f"{a}-s{s}" for s in SEEDS for a in ARMS if (a, s) not in runs]
     d = {**d, "runs": [runs[k] for k in sorted(runs, key=lambda k: (k[1], k[0]))],
          "arms": arms, "verdict": v, "headline_arm": headline_arm(runs),
-         "remaining": [f"{a}-s{s}" for s in SEEDS for a in ARMS if (a, s) not in runs]}
+         "remaining": remaining, "in_progress": in_progress(Path(args.work), remaining)}
     write_json(path, d)
     for a, s in arms.items():
         print(f"{a:<5} dev {s['best_dev_mean']:.4f} (seeds {s['best_dev']}), held-out "

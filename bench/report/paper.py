@@ -47,6 +47,10 @@ def paper(d: dict, measured: dict | None, online: dict | None, export: dict | No
               f"**In progress**: {done} of {done + len(remaining)} student runs finished; "
               f"to come: {', '.join(remaining)}. `python bench/paper.py all` resumes it (a run "
               "stopped part-way continues from its last epoch).")
+    for name, r in (d.get("in_progress") or {}).items():
+        status += (f" {name} has checkpointed {len(r['dev_by_epoch'])} epoch(s): dev "
+                   + ", ".join(_pct(x) for x in r["dev_by_epoch"]) + " ("
+                   + ", ".join(f"{x:.0f}" for x in r["epoch_seconds"]) + " s).")
     out += [status, ""]
     out += [f"- **{k.lower().capitalize()}**: {plan['rules'][k]}" for k in
             ("TEACHER", "STUDENTS", "HELD OUT", "RULE") if k in plan["rules"]]

@@ -94,10 +94,10 @@ def load_classifier(name: str, num_labels: int | None = None, trust_remote_code:
 
 def _model_type(path: str) -> str | None:
     """`model_type` of a local folder's config.json (None for a hub name)."""
-    config = Path(path).expanduser() / "config.json" if not path.startswith("~") else None
     try:
-        return json.loads(config.read_text()).get("model_type") if config else None
-    except (OSError, ValueError):
+        return json.loads((Path(path).expanduser() / "config.json").read_text()).get(
+            "model_type")
+    except (OSError, ValueError, RuntimeError):  # RuntimeError: `~name` of no such user
         return None
 
 

@@ -62,11 +62,10 @@ def teacher_baselines(teacher, tokenizer, dev, metrics: list[str], max_length: i
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
-        model = teacher.cpu().float().eval()
-        copies = timed_formats(model, tokenizer, dev, metrics, max_length, batch_size, work)
+        copies = timed_formats(teacher, tokenizer, dev, metrics, max_length, batch_size, work)
         result = {"measured": time.strftime("%Y-%m-%d"), "threads": torch.get_num_threads(),
                   "metrics": metrics,
-                  **{FORMATS[f]: {**c, "parameters": efficiency.parameters(model)}
+                  **{FORMATS[f]: {**c, "parameters": efficiency.parameters(teacher)}
                      for f, c in copies.items()}}
         write_json(work / "baselines.json", result)
         if folder.exists():  # another process finished first

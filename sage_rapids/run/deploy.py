@@ -154,8 +154,8 @@ def export_formats(model, tokenizer, dev, metrics: list[str], max_length: int,
     Returns:
         (rows, runs): one row per format (its metrics, the largest logit difference
         against PyTorch, megabytes and, with `latency`, the median batch-1 latency over
-        100 dev examples); `runs[format](batch)` gives the
-        logits of a batch of numpy token ids.
+        100 dev examples); `runs[format](batch)` gives the logits of a batch of token
+        ids (numpy arrays; the ONNX runs take PyTorch tensors too).
     """
     ort = onnxruntime_module()
     model = model.cpu().float().eval()
@@ -199,16 +199,11 @@ def timed_formats(model, tokenizer, dev, metrics: list[str], max_length: int,
     """
     from .efficiency import measure_runner
 
-    ort = onnxruntime_module()
-    rows, _ = export_formats(model, tokenizer, dev, metrics, max_length, batch_size, out,
-                             "int8", latency=False)
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids")
-             if n in tokenizer(["a"], return_tensors="pt")]
-    files = {"onnx": out / "model.onnx", "onnx-int8": out / "model_quantized.onnx"}
+    rows, runs = export_formats(model, tokenizer, dev, metrics, max_length, batch_size, out,
+                                "int8", latency=False)
     return {row["format"]: {**{m: row[m] for m in metrics}, "mb": row["mb"],
-                            **measure_runner(onnx_run(ort, files[row["format"]], names),
-                                             tokenizer, dev, batch_size, max_length,
-                                             e2e=False)}
+                            **measure_runner(runs[row["format"]], tokenizer, dev, batch_size,
+                                             max_length, e2e=False)}
             for row in rows if row["format"] in timed}
 
 

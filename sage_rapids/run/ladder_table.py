@@ -128,6 +128,16 @@ def meets(row: dict, table: dict, budget: dict | None) -> bool:
             and (min_rate is None or row["throughput"] >= min_rate))
 
 
+def _by_latency(budget: dict | None) -> bool:
+    """Only a latency bound given: "fastest" means the lowest batch-1 latency."""
+    budget = budget or {}
+    return budget.get("max_latency_ms") is not None and budget.get("min_throughput") is None
+
+
+def _teacher_int8(baselines: list[dict]) -> dict | None:
+    return next((b for b in baselines if b["format"] == "int8"), None)
+
+
 def pick(table: dict, budget: dict | None) -> tuple[dict | None, str]:
     """The fastest row that `meets` the budget, and the budget in words. Fastest: the
     highest throughput, or the lowest batch-1 latency where only `max_latency_ms` is
@@ -138,8 +148,7 @@ def pick(table: dict, budget: dict | None) -> tuple[dict | None, str]:
     words = [f"within {table['within']} points of the teacher"]
     words += [f"at most {max_ms} ms at batch 1"] if max_ms is not None else []
     words += [f"at least {min_rate} examples/s"] if min_rate is not None else []
-    by_latency = max_ms is not None and min_rate is None
-    best = min(fits, key=lambda r: r["latency_ms"]) if by_latency and fits else \
+    best = min(fits, key=lambda r: r["latency_ms"]) if _by_latency(budget) and fits else \
         max(fits, key=lambda r: r["throughput"], default=None)
     return best, ", ".join(words)
 
@@ -156,30 +165,28 @@ def _describe(row: dict) -> str:
     return f"{fmt} {kind}{width}"
 
 
-def verdict(table: dict, budget: dict | None = None) -> str:
-    """One sentence: what to deploy under the budget, against the teacher and its int8
-    copy; or that quantizing the teacher alone meets it, or that nothing does."""
-    row, words = pick(table, budget)
-    metric = table["metric"].split()[-1]
-    t = table["teacher"]
-    int8 = next((b for b in table.get("baselines", []) if b["rung"] == "teacher int8"), None)
+def verdict(table: dict, row: dict | None, words: str, budget: dict | None = None) -> str:
+    """One sentence on the row `pick` chose under the budget (`words`): what to deploy,
+    against the teacher and its int8 copy; or that quantizing the teacher alone meets
+    the budget, or that nothing does."""
     if row is None:
         return (f"no model meets the budget ({words}); relax --within, --max-latency or "
                 "--min-throughput")
-    by_latency = (budget or {}).get("max_latency_ms") is not None and \
-        (budget or {}).get("min_throughput") is None
+    t, int8 = table["teacher"], _teacher_int8(table.get("baselines", []))
+    by_latency = _by_latency(budget)
 
     def times(other: dict) -> float:
         return other["latency_ms"] / row["latency_ms"] if by_latency else \
             row["throughput"] / other["throughput"]
 
     where = "at batch 1" if by_latency else f"at batch {table['batch_size']}"
-    score = f"{row['metric_mean']:.3f} {metric} (teacher {t['metric_mean']:.3f})"
+    score = (f"{row['metric_mean']:.3f} {table['metric'].split()[-1]} "
+             f"(teacher {t['metric_mean']:.3f})")
     size = f", {row['mb']:.1f} MB" if row.get("mb") else ""
-    if row.get("model") == "teacher" or row is t:
-        if row is t:
-            return (f"the teacher as it is: {score}, {size.lstrip(', ')}; no copy and no "
-                    f"student meets the budget ({words}) faster")
+    if row is t:
+        return (f"the teacher as it is: {score}, {size.lstrip(', ')}; no copy and no "
+                f"student meets the budget ({words}) faster")
+    if row.get("model") == "teacher":
         return (f"quantizing the teacher alone meets the budget ({words}): "
                 f"{_describe(row)}, {score}, {times(t):.1f}x the fp32 teacher {where}{size}; "
                 "distillation is not needed")
@@ -211,7 +218,7 @@ def ladder_table(runs: list[dict], within: float, stage_seconds: dict | None = N
     teacher = teacher_row(summaries)
     baselines = baseline_rows(summaries[0], teacher)
     int8 = [x for row in rows if (x := int8_row(row, by_rung[row["rung"]])) is not None]
-    quantized = next((b for b in baselines if b["format"] == "int8"), None)
+    quantized = _teacher_int8(baselines)
     for row in [*rows, *int8, *baselines]:
         row["speedup"] = row["throughput"] / teacher["throughput"]
         row["share_of_teacher"] = (row["metric_mean"] / teacher["metric_mean"]
@@ -237,9 +244,9 @@ def ladder_table(runs: list[dict], within: float, stage_seconds: dict | None = N
     everything = all_rows(table)
     table["front_throughput"] = pareto(everything, True)
     table["front_size"] = pareto(everything, False)
-    chosen, _ = pick(table, budget)
+    chosen, words = pick(table, budget)
     table["pick"] = chosen and chosen["rung"]
-    table["verdict"] = verdict(table, budget)
+    table["verdict"] = verdict(table, chosen, words, budget)
     return table
 
 
