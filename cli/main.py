@@ -504,10 +504,11 @@ def evaluate(model_dir, data_name, split, text_column, text_pair_column, label_c
     from sage_rapids.backend import resolve_backend
     from sage_rapids.data.tasks import DataError, load_split, task_metrics
     from sage_rapids.distillation.evaluate import score_classifier
+    from sage_rapids.distillation.models import resolve_model_path
 
     cfg = _evaluation_data(Path(model_dir), data_name, text_column, text_pair_column,
                            label_column)
-    model_config = AutoConfig.from_pretrained(model_dir)
+    model_config = AutoConfig.from_pretrained(resolve_model_path(model_dir))
     regression = model_config.num_labels == 1 or model_config.problem_type == "regression"
     kind = "regression" if regression else None
     named = split not in ("train", "dev")

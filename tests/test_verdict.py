@@ -187,6 +187,9 @@ def test_a_run_names_the_int8_teacher_and_writes_a_model_card_that_parses(
                env_extra={"SAGE_DATA_DIR": str(sst_like_dir)})
     assert proc.returncode == 0
     assert (tmp_path / "onnx" / "README.md").read_text() == card
+    scored = cli("evaluate", tmp_path / "run" / "student",
+                 env_extra={"SAGE_DATA_DIR": str(sst_like_dir)})  # read by its model type
+    assert f"accuracy: {summary['student_dev_accuracy']:.4f}" in scored.stdout
 
 
 def test_a_static_student_with_layer_transfer_is_refused_by_its_key():

@@ -35,12 +35,16 @@ class ModelError(RuntimeError):
 
 def resolve_model_path(name: str) -> str:
     """Map an alias (`minilm-l6`, `mpnet-base`) to its local folder; other names pass
-    through. `mpnet-base` is assembled into the cache on first use (about 5 s).
+    through (a static student's folder registers its model type on the way, so every
+    reader of a model by name knows it). `mpnet-base` is assembled into the cache on
+    first use (about 5 s).
 
     Raises:
         ModelError: the alias's packages are not installed, or its parts are damaged.
     """
     if name not in ALIASES:
+        if _model_type(name) == "sage-static":  # static.MODEL_TYPE, read before importing
+            from . import static  # noqa: F401  (registers the type with transformers' Autos)
         return name
     package = ALIASES[name]
     if isinstance(package, SplitWeights):
@@ -74,8 +78,6 @@ def load_classifier(name: str, num_labels: int | None = None, trust_remote_code:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     path = resolve_model_path(name)
-    if _model_type(path) == "sage-static":  # static.MODEL_TYPE, known before importing it
-        from . import static  # noqa: F401  (registers the static student's model type)
     kwargs = {"trust_remote_code": trust_remote_code, "output_loading_info": True}
     if num_labels is not None:
         kwargs.update(num_labels=num_labels, ignore_mismatched_sizes=True)
