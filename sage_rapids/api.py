@@ -22,10 +22,11 @@ import random
 import re
 import shutil
 import tempfile
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -131,8 +132,9 @@ def distill(train: Any = None, dev: Any = None, *, teacher: Any = None, tokenize
             cfg = replace(cfg, data=data_found(cfg.data))  # config.yaml: where data was found
             backend = backend or resolve_backend(cfg.device)
             say = (lambda message: None) if quiet else (log or print)
-            summary = pipeline.run(cfg, backend, run_dir, quiet=quiet, log=say, resume=resume,
-                                   dist=dist, restarts=restarts)
+            with warnings_named_as_given(names):
+                summary = pipeline.run(cfg, backend, run_dir, quiet=quiet, log=say,
+                                       resume=resume, dist=dist, restarts=restarts)
             student, tok = load_classifier(str(run_dir / "student")) if dist.is_main else \
                 (None, None)
             metrics = [json.loads(line) for line in
@@ -334,16 +336,46 @@ def named_as_given(err: BaseException, names: list[tuple[str, str]]) -> BaseExce
     from .data.rows import DataError
 
     def rename(text: str) -> str:
-        for pattern, name in names:
-            text = re.sub(pattern + r"(?::(?P<n>\d+))?", lambda m, name=name: name.format(
-                **m.groupdict()) + (f", row {int(m['n']) - 1}" if m["n"] else ""), text)
-        return text
+        return renamed(text, names)
 
     if isinstance(err, DataError) and rename(str(err)) != str(err):
         return DataError(rename(str(err)))
     if isinstance(err, ConfigError) and any(rename(p) != p for p in err.problems):
         return ConfigError([rename(p) for p in err.problems], err.source)
     return err
+
+
+def renamed(text: str, names: list[tuple[str, str]]) -> str:
+    """`text` with the files `materialise` wrote named as the caller passed them (see
+    `named_as_given`); a list of their lines (`lines 3, 5`, as the `bad_rows: skip`
+    warning gives) becomes rows (`rows 2, 4`)."""
+    before = text
+    for pattern, name in names:
+        text = re.sub(pattern + r"(?::(?P<n>\d+))?", lambda m, name=name: name.format(
+            **m.groupdict()) + (f", row {int(m['n']) - 1}" if m["n"] else ""), text)
+    if text == before:
+        return text
+    return re.sub(r"\blines (\d+(?:, \d+)*)", lambda m: "rows " + ", ".join(
+        str(int(n) - 1) for n in m[1].split(", ")), text)
+
+
+@contextmanager
+def warnings_named_as_given(names: list[tuple[str, str]]) -> Iterator[None]:
+    """While the block runs, a warning about a file `materialise` wrote names what the
+    caller passed instead (`train= (DataFrame): skipped 2 bad rows ..., rows 2, 4`)."""
+    show = warnings.showwarning
+
+    def shown(message, category, filename, lineno, file=None, line=None):
+        text = renamed(str(message), names)
+        if text != str(message):
+            message = category(text)
+        show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = shown
+    try:
+        yield
+    finally:
+        warnings.showwarning = show
 
 
 def as_frame(rows, name: str):
