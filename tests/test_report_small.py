@@ -35,7 +35,8 @@ def summary(task: str, metrics: list[str], sets: tuple[str, ...] = ("dev",), **e
     scores = {f"{who}_{d}_{m}": 0.8312 for who in ("teacher", "student") for d in sets
               for m in metrics}
     return {"task": task, "train_examples": 392_702, "world_size": 1,
-            "dev_examples": 9_815, **{f"{d}_examples": 9_832 for d in sets[1:]},
+            "dev_examples": 9_815, "dev_sets": list(sets),
+            **{f"{d}_examples": 9_832 for d in sets[1:]},
             "teacher": "/scratch/checkpoints/teachers/roberta-large-finetuned-on-the-task",
             "teacher_parameters": 355_362_819, "task_type": "classification",
             "primary_metric": metrics[0], "selected_by": f"{sets[0]}_{metrics[0]}", **scores,
@@ -88,6 +89,10 @@ def test_long_values_wrap_under_their_column():
     assert len(bars) == 1, table  # one column edge for every line, continuations included
     label = "dev_mismatched accuracy: teacher / student"
     assert any(line.startswith(label) and "0.8312 / 0.8312" in line for line in lines)
+    sizes = [line.split(" | ") for line in lines if " examples " in line]
+    assert [(k.strip(), v) for k, v in sizes] == [
+        ("train examples", "392,702"), ("dev_matched examples", "9,815"),
+        ("dev_mismatched examples", "9,832")], table  # every dev set, by its name
     first = next(i for i, line in enumerate(lines) if line.startswith("note"))
     assert lines[first + 1].startswith(" " * len("dev_mismatched") + " ")  # continued
 

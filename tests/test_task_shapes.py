@@ -3,6 +3,7 @@ command on tiny random models: STS-B regression (a score per pair), MNLI's three
 classes with two dev sets, WNLI by name; and the bad input each one invites."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -101,12 +102,14 @@ def test_mnli_three_classes_two_dev_sets(tmp_path):
                "--quiet")
     assert "dev_matched accuracy: teacher / student" in proc.stdout
     assert "dev_mismatched accuracy: teacher / student" in proc.stdout
+    assert re.search(r"dev_mismatched examples +\| 12\n", proc.stdout), proc.stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["selected_by"] == "dev_matched_accuracy"
     for key in ("teacher_dev_matched_accuracy", "student_dev_matched_accuracy",
                 "teacher_dev_mismatched_accuracy", "student_dev_mismatched_accuracy"):
         assert 0.0 <= summary[key] <= 1.0
     assert summary["dev_examples"] == summary["dev_mismatched_examples"] == 12
+    assert summary["dev_sets"] == ["dev_matched", "dev_mismatched"]
     rows = metrics_rows(out)
     assert all("dev_matched_accuracy" in r and "dev_mismatched_accuracy" in r for r in rows)
     best = max(rows, key=lambda r: r["dev_matched_accuracy"])

@@ -340,7 +340,8 @@ def summarize(config: Config, s: Setup, student: Student, metrics: list[dict], b
         "task": config.data.name,
         "train_examples": int(dist.sum(len(s.train))),
         "world_size": dist.world_size,
-        "dev_examples": len(s.dev),
+        "dev_examples": len(s.dev),  # the first dev set's, which picks the epoch
+        "dev_sets": [d.name for d in s.devs],
         **{f"{d.name}_examples": len(d.table) for d in s.devs[1:]},
         "teacher": config.teacher.model or config.teacher.targets,
         "teacher_parameters": None if s.teacher is None else count_parameters(s.teacher),

@@ -21,7 +21,7 @@ def format_summary(summary: dict) -> str:
     rows = [
         ("task", summary["task"]),
         ("train examples", f"{summary['train_examples']:,}"),
-        ("dev examples", f"{summary['dev_examples']:,}"),
+        *_dev_set_sizes(summary),
         ("teacher", _teacher(summary)),
         ("student", (f"{summary['student_layers']} layers " if summary["student_layers"]
                      else "static, no transformer layer ")
@@ -54,6 +54,15 @@ def _table_row(label: str, value: str, width: int) -> list[str]:
     n = max(len(labels), len(values))
     labels, values = labels + [""] * (n - len(labels)), values + [""] * (n - len(values))
     return [f"{k:<{width}} | {v}".rstrip() for k, v in zip(labels, values)]
+
+
+def _dev_set_sizes(summary: dict) -> list[tuple[str, str]]:
+    """`dev examples`, or with several dev sets (MNLI's) one row for each, by its name."""
+    sets = summary.get("dev_sets") or ["dev"]
+    if len(sets) < 2:
+        return [("dev examples", f"{summary['dev_examples']:,}")]
+    return [(f"{name} examples", f"{summary['dev_examples' if i == 0 else name + '_examples']:,}")
+            for i, name in enumerate(sets)]
 
 
 def _total_time(summary: dict) -> str:
