@@ -255,8 +255,9 @@ def run_row(out: Path, arm: str, seed: int, held, backend, args) -> dict:
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     prof = json.loads((out / "profile.json").read_text())
     extra = ("reduce", "anchors", "neighbours", "synthesize", "label")
-    spent = [prof["epochs"][str(r["epoch"])].get("train", 0.0)
-             + sum(prof["epochs"][str(r["epoch"])].get(k, 0.0) for k in extra) for r in rows]
+    # each epoch's stages from its metrics row, which a resumed run keeps for every epoch
+    spent = [r["stage_seconds"].get("train", 0.0)
+             + sum(r["stage_seconds"].get(k, 0.0) for k in extra) for r in rows]
     dev = [r["dev_accuracy"] for r in rows]
     heldout = score_classifier(out / "student", held, 64, backend, metrics=["accuracy"])
     return {"arm": arm, "seed": seed, "dev_by_epoch": dev, "best_dev": max(dev),

@@ -39,6 +39,14 @@ class Profiler:
             self.synchronize()
             self.seconds_[self.epoch][name] += time.perf_counter() - start
 
+    def restore(self, rows: list[dict]) -> None:
+        """Take back the epochs a resumed run's checkpoint holds, from their metrics rows
+        (`stage_seconds`), so the profile covers every epoch of the run and not only this
+        process's. Stage 0 (the setup: encoding, targets, warm-up) stays this process's."""
+        for row in rows:
+            for name, secs in (row.get("stage_seconds") or {}).items():
+                self.seconds_[row["epoch"]][name] = secs
+
     def epoch_seconds(self, epoch: int) -> dict[str, float]:
         return dict(self.seconds_.get(epoch, {}))
 

@@ -78,6 +78,13 @@ def test_a_resumed_run_counts_the_seconds_of_the_processes_before_it(umask_run, 
     assert again["total_seconds"] >= first["total_seconds"]
     assert 0 < again["process_seconds"] < again["total_seconds"]
     assert f"({again['process_seconds']:.1f} s since it was resumed)" in proc.stdout
+    # the profile still holds the epochs the first process trained, as their rows say
+    profile = json.loads((run / "profile.json").read_text())
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [profile["epochs"][str(r["epoch"])] for r in rows] == \
+        [r["stage_seconds"] for r in rows]
+    assert profile["total"]["train"] == pytest.approx(sum(r["stage_seconds"]["train"]
+                                                          for r in rows))
 
 
 def test_a_checkpoint_keeps_the_run_s_seconds_and_an_older_one_still_loads(tmp_path):

@@ -130,6 +130,7 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     if resume:
         state = load_checkpoint(verified, t, ctx)
         rec.resumed(state.metrics)
+        profiler.restore(state.metrics)  # profile.json covers the epochs before the resume
         log(f"resuming {out_dir} after epoch {state.epoch}")
     earlier = state.seconds  # what the processes before this one spent on the run
     reducer = None if state.map_coords is None else UmapReducer.from_coords(
