@@ -165,3 +165,53 @@ def test_mixed_precision_trains_and_keeps_its_scaler(tmp_path, tiny_teacher_dir,
     assert (meta["grad_scaler"] is not None) == (precision == "fp16")
     if precision == "fp16":
         assert meta["grad_scaler"]["scale"] > 0
+
+
+def test_a_resume_reads_the_teacher_s_logits_back_instead_of_running_it(
+        tmp_path, tiny_teacher_dir, sst_like_dir):
+    env = {"SAGE_DATA_DIR": str(sst_like_dir)}
+    run = tmp_path / "run"
+    config = tiny_config(tmp_path, tiny_teacher_dir, train={"epochs": 1})
+    first = cli("run", "--config", config, "--out", run, env_extra=env)
+    assert "read back" not in first.stdout + first.stderr  # a new run runs the teacher
+    before = load_file(str(run / "teacher_targets.safetensors"))
+    again = cli("run", "--resume", run, env_extra=env)
+    assert "teacher targets: read back from teacher_targets.safetensors (the run's own, " \
+           in again.stdout + again.stderr, again.stdout + again.stderr
+    after = load_file(str(run / "teacher_targets.safetensors"))
+    assert before.keys() == after.keys() == {"logits", "index", "fingerprints"}
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
+
+
+def test_saved_teacher_logits_serve_only_the_examples_they_were_made_for(tmp_path):
+    from safetensors.numpy import save_file
+
+    from sage_rapids.distillation.table import ragged_table
+    from sage_rapids.distillation.targets import row_fingerprints, saved_targets
+
+    backend = resolve_backend("cpu")
+    lengths = np.array([3, 5, 2, 4])
+    ids = np.arange(101, 101 + lengths.sum(), dtype=np.int32)
+    table = ragged_table(ids, lengths, None, np.zeros(4, np.int64), backend)
+    logits = np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32)
+    path = tmp_path / "teacher_targets.safetensors"
+    rows = np.arange(4)
+    save_file({"logits": logits, "index": rows, "fingerprints": row_fingerprints(table, backend)},
+              str(path))
+    np.testing.assert_array_equal(saved_targets(path, table, rows, backend), logits)
+    # a shard of the split: its own rows, in its order
+    shard = ragged_table(ids[3:8], lengths[1:2], None, np.zeros(1, np.int64), backend)
+    np.testing.assert_array_equal(saved_targets(path, shard, np.array([1]), backend),
+                                  logits[1:2])
+    swapped = ids.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]  # the same tokens in another order
+    for other, at in ((ragged_table(swapped, lengths, None, np.zeros(4, np.int64), backend),
+                       rows),  # other tokens
+                      (table, np.array([0, 1, 2, 7]))):  # a row the file does not hold
+        assert saved_targets(path, other, at, backend) is None
+    assert len(set(row_fingerprints(table, backend).tolist())) == 4
+    save_file({"logits": logits, "index": rows}, str(path))  # an older run's file
+    assert saved_targets(path, table, rows, backend) is None
+    path.write_bytes(b"not safetensors")
+    assert saved_targets(path, table, rows, backend) is None

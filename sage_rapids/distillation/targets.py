@@ -8,8 +8,10 @@ the student sees, with no gradient.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -93,6 +95,46 @@ def teacher_targets(teacher: nn.Module, table: ExampleTable, embeddings: torch.T
     return TeacherTargets(backend.from_torch(logits),
                           None if states is None else backend.from_torch(states),
                           None if kept is None else backend.from_torch(kept))
+
+
+def row_fingerprints(table: ExampleTable, backend: Backend) -> np.ndarray:
+    """(n,) uint64: a hash of each example's token ids, segment ids and length, so
+    targets saved for a training split are reused only for the same examples."""
+    ids = backend.to_host(table.ids).astype(np.uint64)
+    if table.type_ids is not None:
+        ids += backend.to_host(table.type_ids).astype(np.uint64) << np.uint64(32)
+    lengths = table.host_lengths.astype(np.int64)
+    starts = backend.to_host(table.offsets)[:-1].astype(np.int64)
+    position = np.arange(len(ids)) - np.repeat(starts, lengths)
+    weight = np.random.default_rng(20251).integers(1, 2**63, size=max(int(lengths.max(
+        initial=0)), 1), dtype=np.uint64) | np.uint64(1)  # odd: no id is wiped out
+    # every example has a token ([CLS] at least), so no start repeats in reduceat
+    rows = np.add.reduceat(ids * weight[position], starts) if len(ids) else \
+        np.zeros(0, np.uint64)
+    return rows ^ (lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+
+
+def saved_targets(path: Path, table: ExampleTable, rows: np.ndarray,
+                  backend: Backend) -> np.ndarray | None:
+    """The teacher logits a run directory keeps (`teacher_targets.safetensors`) for
+    these training `rows`, when every one of them is saved there with this table's
+    fingerprint; None otherwise (another split, other tokens, an older file)."""
+    if not path.is_file():
+        return None
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        saved = load_file(str(path))
+    except (OSError, SafetensorError):  # unreadable: the teacher runs again, rewrites it
+        return None
+    index, prints = saved.get("index"), saved.get("fingerprints")
+    if index is None or prints is None or len(index) == 0 or len(rows) == 0:
+        return None
+    at = np.minimum(np.searchsorted(index, rows), len(index) - 1)
+    if (index[at] != rows).any() or (prints[at] != row_fingerprints(table, backend)).any():
+        return None
+    return saved["logits"][at]
 
 
 @torch.no_grad()

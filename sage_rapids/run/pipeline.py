@@ -32,7 +32,7 @@ from ..distillation.models import (
     hidden_size,
 )
 from ..distillation.table import Examples, empty_pool
-from ..distillation.targets import Labelling
+from ..distillation.targets import Labelling, row_fingerprints
 from ..distillation.teacher import cache_root
 from ..distillation.teachers import every_teacher
 from ..distillation.train import Training, early_stop, make_optimizer, planned_steps, train_epoch
@@ -57,7 +57,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .preparation import Setup, prepare, silent
-from .recorder import Recorder
+from .recorder import TARGETS, Recorder
 
 
 class RunInterrupted(RuntimeError):
@@ -118,14 +118,14 @@ def run(config: Config, backend: Backend, out_dir: Path | None = None, quiet: bo
     rec = Recorder(out_dir, config, enabled=dist.is_main, log=log)
     profiler = Profiler(backend.synchronize)
     ctx = Context(backend, profiler, dist, quiet)
-    s = setup or prepare(config, ctx, log)
+    s = setup or prepare(config, ctx, log, saved=out_dir / TARGETS if verified else None)
     rec.start(resume)  # after stages 0 and 1: bad data or a bad outputs file writes nothing
     t = start_training(config, s, ctx)
-    logits, index = gather_targets(s, backend, dist)
+    logits, index, prints = gather_targets(s, backend, dist)
     rec.check_space({"teacher targets": logits.nbytes + index.nbytes,
                      "student": 4 * exported_parameters(t.student, s.embeddings) + 2**20,
                      "checkpoint x 2": 2 * checkpoint_bytes(t.student, t.optimizer)})
-    rec.teacher_targets(logits, index)
+    rec.teacher_targets(logits, index, prints)
     state = TrainingState(0, [], None, empty_pool(backend), None)
     if resume:
         state = load_checkpoint(verified, t, ctx)
@@ -231,17 +231,22 @@ def exported_parameters(student: Student, embeddings: torch.Tensor) -> int:
             + embeddings.shape[0] * own_table.shape[1])
 
 
-def gather_targets(s: Setup, backend: Backend, dist: Dist) -> tuple[np.ndarray, np.ndarray]:
-    """Every rank's teacher logits with their rows of the training split, on every rank.
+def gather_targets(s: Setup, backend: Backend, dist: Dist
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every rank's teacher logits with their rows of the training split and those rows'
+    fingerprints (a resume reads the logits back only for the same examples), on every
+    rank.
 
     Returns:
-        (logits (N, C), index (N,)) in training-split order.
+        (logits (N, C), index (N,), fingerprints (N,)) in training-split order.
     """
-    parts = dist.gather((s.shard, backend.to_host(s.train.teacher_logits)))
+    parts = dist.gather((s.shard, backend.to_host(s.train.teacher_logits),
+                         row_fingerprints(s.train, backend)))
     index = np.concatenate([p[0] for p in parts])  # (N,)
     logits = np.concatenate([p[1] for p in parts])  # (N, C)
+    prints = np.concatenate([p[2] for p in parts])  # (N,)
     order = np.argsort(index, kind="stable")
-    return logits[order], index[order]
+    return logits[order], index[order], prints[order]
 
 
 def start_training(config: Config, s: Setup, ctx: Context) -> Training:

@@ -30,7 +30,7 @@ from ..distillation.models import (
 )
 from ..distillation.labels import model_label_order
 from ..distillation.table import ExampleTable, encode_dataset, ragged_table
-from ..distillation.targets import layer_state_bytes, teacher_targets
+from ..distillation.targets import layer_state_bytes, saved_targets, teacher_targets
 from ..distillation.teacher import finetune_source, finetune_teacher
 from ..distillation.teachers import Outputs, combine, every_teacher, file_outputs, model_outputs
 from ..distributed import shard_index
@@ -203,12 +203,15 @@ def teacher_mix(config: Config, task: TaskData, main_name: str | None, ctx: Cont
 
 
 def prepare(config: Config, ctx: Context, log,
-            teacher_layers: tuple[int, ...] | None = None) -> Setup:
+            teacher_layers: tuple[int, ...] | None = None,
+            saved: Path | None = None) -> Setup:
     """Stages 0 and 1: load and tokenize the data once, teacher logits once (for this
     rank's shard of the training split). An encoded corpus (`data.encoded`) has both
     done already: its shards are read instead. `teacher_layers`: the layers whose
     pooled states to cache, in place of the config's student's map (several students
-    of one teacher share one pass: `ladder`)."""
+    of one teacher share one pass: `ladder`). `saved`: the logits a run being resumed
+    kept (`teacher_targets.safetensors`), read back instead of running the teacher again
+    where they are all it needs and they hold these very examples."""
     if config.data.encoded:
         return prepare_encoded(config, ctx, log, teacher_layers)
     backend, profiler, dist = ctx.backend, ctx.profiler, ctx.dist
@@ -238,7 +241,13 @@ def prepare(config: Config, ctx: Context, log,
         if mixed(config) or own:
             outputs = teacher_mix(config, task, name, ctx, log)
             dev_logits, logits = outputs.devs, backend.asarray(outputs.train)
-        if teacher is not None and (not mixed(config) or layers or config.loss.cosine > 0):
+        kept = None if saved is None or teacher is None or mixed(config) or layers or \
+            config.loss.cosine > 0 else saved_targets(saved, train, shard, backend)
+        if kept is not None:
+            log(f"teacher targets: read back from {saved.name} (the run's own, {len(kept):,} "
+                "examples)")
+            train = train.with_targets(backend.asarray(kept))
+        elif teacher is not None and (not mixed(config) or layers or config.loss.cosine > 0):
             targets = teacher_targets(teacher, train, embeddings, backend,
                                       config.eval.batch_size, pooled=config.loss.cosine > 0,
                                       quiet=ctx.quiet, precision=config.train.precision,

@@ -18,9 +18,10 @@ from ..distillation.export import export_student
 from . import efficiency, report
 from .card import write_model_card
 
+TARGETS = "teacher_targets.safetensors"  # the teacher's logits, read back by a resume
 # What this project writes under a temporary `.<name>.*` before renaming it.
 TEMPORARY = ("checkpoint", "student", "config.yaml", "metrics.jsonl", "summary.json",
-             "profile.json", "teacher_targets.safetensors")
+             "profile.json", TARGETS)
 
 
 class Recorder:
@@ -72,11 +73,13 @@ class Recorder:
             raise artifacts.DiskFull(self.run_dir, f"the run ({parts})", total,
                                      "Nothing was trained yet.")
 
-    def teacher_targets(self, logits: np.ndarray, index: np.ndarray) -> None:
-        """(N, C) teacher logits and (N,) their rows of the training split."""
+    def teacher_targets(self, logits: np.ndarray, index: np.ndarray,
+                        fingerprints: np.ndarray) -> None:
+        """(N, C) teacher logits, (N,) their rows of the training split and (N,) those
+        rows' fingerprints (`targets.row_fingerprints`)."""
         if self.enabled:
-            artifacts.save_arrays(self.run_dir / "teacher_targets.safetensors",
-                                  {"logits": logits, "index": index})
+            artifacts.save_arrays(self.run_dir / TARGETS, {
+                "logits": logits, "index": index, "fingerprints": fingerprints})
 
     def epoch(self, row: dict) -> None:
         if self.enabled:
