@@ -123,12 +123,11 @@ def paper(d: dict, measured: dict | None, online: dict | None, export: dict | No
                 f"{online['train_examples']:,} sentences, {online['epochs']} epochs, "
                 f"{online['threads']} thread): the teacher in the loop costs "
                 f"**{online['median_ratio']:.2f}x** the vector interface's epoch (ideal "
-                f"{online['ideal_ratio']:.2f}x, 1 + teacher forward / student step).", ""]
+                f"{online['ideal_ratio']:.2f}x, 1 + teacher forward / student step)"
+                + (f"; beside it: {online['beside']}" if online.get("beside") else "")
+                + ".", ""]
     if export:
-        rows = [[r["format"], _pct(r["accuracy"]), f"{r['mb']:.1f}",
-                 f"{r['latency_ms']:.1f}"] for r in export["formats"]]
-        out += [f"**Export** of {export['student']} (re-scored on dev through onnxruntime):",
-                "", table(["format", "dev accuracy", "MB", "batch-1 ms"], rows), ""]
+        out += _export(export, t)
     if qnli:
         s = qnli["summary"]
         rows = [[a, f"{_pct(x['dev_final_mean'])}", f"{_pct(x['heldout_mean'])}"]
@@ -136,3 +135,36 @@ def paper(d: dict, measured: dict | None, online: dict | None, export: dict | No
         out += ["**QNLI** (non-standard: no QNLI train split here, so a split of the official "
                 "dev set):", "", table(["arm", "dev", "held-out"], rows), ""]
     return "\n".join(out)
+
+
+def _export(export: dict, teacher: dict | None) -> list[str]:
+    """The headline student beside the teacher and its int8 copy: dev accuracy, size,
+    batch-1 latency and throughput, each as measured (`-` where it was not)."""
+    e = export.get("efficiency") or {}
+    formats = {r["format"]: r for r in export["formats"]}
+    batch = (e.get("student") or {}).get("examples", {}).get("batch_size")
+
+    def row(name, acc, mb, ms, per_s):
+        return [name, _pct(acc), "-" if mb is None else f"{mb:.1f}",
+                "-" if ms is None else f"{ms:.1f}", "-" if per_s is None else f"{per_s:.0f}"]
+
+    rows = []
+    if e.get("teacher"):
+        rows.append(row("teacher (PyTorch)", teacher and teacher["dev_accuracy"],
+                        e.get("teacher_mb"), e["teacher"]["latency_ms"]["median"],
+                        e["teacher"]["throughput"]["median"]))
+    for name, b in (("teacher onnx", "teacher_onnx"), ("teacher int8", "teacher_int8")):
+        q = (e.get("baselines") or {}).get(b)
+        if q:
+            rows.append(row(name, q.get("accuracy"), q.get("mb"), q["latency_ms"]["median"],
+                            q["throughput"]["median"]))
+    for f, r in formats.items():
+        per_s = e["student"]["throughput"]["median"] if f == "pytorch" and e.get("student") \
+            else None
+        rows.append(row(f"**student** ({'PyTorch' if f == 'pytorch' else f})", r["accuracy"],
+                        r["mb"], r["latency_ms"], per_s))
+    return [f"**What the 67M student buys**: {export['student']} beside the teacher, "
+            f"re-scored on dev (ONNX through onnxruntime); {export['threads']} thread, "
+            f"{export['date']}; beside it: {export['beside']}. Batch-1 latency is the median; "
+            f"throughput at batch {batch}, where measured:", "",
+            table(["model", "dev accuracy", "MB", "batch-1 ms", "examples/s"], rows), ""]
