@@ -167,23 +167,6 @@ def test_mixed_precision_trains_and_keeps_its_scaler(tmp_path, tiny_teacher_dir,
         assert meta["grad_scaler"]["scale"] > 0
 
 
-def test_a_resume_reads_the_teacher_s_logits_back_instead_of_running_it(
-        tmp_path, tiny_teacher_dir, sst_like_dir):
-    env = {"SAGE_DATA_DIR": str(sst_like_dir)}
-    run = tmp_path / "run"
-    config = tiny_config(tmp_path, tiny_teacher_dir, train={"epochs": 1})
-    first = cli("run", "--config", config, "--out", run, env_extra=env)
-    assert "read back" not in first.stdout + first.stderr  # a new run runs the teacher
-    before = load_file(str(run / "teacher_targets.safetensors"))
-    again = cli("run", "--resume", run, env_extra=env)
-    assert "teacher targets: read back from teacher_targets.safetensors (the run's own, " \
-           in again.stdout + again.stderr, again.stdout + again.stderr
-    after = load_file(str(run / "teacher_targets.safetensors"))
-    assert before.keys() == after.keys() == {"logits", "index", "fingerprints"}
-    for key in before:
-        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
-
-
 def test_saved_teacher_logits_serve_only_the_examples_they_were_made_for(tmp_path):
     from safetensors.numpy import save_file
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_bert, tiny_tokenizer
+from safetensors.numpy import load_file
 from test_cli import BIN, cli, tiny_config
 
 import sage_rapids
@@ -73,8 +74,16 @@ def test_a_resumed_run_counts_the_seconds_of_the_processes_before_it(umask_run, 
     first = umask_run["summary"]
     run = tmp_path / "run"
     shutil.copytree(umask_run["out"], run)
-    proc = cli("run", "--resume", run, "--quiet", env_extra=umask_run["env"])
+    before = load_file(str(run / "teacher_targets.safetensors"))
+    proc = cli("run", "--resume", run, env_extra=umask_run["env"])
     again = json.loads((run / "summary.json").read_text())
+    # the teacher's logits are read back, not made again, and stay what they were
+    assert "teacher targets: read back from teacher_targets.safetensors (the run's own, " \
+        in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    after = load_file(str(run / "teacher_targets.safetensors"))
+    assert before.keys() == after.keys() == {"logits", "index", "fingerprints"}
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
     assert again["total_seconds"] >= first["total_seconds"]
     assert 0 < again["process_seconds"] < again["total_seconds"]
     assert f"({again['process_seconds']:.1f} s since it was resumed)" in proc.stdout
