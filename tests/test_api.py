@@ -94,10 +94,17 @@ def test_a_dataset_with_class_labels_and_a_list_of_dicts(tmp_path, capsys):
     assert (tmp_path / "run" / "summary.json").is_file() and result.run_dir == tmp_path / "run"
     assert (tmp_path / "run" / "inputs" / "teacher" / "config.json").is_file()  # resumable
     rows = [{"sentence": t, "label": y} for t, y in zip(texts, labels)]
-    listed = sage_rapids.distill(rows[:90], rows[90:], teacher=tmp_path / "run" / "inputs" /
-                                 "teacher", overrides={**SETTINGS, "train.epochs": 1},
-                                 quiet=True)
+    rows[2] = rows[5] = {"sentence": "", "label": labels[2]}  # no text: skipped, and said
+    with pytest.warns(UserWarning) as caught:
+        listed = sage_rapids.distill(rows[:90], rows[90:], teacher=tmp_path / "run" /
+                                     "inputs" / "teacher", quiet=True, overrides={
+                                         **SETTINGS, "train.epochs": 1,
+                                         "data.bad_rows": "skip"})
     assert 0.0 <= listed.summary["student_dev_accuracy"] <= 1.0
+    # the warning names what was passed and its rows, not the temporary file written
+    assert [str(w.message) for w in caught if "bad rows" in str(w.message)] == [
+        "train= (list of dicts): skipped 2 bad rows (data.bad_rows: skip), rows 2, 5"], \
+        [str(w.message) for w in caught]
     # quiet: not even transformers' own bars (loading weights, writing the export's
     # shards), and they are on again for the caller's later work
     err = capsys.readouterr().err

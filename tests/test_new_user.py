@@ -162,11 +162,14 @@ def test_learnt_nothing_names_a_constant_student_and_keeps_it_off_the_front():
     assert "! learnt nothing (the majority class or the mean score) on 1 of 1 seeds of 1" in text
 
 
-def test_help_texts_say_what_the_commands_do():
+def test_help_texts_say_what_the_commands_do(monkeypatch):
     from click.testing import CliRunner
 
     from sage_rapids.cli.main import main
 
+    # the group quiets transformers for the process it owns; in this test process that
+    # would outlast the test and turn bars off for the next test on this worker
+    monkeypatch.setattr("sage_rapids.progress.quiet_libraries", lambda: None)
     runner = CliRunner()
     run = runner.invoke(main, ["run", "--help"]).output
     assert "off by default" in run and "with SAGE augmentation." not in run

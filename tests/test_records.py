@@ -157,21 +157,3 @@ def test_an_api_data_error_names_what_the_caller_passed(container):
                             quiet=True)
     assert str(err.value).startswith(f"dev= ({container}), row 3: unknown label 'x'; "
                                      "known labels: neg, pos"), str(err.value)
-
-
-def test_an_api_skip_warning_names_what_the_caller_passed_and_its_rows():
-    train = pd.DataFrame({"sentence": ["a good film", "a bad film"] * 10,
-                          "label": ["pos", "neg"] * 10})
-    train.loc[[2, 5], "sentence"] = ""  # rows 2 and 5: no text
-    dev = pd.DataFrame({"sentence": ["good", "bad", "fun", "dull"],
-                        "label": ["pos", "neg", "pos", "neg"]})
-    with pytest.warns(UserWarning) as caught:
-        sage_rapids.distill(train, dev, teacher=tiny_bert(), tokenizer=tiny_tokenizer(),
-                            overrides={"device": "cpu", "data.text_column": "sentence",
-                                       "student.layers": [0], "teacher.finetune": False,
-                                       "train.epochs": 1, "augment.strategy": "none",
-                                       "eval.efficiency": False, "data.bad_rows": "skip"},
-                            quiet=True)
-    skips = [str(w.message) for w in caught if "bad rows" in str(w.message)]
-    assert skips == ["train= (DataFrame): skipped 2 bad rows (data.bad_rows: skip), "
-                     "rows 2, 5"], [str(w.message) for w in caught]
