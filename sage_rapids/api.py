@@ -335,13 +335,10 @@ def named_as_given(err: BaseException, names: list[tuple[str, str]]) -> BaseExce
     row k does). `err` itself when it names none of them."""
     from .data.rows import DataError
 
-    def rename(text: str) -> str:
-        return renamed(text, names)
-
-    if isinstance(err, DataError) and rename(str(err)) != str(err):
-        return DataError(rename(str(err)))
-    if isinstance(err, ConfigError) and any(rename(p) != p for p in err.problems):
-        return ConfigError([rename(p) for p in err.problems], err.source)
+    if isinstance(err, DataError) and renamed(str(err), names) != str(err):
+        return DataError(renamed(str(err), names))
+    if isinstance(err, ConfigError) and any(renamed(p, names) != p for p in err.problems):
+        return ConfigError([renamed(p, names) for p in err.problems], err.source)
     return err
 
 

@@ -241,8 +241,9 @@ def prepare(config: Config, ctx: Context, log,
         if mixed(config) or own:
             outputs = teacher_mix(config, task, name, ctx, log)
             dev_logits, logits = outputs.devs, backend.asarray(outputs.train)
-        kept = None if saved is None or teacher is None or mixed(config) or layers or \
-            config.loss.cosine > 0 else saved_targets(saved, train, shard, backend)
+        logits_only = teacher is not None and not mixed(config) and not layers and \
+            config.loss.cosine == 0  # all a resume can read back
+        kept = saved_targets(saved, train, shard, backend) if saved and logits_only else None
         if kept is not None:
             log(f"teacher targets: read back from {saved.name} (the run's own, {len(kept):,} "
                 "examples)")
