@@ -99,34 +99,9 @@ def test_interrupted_encode_resumes_without_redoing_finished_parts(tmp_path, con
     np.testing.assert_allclose(whole["logits"], reference["logits"], rtol=1e-5, atol=1e-6)
 
 
-def test_run_on_encoded_shards_equals_run_on_raw_files(tmp_path, config, data_dir):
-    enc = tmp_path / "enc"
-    cli("encode", "--config", config, train_file(data_dir), "--out", enc, "--quiet",
-        env_extra=env(data_dir))
-    cli("run", "--config", config, "--out", tmp_path / "raw", "--quiet", env_extra=env(data_dir))
-    cli("run", "--config", config, "--out", tmp_path / "shards", "--quiet", "-o",
-        f"data.encoded={enc}", env_extra=env(data_dir))
-    rows = {k: [json.loads(x) for x in (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
-            for k in ("raw", "shards")}
-    assert [r["dev_accuracy"] for r in rows["raw"]] == [r["dev_accuracy"] for r in rows["shards"]]
-    assert [r["n_synthetic"] for r in rows["raw"]] == [r["n_synthetic"] for r in rows["shards"]]
-    np.testing.assert_allclose([r["train_loss"] for r in rows["raw"]],
-                               [r["train_loss"] for r in rows["shards"]], rtol=1e-5)
-    summary = json.loads((tmp_path / "shards" / "summary.json").read_text())
-    assert any("encoded corpus" in note for note in summary["notes"])
-    # the shards were made with max_length 32: another max length is refused, by name
-    other = cli("run", "--config", config, "--out", tmp_path / "x", "--quiet", "-o",
-                f"data.encoded={enc}", "-o", "data.max_length=48", env_extra=env(data_dir),
-                check=False)
-    assert other.returncode == 1 and "max_length 32" in other.stderr
-    assert "data.max_length 48" in other.stderr and "Traceback" not in other.stderr
-
-
-def test_shards_carry_the_teachers_layer_states_when_the_config_transfers_layers(
+def test_run_on_encoded_shards_equals_run_on_raw_files_layer_states_included(
         tmp_path, config, data_dir, one_worker):
     layers = ["-o", "loss.layers=1", "-o", "loss.layer_pool=mean"]
-    # the real examples' states are what the shards carry: one epoch, no round, compares them
-    one_epoch = ["-o", "train.epochs=1", "-o", "augment.strategy=none"]
     refused = cli("run", "--config", config, "--out", tmp_path / "x", "--quiet", *layers, "-o",
                   f"data.encoded={one_worker}", env_extra=env(data_dir), check=False)
     assert refused.returncode == 1 and "Traceback" not in refused.stderr
@@ -138,15 +113,26 @@ def test_shards_carry_the_teachers_layer_states_when_the_config_transfers_layers
     manifest = json.loads((enc / "manifest.json").read_text())
     assert manifest["layers"] == [2, 4] and manifest["layer_pool"] == "mean"
     assert shard_arrays(enc)["layers"].shape == (600, 2 * 32)
-    cli("run", "--config", config, "--out", tmp_path / "raw", "--quiet", *layers, *one_epoch,
+    # two epochs: the second trains on the round's synthetic points, labelled with states
+    cli("run", "--config", config, "--out", tmp_path / "raw", "--quiet", *layers,
         env_extra=env(data_dir))
-    cli("run", "--config", config, "--out", tmp_path / "shards", "--quiet", *layers, *one_epoch,
-        "-o", f"data.encoded={enc}", env_extra=env(data_dir))
+    cli("run", "--config", config, "--out", tmp_path / "shards", "--quiet", *layers, "-o",
+        f"data.encoded={enc}", env_extra=env(data_dir))
     rows = {k: [json.loads(x) for x in (tmp_path / k / "metrics.jsonl").read_text().splitlines()]
             for k in ("raw", "shards")}
     assert [r["dev_accuracy"] for r in rows["raw"]] == [r["dev_accuracy"] for r in rows["shards"]]
+    assert [r["n_synthetic"] for r in rows["raw"]] == [r["n_synthetic"] for r in rows["shards"]]
+    assert rows["shards"][-1]["n_synthetic"] > 0
     np.testing.assert_allclose([r["train_loss"] for r in rows["raw"]],
                                [r["train_loss"] for r in rows["shards"]], rtol=1e-5)
+    summary = json.loads((tmp_path / "shards" / "summary.json").read_text())
+    assert any("encoded corpus" in note for note in summary["notes"])
+    # the shards were made with max_length 32: another max length is refused, by name
+    other = cli("run", "--config", config, "--out", tmp_path / "x", "--quiet", "-o",
+                f"data.encoded={one_worker}", "-o", "data.max_length=48",
+                env_extra=env(data_dir), check=False)
+    assert other.returncode == 1 and "max_length 32" in other.stderr
+    assert "data.max_length 48" in other.stderr and "Traceback" not in other.stderr
 
 
 def test_unlabelled_corpus_encodes_and_trains_with_pure_distillation(tmp_path, config,

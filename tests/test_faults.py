@@ -1,6 +1,7 @@
 """The cluster path under faults, through the real CLI on localhost: two launchers as
-two nodes (matching, with different run directories, one never started), a rank killed
-under `--max-restarts`, and a dask worker killed in the middle of an encode."""
+two nodes (matching, with different run directories, one never started) and a dask
+worker killed in the middle of an encode. A rank killed under `--max-restarts`: in
+test_checkpoint (one process) and test_distributed (two)."""
 
 import hashlib
 import json
@@ -11,11 +12,9 @@ import subprocess
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import glue_sst2_dir
-from safetensors.numpy import load_file
-from test_checkpoint import stable, wait_for_epoch
+from test_checkpoint import launched_ranks
 from test_cli import BIN, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -91,46 +90,6 @@ def test_a_node_that_never_comes_ends_the_wait_with_the_likely_causes(tmp_path, 
     assert not (tmp_path / "alone").exists()
 
 
-def _ranks(launcher: int) -> list[int]:
-    """The launcher's spawned rank processes."""
-    found = []
-    for child in Path(f"/proc/{launcher}/task").glob("*/children"):
-        for pid in child.read_text().split():
-            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found.append(int(pid))
-    return sorted(found)
-
-
-def test_a_killed_rank_restarts_and_ends_with_the_uninterrupted_student(tmp_path, config,
-                                                                        data_dir):
-    """One process under the launcher, killed after its first checkpoint and restarted,
-    ends bit-identical to the plain run without the launcher: fp32 resume and the launcher
-    both change nothing."""
-    env = {**os.environ, "SAGE_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1",
-           "NUMBA_NUM_THREADS": "1"}
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    small = ["-o", "data.train_limit=800", "-o", "train.epochs=2"]
-    uninterrupted = subprocess.Popen([str(BIN), "run", "--config", str(config), *small, "--out",
-                                      str(whole), "--quiet"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    proc = subprocess.Popen([str(BIN), "run", "--config", str(config), *small, "--out",
-                             str(killed), "--nproc", "1", "--max-restarts", "1"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for_epoch(proc, killed, 1)
-    os.kill(_ranks(proc.pid)[-1], signal.SIGKILL)
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
-    assert "restart 1: resuming" in err and "from its last complete checkpoint" in err
-    summary = json.loads((killed / "summary.json").read_text())
-    assert summary["restarts"] == 1
-    assert uninterrupted.wait(timeout=600) == 0, uninterrupted.stderr.read()
-    assert stable(killed) == stable(whole)
-    a = load_file(str(whole / "student" / "model.safetensors"))
-    b = load_file(str(killed / "student" / "model.safetensors"))
-    for key in a:
-        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
-
-
 def test_a_restart_before_the_first_checkpoint_starts_over(tmp_path):
     from sage_rapids.cli.main import restart_point
 
@@ -154,7 +113,7 @@ def test_a_dask_worker_killed_mid_encode_is_replaced_and_every_shard_verifies(
     deadline = time.time() + 180
     while time.time() < deadline and len(list((out / "shards").glob("*.json"))) < 3:
         time.sleep(0.05)
-    workers = _ranks(proc.pid)  # the cluster's worker processes
+    workers = launched_ranks(proc.pid)  # the cluster's worker processes
     assert len(workers) == 2
     os.kill(workers[-1], signal.SIGKILL)
     _, err = proc.communicate(timeout=600)
