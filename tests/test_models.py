@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -81,3 +83,36 @@ def test_export_round_trip_predicts_like_the_in_memory_student(tmp_path, config)
     assert np.array_equal(plain.argmax(-1).numpy(), memory.argmax(-1).numpy())
     assert loaded.config.id2label[1] == "pos"
     assert not list(tmp_path.glob(".s.*"))  # no temporary folder left behind
+
+
+def test_an_export_over_an_earlier_one_replaces_it_whole_or_not_at_all(tmp_path, monkeypatch):
+    import os
+
+    from safetensors.numpy import load_file
+
+    from sage_rapids.distillation import export
+
+    teacher = tiny_bert()
+    student = build_student(teacher, StudentConfig(layers=[0]), 2)
+    out = export_student(student, input_embeddings(teacher), tiny_tokenizer(), tmp_path / "s")
+    first = load_file(str(out / "model.safetensors"))
+    with torch.no_grad():
+        for p in student.parameters():
+            p.add_(1.0)
+    real = os.replace
+
+    def fails_into_out(src, dst):  # the new folder cannot be renamed in
+        if Path(dst) == out and Path(src).name != out.name:  # not the earlier one's return
+            raise PermissionError(13, "Permission denied")
+        return real(src, dst)
+
+    monkeypatch.setattr(export.os, "replace", fails_into_out)
+    with pytest.raises(PermissionError):
+        export_student(student, input_embeddings(teacher), tiny_tokenizer(), out)
+    kept = load_file(str(out / "model.safetensors"))  # the earlier export, back in place
+    assert all(np.array_equal(kept[k], first[k]) for k in first)
+    monkeypatch.setattr(export.os, "replace", real)
+    export_student(student, input_embeddings(teacher), tiny_tokenizer(), out)
+    second = load_file(str(out / "model.safetensors"))
+    assert not all(np.array_equal(second[k], first[k]) for k in first)
+    assert [p.name for p in tmp_path.iterdir()] == ["s"]  # nothing set aside is left

@@ -95,15 +95,22 @@ def save_model_folder(model: nn.Module, tokenizer, out: Path, what: str, kept: s
         if out.exists() and not replace:
             shutil.rmtree(tmp)  # made meanwhile by another process: theirs stays
             return
-        if out.exists():
-            shutil.rmtree(out)
+        previous = None
+        if out.exists():  # moved aside whole, not deleted: no kill leaves a half-removed one
+            previous = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, previous / out.name)
         try:
             os.replace(tmp, out)
         except OSError:
+            if previous is not None:
+                os.replace(previous / out.name, out)
+                previous.rmdir()
             if replace or not out.exists():
                 raise
             shutil.rmtree(tmp)  # another process renamed theirs in first
-            tmp = None
+        tmp = None
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
     except BaseException as err:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
