@@ -456,6 +456,19 @@ def in_progress(work: Path, remaining: list[str]) -> dict:
     return out
 
 
+def qnli_progress() -> dict | None:
+    """The QNLI runs finished so far while the part is under way (its per-run log), or
+    None once it is done (`paper_qnli.json`) or before it starts."""
+    log = RESULTS / "paper_qnli.runs.jsonl"
+    if (RESULTS / "paper_qnli.json").is_file() or not log.is_file():
+        return None
+    runs = [json.loads(x) for x in log.read_text().splitlines() if x.strip()]
+    keep = ("variant", "seed", "dev_by_epoch", "heldout_accuracy", "teacher_dev_accuracy",
+            "finished")
+    return {"runs": [{k: r.get(k) for k in keep} for r in runs],
+            "planned": len(SEEDS) * len(ARMS)}
+
+
 def report(args) -> int:
     from sage_rapids.artifacts import write_json
 
@@ -468,7 +481,8 @@ def report(args) -> int:
     remaining = [f"{a}-s{s}" for s in SEEDS for a in ARMS if (a, s) not in runs]
     d = {**d, "runs": [runs[k] for k in sorted(runs, key=lambda k: (k[1], k[0]))],
          "arms": arms, "verdict": v, "headline_arm": headline_arm(runs),
-         "remaining": remaining, "in_progress": in_progress(Path(args.work), remaining)}
+         "remaining": remaining, "in_progress": in_progress(Path(args.work), remaining),
+         "qnli_progress": qnli_progress()}
     write_json(path, d)
     for a, s in arms.items():
         print(f"{a:<5} dev {s['best_dev_mean']:.4f} (seeds {s['best_dev']}), held-out "

@@ -128,6 +128,16 @@ def paper(d: dict, measured: dict | None, online: dict | None, export: dict | No
                 + ".", ""]
     if export:
         out += _export(export, t)
+    progress = d.get("qnli_progress")
+    if not qnli and progress:
+        runs = progress["runs"]
+        done_runs = "; ".join(f"{r['variant']}-s{r['seed']} best dev {_pct(max(r['dev_by_epoch']))}"
+                              f", held-out {_pct(r['heldout_accuracy'])}" for r in runs)
+        teacher = f" (teacher {_pct(runs[0]['teacher_dev_accuracy'])} dev)" if runs else ""
+        out += [f"**QNLI** (non-standard: a split of the official dev set): in progress, "
+                f"{len(runs)} of {progress['planned']} runs finished{teacher}"
+                + (f": {done_runs}" if runs else "")
+                + ". `python bench/paper.py qnli` resumes it (finished runs are kept).", ""]
     if qnli:
         s = qnli["summary"]
         rows = [[a, f"{_pct(x['dev_final_mean'])}", f"{_pct(x['heldout_mean'])}"]
