@@ -418,9 +418,11 @@ def verdict(runs: dict) -> dict:
         target = runs[("none", s)]["best_dev"]
         faster.append([seconds_to(runs[(a, s)], target) for a in ("sage", "none")])
     per_second = None
-    if faster and all(x is not None for pair in faster for x in pair):
-        per_second = statistics.median(p[0] for p in faster) < \
-            statistics.median(p[1] for p in faster)
+    if faster:  # a run that never gets within reach takes forever: its seconds are inf
+        def forever(x):
+            return math.inf if x is None else x
+        per_second = statistics.median(forever(p[0]) for p in faster) < \
+            statistics.median(forever(p[1]) for p in faster)
     complete = held is not None and len(held["seeds"]) == len(SEEDS)
     return {"heldout_sage_minus_none": held, "dev_sage_minus_none": dev,
             "seconds_to_within_none_best": faster, "sage_pays": pays if complete else None,

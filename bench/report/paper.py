@@ -32,6 +32,15 @@ def _runs_table(d: dict) -> str:
                   "epochs to within 0.5", "held-out", "s / epoch", "minutes, all epochs"], rows)
 
 
+def _seconds_to_reach(pairs: list[list[float | None]]) -> str:
+    """(seconds to within 0.5 points of none's best, per seed: sage's, none's)."""
+    def fmt(x):
+        return "never" if x is None else f"{x:.0f}"
+    return ("(seconds to within 0.5 points of the paired none run's best, seed by seed: SAGE "
+            + ", ".join(fmt(p[0]) for p in pairs) + "; none "
+            + ", ".join(fmt(p[1]) for p in pairs) + ")")
+
+
 def paper(d: dict, measured: dict | None, online: dict | None, export: dict | None,
           qnli: dict | None) -> str:
     plan = d["plan"]
@@ -43,7 +52,9 @@ def paper(d: dict, measured: dict | None, online: dict | None, export: dict | No
            f"`beside` in `paper.json`).\nPre-registered on {plan['date']}, before its first "
            "run: the settings, the rule and the headline\nbelow are in `paper.json` as they "
            "were written then.", ""]
-    status = (f"**Complete**: {done} runs." if not remaining else
+    status = (f"**SST-2 complete**: {done} student runs"
+              + (". QNLI: to come (`python bench/paper.py qnli`; below once under way)."
+                 if not qnli else ", and QNLI (below).") if not remaining else
               f"**In progress**: {done} of {done + len(remaining)} student runs finished; "
               f"to come: {', '.join(remaining)}. `python bench/paper.py all` resumes it (a run "
               "stopped part-way continues from its last epoch).")
@@ -99,8 +110,8 @@ def paper(d: dict, measured: dict | None, online: dict | None, export: dict | No
         out += [f"**The rule's verdict**: SAGE minus none, seed-paired held-out "
                 f"{held['mean']:+.2f} ± {held['se']:.2f} points (standard error): SAGE "
                 + ("pays" if v["sage_pays"] else "does not pay") + " at this scale; per "
-                "second it is " + ("" if v["sage_per_second"] else "not ") + "recommended.",
-                ""]
+                "second it is " + ("" if v["sage_per_second"] else "not ") + "recommended "
+                + _seconds_to_reach(v["seconds_to_within_none_best"]) + ".", ""]
     elif v.get("heldout_sage_minus_none"):
         held = v["heldout_sage_minus_none"]
         out += ["So far SAGE minus none, seed-paired held-out: "
