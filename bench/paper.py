@@ -276,9 +276,13 @@ def run_row(out: Path, arm: str, seed: int, held, backend, args) -> dict:
 
 
 def runs_done() -> dict:
+    """The finished runs: those `report` wrote into paper.json (committed), then the
+    per-run log of this checkout (not committed), which may hold later ones."""
+    kept = RESULTS / "paper.json"
+    rows = json.loads(kept.read_text()).get("runs", []) if kept.is_file() else []
     path = RESULTS / "paper.runs.jsonl"
-    rows = [json.loads(x) for x in path.read_text().splitlines() if x.strip()] \
-        if path.is_file() else []
+    if path.is_file():
+        rows += [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
     return {(r["arm"], r["seed"]): r for r in rows}
 
 
