@@ -56,7 +56,7 @@ before the first run:
     python bench/paper.py online      # online KD against the vector interface
     python bench/paper.py export      # the headline student's ONNX and int8 copies
     python bench/paper.py qnli        # the QNLI arms (bench/accuracy.py, --resume)
-    python bench/paper.py all         # run, online, export, qnli, report: resumes
+    python bench/paper.py all         # every step not done yet, then report: resumes
     python bench/paper.py report      # tables and the rule's verdict into paper.json
 
 Every step resumes: run directories live under `--work` (default
@@ -521,10 +521,29 @@ def main(argv=None) -> int:
     if args.step != "all":
         return steps[args.step](args)
     for step in ("run", "teacher", "online", "export", "qnli", "report"):
+        if step_done(step):
+            print(f"== {step}: done earlier, kept", flush=True)
+            continue
         print(f"== {step}", flush=True)
         if steps[step](args):
             return 1
     return 0
+
+
+def step_done(step: str) -> bool:
+    """Whether `all` can skip `step`: its measurement is already in bench/results (the
+    runs and QNLI resume by themselves; the export is redone if the headline arm moved)."""
+    d = json.loads((RESULTS / "paper.json").read_text()) \
+        if (RESULTS / "paper.json").is_file() else {}
+    if step == "teacher":
+        return "teacher" in d
+    if step == "online":
+        return (RESULTS / "paper_online.json").is_file()
+    if step == "export":
+        path = RESULTS / "paper_export.json"
+        return path.is_file() and json.loads(path.read_text()).get("student") == \
+            f"the study's {headline_arm(runs_done())} student, seed 0"
+    return False
 
 
 if __name__ == "__main__":
