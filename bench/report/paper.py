@@ -150,12 +150,43 @@ def paper(d: dict, measured: dict | None, online: dict | None, export: dict | No
                 + (f": {done_runs}" if runs else "")
                 + ". `python bench/paper.py qnli` resumes it (finished runs are kept).", ""]
     if qnli:
-        s = qnli["summary"]
-        rows = [[a, f"{_pct(x['dev_final_mean'])}", f"{_pct(x['heldout_mean'])}"]
-                for a, x in s.items()]
-        out += ["**QNLI** (non-standard: no QNLI train split here, so a split of the official "
-                "dev set):", "", table(["arm", "dev", "held-out"], rows), ""]
+        out += _qnli(qnli)
     return "\n".join(out)
+
+
+def _qnli(q: dict) -> list[str]:
+    """Each QNLI arm's best-epoch dev and held-out accuracy over its seeds, and the
+    seed-paired held-out difference under the SST-2 rule (two standard errors)."""
+    by = {(r["variant"], r["seed"]): r for r in q["runs"]}
+    arms = [a for a in ORDER if any(k[0] == a for k in by)]
+    rows = []
+    for a in arms:
+        rs = [by[k] for k in sorted(by) if k[0] == a]
+        best = [max(r["dev_by_epoch"]) for r in rs]
+        held = [r["heldout_accuracy"] for r in rs]
+        rows.append([a, ", ".join(str(r["seed"]) for r in rs), _mean_sd(best), _mean_sd(held),
+                     ", ".join(str(r["dev_by_epoch"].index(max(r["dev_by_epoch"])) + 1)
+                               for r in rs)])
+    out = [f"**QNLI** (non-standard: no QNLI train split here, so a split of the official dev "
+           f"set: teacher {q['teacher_train']:,} pairs, students {q['train']:,}, dev "
+           f"{q['dev']:,}, held out {q['held_out']:,}; teacher dev "
+           f"{_pct(q['teacher_dev_accuracy'])}"
+           + (f"; beside it: {q['beside']}" if q.get("beside") else "") + "):", "",
+           table(["arm", "seeds", "best dev (mean ± sd)", "held-out", "best epochs"], rows), ""]
+    seeds = sorted(s for (a, s) in by if a == "sage" and ("none", s) in by)
+    if len(seeds) > 1:
+        d = [100 * (by[("sage", s)]["heldout_accuracy"] - by[("none", s)]["heldout_accuracy"])
+             for s in seeds]
+        mean, se = statistics.mean(d), statistics.stdev(d) / len(d) ** 0.5
+        out += [f"SAGE minus none, seed-paired held-out: {mean:+.2f} ± {se:.2f} points "
+                f"(seeds {', '.join(map(str, seeds))}): by the study's rule SAGE "
+                + ("pays" if mean > 2 * se else "does not pay") + " on this QNLI split.", ""]
+    return out
+
+
+def _mean_sd(xs: list[float]) -> str:
+    return _pct(statistics.mean(xs)) + (f" ± {100 * statistics.stdev(xs):.2f}"
+                                        if len(xs) > 1 else "")
 
 
 def _export(export: dict, teacher: dict | None) -> list[str]:
