@@ -448,6 +448,21 @@ def paired(runs: dict, key: str) -> dict | None:
     return {"seeds": seeds, "differences": d, "mean": statistics.mean(d), "se": se}
 
 
+def rule_pays(held: dict | None) -> bool:
+    """The rule: the mean paired held-out gain exceeds two standard errors."""
+    return bool(held and held["se"] and held["mean"] > 2 * held["se"])
+
+
+def qnli_verdict() -> dict | None:
+    """The rule on the finished QNLI part (`paper_qnli.json`): paired held-out gain."""
+    path = RESULTS / "paper_qnli.json"
+    if not path.is_file():
+        return None
+    runs = {(r["variant"], r["seed"]): r for r in json.loads(path.read_text())["runs"]}
+    held = paired(runs, "heldout_accuracy")
+    return held and {**held, "sage_pays": rule_pays(held)}
+
+
 def seconds_to(row: dict, target: float) -> float | None:
     e = within_epoch(row["dev_by_epoch"], target)
     return None if e is None else sum(row["work_seconds"][:e])
@@ -455,7 +470,7 @@ def seconds_to(row: dict, target: float) -> float | None:
 
 def verdict(runs: dict) -> dict:
     held, dev = paired(runs, "heldout_accuracy"), paired(runs, "best_dev")
-    pays = bool(held and held["se"] and held["mean"] > 2 * held["se"])
+    pays = rule_pays(held)
     faster = []
     for s in (held or {"seeds": []})["seeds"]:
         target = runs[("none", s)]["best_dev"]
@@ -535,7 +550,7 @@ def report(args) -> int:
     d = {**d, "runs": [runs[k] for k in sorted(runs, key=lambda k: (k[1], k[0]))],
          "arms": arms, "verdict": v, "headline_arm": headline_arm(runs),
          "remaining": remaining, "in_progress": in_progress(Path(args.work), remaining),
-         "qnli_progress": qnli_progress()}
+         "qnli_progress": qnli_progress(), "qnli_verdict": qnli_verdict()}
     write_json(path, d)
     for a, s in arms.items():
         print(f"{a:<5} dev {s['best_dev_mean']:.4f} (seeds {s['best_dev']}), held-out "

@@ -150,11 +150,11 @@ def paper(d: dict, measured: dict | None, online: dict | None, export: dict | No
                 + (f": {done_runs}" if runs else "")
                 + ". `python bench/paper.py qnli` resumes it (finished runs are kept).", ""]
     if qnli:
-        out += _qnli(qnli)
+        out += _qnli(qnli, d.get("qnli_verdict"))
     return "\n".join(out)
 
 
-def _qnli(q: dict) -> list[str]:
+def _qnli(q: dict, v: dict | None) -> list[str]:
     """Each QNLI arm's best-epoch dev and held-out accuracy over its seeds, and the
     seed-paired held-out difference under the SST-2 rule (two standard errors)."""
     by = {(r["variant"], r["seed"]): r for r in q["runs"]}
@@ -173,14 +173,10 @@ def _qnli(q: dict) -> list[str]:
            f"{_pct(q['teacher_dev_accuracy'])}"
            + (f"; beside it: {q['beside']}" if q.get("beside") else "") + "):", "",
            table(["arm", "seeds", "best dev (mean ± sd)", "held-out", "best epochs"], rows), ""]
-    seeds = sorted(s for (a, s) in by if a == "sage" and ("none", s) in by)
-    if len(seeds) > 1:
-        d = [100 * (by[("sage", s)]["heldout_accuracy"] - by[("none", s)]["heldout_accuracy"])
-             for s in seeds]
-        mean, se = statistics.mean(d), statistics.stdev(d) / len(d) ** 0.5
-        out += [f"SAGE minus none, seed-paired held-out: {mean:+.2f} ± {se:.2f} points "
-                f"(seeds {', '.join(map(str, seeds))}): by the study's rule SAGE "
-                + ("pays" if mean > 2 * se else "does not pay") + " on this QNLI split.", ""]
+    if v and v["se"]:
+        out += [f"SAGE minus none, seed-paired held-out: {v['mean']:+.2f} ± {v['se']:.2f} points "
+                f"(seeds {', '.join(map(str, v['seeds']))}): by the study's rule SAGE "
+                + ("pays" if v["sage_pays"] else "does not pay") + " on this QNLI split.", ""]
     return out
 
 
