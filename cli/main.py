@@ -18,6 +18,29 @@ import click
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+# The library's user-facing errors, in the order they are matched (a subclass before its
+# base), with the exit code each ends in: 2 for usage or config, 1 at run time.
+USER_ERRORS = [
+    ("sage_rapids.artifacts", "DiskFull", 1),
+    ("sage_rapids.run.checkpoint", "CheckpointDamaged", 1),
+    ("sage_rapids.run.deploy", "ExportError", 1),
+    ("sage_rapids.config", "ConfigError", 2),
+    ("sage_rapids.backend", "BackendError", 2),
+    ("sage_rapids.artifacts", "RunDirError", 2),
+    ("sage_rapids.run.checkpoint", "CheckpointError", 2),
+    ("sage_rapids.data.rows", "DataError", 1),
+    ("sage_rapids.distillation.models", "ModelError", 1),
+]
+
+
+def _loaded_error(err: Exception, module: str, name: str) -> bool:
+    """Whether `err` is `module.name`. Only modules already imported are looked in: one that
+    never loaded raised nothing, and importing it here (torch, for most) would make a
+    refusal that needed none of them wait seconds for its message."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(err, getattr(loaded, name))
+
+
 def _friendly_errors(func):
     """Turn the library's user-facing errors into a message and an exit code. With
     several ranks every rank meets the same error; rank 0 alone says it."""
@@ -28,40 +51,26 @@ def _friendly_errors(func):
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from sage_rapids.artifacts import DiskFull, RunDirError
-        from sage_rapids.backend import BackendError
-        from sage_rapids.config import ConfigError
-        from sage_rapids.data.tasks import DataError
-        from sage_rapids.distillation.models import ModelError
-        from sage_rapids.distillation.train import NumericalError
-        from sage_rapids.run.checkpoint import CheckpointDamaged, CheckpointError
-        from sage_rapids.run.deploy import ExportError
-        from sage_rapids.run.pipeline import RunInterrupted
-        from sage_rapids.scale.launch import LaunchError
-
         try:
             return func(*args, **kwargs)
-        except (DiskFull, CheckpointDamaged, ExportError) as err:  # runtime, before usage
-            say(f"error: {err}")
-            sys.exit(1)
-        except (ConfigError, BackendError, RunDirError, CheckpointError) as err:
-            say(f"error: {err}")
-            sys.exit(2)
-        except (DataError, ModelError) as err:
-            say(f"error: {err}")
-            sys.exit(1)
-        except NumericalError as err:
-            say(f"error: {err}. The checkpoint of the last good epoch is kept.")
-            sys.exit(1)
-        except RunInterrupted as err:
-            say(f"stopped: {err}\nresume with: sage-rapids run --resume {err.run_dir}")
-            sys.exit(128 + err.signal)  # 130 after SIGINT, 143 after SIGTERM
-        except LaunchError as err:
-            click.echo(f"error: {err}", err=True)
-            sys.exit(err.exit_code)
         except KeyboardInterrupt:
             say("stopped before training started; nothing to resume")
             sys.exit(130)
+        except Exception as err:
+            if _loaded_error(err, "sage_rapids.distillation.train", "NumericalError"):
+                say(f"error: {err}. The checkpoint of the last good epoch is kept.")
+                sys.exit(1)
+            if _loaded_error(err, "sage_rapids.run.pipeline", "RunInterrupted"):
+                say(f"stopped: {err}\nresume with: sage-rapids run --resume {err.run_dir}")
+                sys.exit(128 + err.signal)  # 130 after SIGINT, 143 after SIGTERM
+            if _loaded_error(err, "sage_rapids.scale.launch", "LaunchError"):
+                click.echo(f"error: {err}", err=True)
+                sys.exit(err.exit_code)
+            for module, name, code in USER_ERRORS:
+                if _loaded_error(err, module, name):
+                    say(f"error: {err}")
+                    sys.exit(code)
+            raise
 
     return wrapper
 
@@ -70,12 +79,16 @@ def _load(config_path, overrides, device, models: bool = True):
     """The config of `--config` and `-o`, checked against the models' own configs too
     (`models`), so that a bad value stops the command before anything is written."""
     from sage_rapids.config import load_config
-    from sage_rapids.distillation.models import config_problems
+
+    def against_models(config) -> list[str]:  # loads torch: only for a config that parsed
+        from sage_rapids.distillation.models import config_problems
+
+        return config_problems(config)
 
     if device is not None:
         overrides = [*overrides, f"device={device}"]
     return load_config(config_path, list(overrides), overrides_from="-o",
-                       checks=config_problems if models else None)
+                       checks=against_models if models else None)
 
 
 config_option = click.option("--config", "config_path", type=click.Path(dir_okay=False),
@@ -130,7 +143,6 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
     early stopping, the best epoch exported (SAGE augmentation with -o
     augment.strategy=sage; off by default)."""
     from sage_rapids.artifacts import default_run_dir, refuse_used_run_dir
-    from sage_rapids.distributed import torchrun_environment
 
     if gpus and nproc:
         raise click.UsageError("give --gpus or --nproc, not both")
@@ -147,6 +159,12 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
         config = _load(config_path, overrides, device)
         out = Path(out) if out else default_run_dir()
         refuse_used_run_dir(out)  # before any process starts
+    from sage_rapids.distributed import torchrun_environment  # torch: once the config is good
+
+    if resume_dir and (gpus or nproc) and not torchrun_environment():
+        from sage_rapids.run.checkpoint import check_world_before_launch
+
+        check_world_before_launch(out, (gpus or nproc) * nnodes)
     if nnodes > 1:
         out = out.resolve()  # the nodes compare run directories however they were spelled
     args = {"config": config, "out": str(out), "resume": resume_dir is not None, "quiet": quiet}
@@ -404,18 +422,20 @@ def ladder(config_path, overrides, device, layers, widths, seeds, within, max_la
            min_throughput, out, resume_dir, quiet):
     """Distil students of several sizes from one teacher (one fine-tuning, one targets
     pass) and print what each buys: dev metric, throughput, latency, parameters, size."""
+    if out and resume_dir:
+        raise click.UsageError("give --out or --resume, not both")
+    layers, widths, seeds = (_numbers(layers, "--layers"), _numbers(widths, "--widths"),
+                             _numbers(seeds, "--seeds"))
     from sage_rapids.api import ladder as run_ladder
     from sage_rapids.run.ladder_table import format_ladder
 
-    if out and resume_dir:
-        raise click.UsageError("give --out or --resume, not both")
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
     config = config_path
     if config_path or overrides or not resume_dir:  # -o errors name -o (rungs set layers)
         config = _load(config_path, overrides, None, models=False)
-    result = run_ladder(_numbers(layers, "--layers"), widths=_numbers(widths, "--widths"),
-                        seeds=_numbers(seeds, "--seeds"), within=within,
-                        max_latency=max_latency, min_throughput=min_throughput, config=config, overrides=[], out=resume_dir or out,
+    result = run_ladder(layers, widths=widths, seeds=seeds, within=within,
+                        max_latency=max_latency, min_throughput=min_throughput, config=config,
+                        overrides=[], out=resume_dir or out,
                         device=device, quiet=quiet, resume=resume_dir is not None, log=log)
     click.echo(format_ladder(result.table))
     click.echo(f"ladder: {result.out / 'ladder.json'}, plot {result.out / 'ladder.png'}")

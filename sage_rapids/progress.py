@@ -3,6 +3,7 @@ and then in a log, nothing with --quiet."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from contextlib import contextmanager
@@ -66,13 +67,22 @@ def _plain_lines(items: Iterable[T], desc: str, total: int | None, unit: str, fi
 
 def quiet_libraries() -> None:
     """Silence transformers' load reports and shard bars, and print warnings as one
-    line each: for command-line front ends, which own the process's output."""
+    line each: for command-line front ends, which own the process's output. Said
+    through the environment, which transformers and huggingface_hub read when they load
+    (and the ranks a command starts inherit), so that a command that never loads them,
+    such as a refused one, does not wait about a second for their import; a user's own
+    TRANSFORMERS_VERBOSITY or HF_HUB_DISABLE_PROGRESS_BARS wins."""
     import warnings
 
-    from transformers.utils import logging as hf_logging
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    if "transformers" in sys.modules:  # loaded already: it read the environment before
+        from transformers.utils import logging as hf_logging
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity(hf_logging.log_levels.get(os.environ["TRANSFORMERS_VERBOSITY"],
+                                                           hf_logging.ERROR))
+        if os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1":
+            hf_logging.disable_progress_bar()
     warnings.showwarning = lambda message, category, *_: print(f"warning: {message}",
                                                                file=sys.stderr)
 

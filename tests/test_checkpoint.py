@@ -210,3 +210,16 @@ def test_saved_teacher_logits_serve_only_the_examples_they_were_made_for(tmp_pat
     assert saved_targets(path, table, rows, backend) is None
     path.write_bytes(b"not safetensors")
     assert saved_targets(path, table, rows, backend) is None
+
+
+def test_a_resume_by_another_number_of_processes_is_refused_before_any_starts(tmp_path):
+    from sage_rapids.run.checkpoint import CheckpointError, check_world_before_launch
+
+    check_world_before_launch(tmp_path, 3)  # no checkpoint yet: the ranks start over
+    (tmp_path / "checkpoint").mkdir()
+    (tmp_path / "checkpoint" / "meta.json").write_text(json.dumps({"epoch": 1,
+                                                                   "world_size": 2}))
+    check_world_before_launch(tmp_path, 2)
+    with pytest.raises(CheckpointError, match=r"written by 2 process\(es\), this run has 3; "
+                                              r"resume with the same number \(--nproc 2"):
+        check_world_before_launch(tmp_path, 3)

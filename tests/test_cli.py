@@ -143,3 +143,19 @@ def test_missing_data_is_a_clear_runtime_error(tmp_path, tiny_teacher_dir):
                check=False, env_extra={"SAGE_DATA_DIR": ""})
     assert proc.returncode == 1
     assert "no dev.tsv" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    (["run", "-o", "train.epochs=three"], "train.epochs: expected an integer, got three"),
+    (["ladder", "--layers", "one"], "expected comma-separated whole numbers, got 'one'"),
+])
+def test_a_refusal_that_needs_no_model_answers_before_torch_loads(tmp_path, args, says):
+    """A mistyped option or key is answered in a fraction of a second: the library's
+    heavy imports (torch, transformers: seconds) wait until a command gets past them."""
+    script = ("import sys\nfrom sage_rapids.cli.main import entry\n"
+              "try:\n    entry()\nfinally:\n"
+              "    print(sorted({'torch', 'transformers'} & set(sys.modules)))\n")
+    proc = subprocess.run([sys.executable, "-c", script, *args, "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and says in proc.stderr, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

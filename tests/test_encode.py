@@ -1,7 +1,9 @@
-"""`sage-rapids encode` through the real CLI: dask workers agree with one worker, an
-interrupted encode resumes without redoing finished partitions, `run` on the shards
-equals `run` on the raw files, unlabelled corpora, bad rows and mismatched teachers."""
+"""`sage-rapids encode` through the real CLI: dask workers, one of them killed, agree
+with one worker; an interrupted encode resumes without redoing finished partitions; `run`
+on the shards equals `run` on the raw files; unlabelled corpora, bad rows and mismatched
+teachers."""
 
+import hashlib
 import json
 import os
 import signal
@@ -14,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import glue_sst2_dir, make_sentences
 from safetensors.numpy import load_file
+from test_checkpoint import launched_ranks
 from test_cli import BIN, cli, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -58,13 +61,32 @@ def one_worker(tmp_path_factory, config, data_dir) -> Path:
     return out
 
 
-def test_two_workers_give_the_same_shards_as_one(tmp_path, config, data_dir, one_worker):
+def test_two_workers_one_killed_mid_encode_give_the_same_shards_as_one(tmp_path, config,
+                                                                        data_dir, one_worker):
+    """The cluster replaces a worker killed with SIGKILL and reruns its partition; every
+    shard verifies, and the whole equals one worker's."""
     out = tmp_path / "two"
-    cli("encode", "--config", config, train_file(data_dir), "--out", out, "--workers", "2",
-        "--rows-per-part", "150", "--quiet", env_extra=env(data_dir))
-    a, b = shard_arrays(one_worker), shard_arrays(out)
+    proc = subprocess.Popen([str(BIN), "encode", "--config", str(config),
+                             str(train_file(data_dir)), "--out", str(out), "--workers", "2",
+                             "--rows-per-part", "40"], env={**os.environ, **env(data_dir)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 180
+    while time.time() < deadline and len(list((out / "shards").glob("*.json"))) < 3:
+        time.sleep(0.05)
+    workers = launched_ranks(proc.pid)  # the cluster's worker processes
+    assert len(workers) == 2
+    os.kill(workers[-1], signal.SIGKILL)
+    done_at_kill = len(list((out / "shards").glob("*.json")))
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert done_at_kill < 15, "the encode had finished before the kill"
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["rows"] == 600 and len(manifest["shards"]) == 4
+    assert manifest["rows"] == 600 and len(manifest["shards"]) == 15
+    for shard in manifest["shards"]:
+        data = (out / shard["shard"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == shard["sha256"], shard["shard"]
+    assert not list((out / "shards").glob(".*"))  # no half-written shard left behind
+    a, b = shard_arrays(one_worker), shard_arrays(out)
     assert a["ids"] == b["ids"]
     np.testing.assert_array_equal(a["label"], b["label"])
     np.testing.assert_allclose(a["logits"], b["logits"], rtol=1e-5, atol=1e-6)

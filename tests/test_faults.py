@@ -1,12 +1,10 @@
 """The cluster path under faults, through the real CLI on localhost: two launchers as
-two nodes (matching, with different run directories, one never started) and a dask
-worker killed in the middle of an encode. A rank killed under `--max-restarts`: in
-test_checkpoint (one process) and test_distributed (two)."""
+two nodes (matching, with different run directories, one never started). A rank killed
+under `--max-restarts`: in test_checkpoint (one process) and test_distributed (two); a
+dask worker killed in the middle of an encode: in test_encode."""
 
-import hashlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -14,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from conftest import glue_sst2_dir
-from test_checkpoint import launched_ranks
 from test_cli import BIN, tiny_config
 
 pytestmark = pytest.mark.slow
@@ -99,31 +96,6 @@ def test_a_restart_before_the_first_checkpoint_starts_over(tmp_path):
     (run / "metrics.jsonl").write_text('{"epoch": 1}\n')  # written, then the crash
     assert restart_point(run) is False
     assert not (run / "metrics.jsonl").exists() and (run / "config.yaml").exists()
-
-
-def test_a_dask_worker_killed_mid_encode_is_replaced_and_every_shard_verifies(
-        tmp_path, config, data_dir):
-    out = tmp_path / "enc"
-    env = {**os.environ, "SAGE_DATA_DIR": str(data_dir)}
-    corpus = tmp_path / "corpus.tsv"
-    corpus.write_text("".join((data_dir / "glue" / "sst2" / "train.tsv").open().readlines()[:1201]))
-    proc = subprocess.Popen([str(BIN), "encode", "--config", str(config), str(corpus), "--out",
-                             str(out), "--workers", "2", "--rows-per-part", "60"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 180
-    while time.time() < deadline and len(list((out / "shards").glob("*.json"))) < 3:
-        time.sleep(0.05)
-    workers = launched_ranks(proc.pid)  # the cluster's worker processes
-    assert len(workers) == 2
-    os.kill(workers[-1], signal.SIGKILL)
-    _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["rows"] == 1200 and len(manifest["shards"]) == 20
-    for shard in manifest["shards"]:
-        data = (out / shard["shard"]).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == shard["sha256"], shard["shard"]
-    assert not list((out / "shards").glob(".*"))  # no half-written shard left behind
 
 
 def test_run_id_is_given_or_derived_from_the_endpoint_alone():

@@ -204,6 +204,29 @@ def latest_checkpoint(run_dir: Path) -> Path:
                           "(one is written at the end of every epoch)")
 
 
+def refuse_other_world(folder: Path, meta: dict, world_size: int) -> None:
+    """Raises CheckpointError when the checkpoint in `folder` (its `meta`) was written by
+    another number of processes than `world_size`: its per-rank states fit no other."""
+    saved = meta.get("world_size", 1)
+    if saved != world_size:
+        raise CheckpointError(
+            f"{folder}: written by {saved} process(es), this run has {world_size}; resume "
+            f"with the same number (--nproc {saved} or --gpus {saved})")
+
+
+def check_world_before_launch(run_dir: Path, world_size: int) -> None:
+    """`refuse_other_world` for a run about to be resumed by `world_size` processes,
+    before any starts: a refusal then costs no process start-up. Reads `meta.json` only
+    (the ranks verify the files); a run with no checkpoint yet passes."""
+    for name in (NAME, f"{NAME}.old"):
+        try:
+            meta = json.loads((run_dir / name / "meta.json").read_text())
+        except (OSError, ValueError):
+            continue
+        refuse_other_world(run_dir / name, meta, world_size)
+        return
+
+
 def verified_meta(folder: Path, run_dir: Path) -> dict:
     """`meta.json` of a checkpoint once every file it lists has its size and SHA-256
     (a checkpoint written before checksums were recorded needs its four files).
@@ -255,12 +278,7 @@ def load_checkpoint(folder: Path, t: Training, ctx: Context) -> TrainingState:
     backend, dist, student, optimizer, rngs = ctx.backend, ctx.dist, t.student, t.optimizer, t.rngs
     meta = json.loads((folder / "meta.json").read_text())
     load = lambda name: _loaded(folder / name, meta["epoch"])  # noqa: E731
-    saved_world = meta.get("world_size", 1)
-    if saved_world != dist.world_size:
-        raise CheckpointError(
-            f"{folder}: written by {saved_world} process(es), this run has "
-            f"{dist.world_size}; resume with the same number (--nproc {saved_world} or "
-            f"--gpus {saved_world})")
+    refuse_other_world(folder, meta, dist.world_size)
     tensors = load("state.safetensors")
     student.load_state_dict({k[len("student."):]: v for k, v in tensors.items()
                              if k.startswith("student.")})
