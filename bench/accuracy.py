@@ -23,6 +23,7 @@ student's training files, disjoint but for the student's being the teacher's sub
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import shlex
 import shutil
@@ -237,6 +238,9 @@ def main(argv=None) -> int:
                for name, extra in variants}
     backend = resolve_backend(args.device)
     work = Path(tempfile.mkdtemp(prefix="sage-accuracy-"))
+    # removed however the script ends, a stopped run included (the pipeline turns SIGINT
+    # and SIGTERM into an exception): the split files and a run's folder are ~0.2 GB
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     n_teacher = n_train if args.teacher_train is None else args.teacher_train
     train_file, dev_file, teacher_train, held = split_files(base, args.task, n_train, n_teacher,
                                                             n_held, args.dev, work)
@@ -309,7 +313,6 @@ def main(argv=None) -> int:
         f"teacher_dev_{primary}": runs[0][f"teacher_dev_{primary}"], "runs": runs,
         "summary": summary})
     log_path.unlink()  # the per-run log only guards against a crash part-way
-    shutil.rmtree(work)
     print(f"\nwrote {out / (name + '.json')}")
     return 0
 

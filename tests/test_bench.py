@@ -4,8 +4,10 @@ weights; the machinery does not)."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,10 +39,12 @@ def tiny_bench(tmp_path_factory, tiny_teacher_dir):
 def run_quick(script, tmp_path, tiny_bench, *extra):
     """Run a benchmark's --quick mode on the tiny config into tmp_path; its stdout."""
     config, data = tiny_bench
+    (tmp_path / "tmp").mkdir(exist_ok=True)  # its temporary files, to check none is left
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--out",
                            str(tmp_path), "--config", str(config), *extra],
                           capture_output=True, text=True, timeout=900, cwd=ROOT,
-                          env={**os.environ, "SAGE_DATA_DIR": data})
+                          env={**os.environ, "SAGE_DATA_DIR": data,
+                               "TMPDIR": str(tmp_path / "tmp")})
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -79,12 +83,37 @@ def test_vs_online_kd_quick(tmp_path, tiny_bench):
 
 
 @pytest.mark.slow
-def test_accuracy_quick(tmp_path, tiny_bench):
-    out = run_quick("accuracy.py", tmp_path, tiny_bench)
+def test_accuracy_quick_stopped_part_way_resumes_keeping_its_finished_runs(tmp_path,
+                                                                           tiny_bench):
+    """A study stopped between runs (Ctrl-C) leaves its finished runs in the log and no
+    work folder; --resume keeps those runs as they were and does only the rest."""
+    config, data = tiny_bench
+    (tmp_path / "tmp").mkdir()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "accuracy.py"), "--quick",
+                             "--out", str(tmp_path), "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, "SAGE_DATA_DIR": data,
+                                 "TMPDIR": str(tmp_path / "tmp")})
+    log = tmp_path / "accuracy_quick.runs.jsonl"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None and not (
+            log.is_file() and log.read_text().count("\n") >= 1):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0, "the study finished before it was stopped"
+    assert not list((tmp_path / "tmp").glob("sage-accuracy-*"))  # its work folder, removed
+    kept = [json.loads(line) for line in log.read_text().splitlines()]
+    assert 1 <= len(kept) < 3 and not (tmp_path / "accuracy_quick.json").exists()
+
+    out = run_quick("accuracy.py", tmp_path, tiny_bench, "--resume")
     assert "accuracy by variant" in out
+    assert f"{kept[0]['variant']:<7} seed 0:" not in out  # kept, not run again
     result = json.loads((tmp_path / "accuracy_quick.json").read_text())
+    assert result["runs"][:len(kept)] == kept
     assert set(result["summary"]) == {"none", "random", "sage"}
-    assert not (tmp_path / "accuracy_quick.runs.jsonl").exists()  # removed once complete
+    assert not log.exists()  # removed once complete
+    assert not list((tmp_path / "tmp").glob("sage-accuracy-*"))
     for strategy in result["summary"].values():
         assert len(strategy["dev_by_epoch_mean"]) == 2
         assert 0.0 <= strategy["heldout_mean"] <= 1.0
