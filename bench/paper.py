@@ -56,6 +56,7 @@ before the first run:
     python bench/paper.py online      # online KD against the vector interface
     python bench/paper.py export      # the headline student's ONNX and int8 copies
     python bench/paper.py qnli        # the QNLI arms (bench/accuracy.py, --resume)
+    python bench/paper.py schedule    # why epoch 1 differs between the arms of one seed
     python bench/paper.py all         # every step not done yet, then report: resumes
     python bench/paper.py report      # tables and the rule's verdict into paper.json
 
@@ -426,8 +427,8 @@ def qnli(args) -> int:
     write_json(RESULTS / "paper_qnli.json", {
         **loaded[0], "runs": runs, "summary": accuracy.summarise(runs),
         "variants": {k: v for part in loaded for k, v in part["variants"].items()},
-        "beside": f"the other arm's process on {'the other core' if len(cores) > 1 else 'the same core'}"
-                  f" (one thread each); {args.beside}"})
+        "beside": f"the other arm's process on the "
+                  f"{'other' if len(cores) > 1 else 'same'} core (one thread each); {args.beside}"})
     for path in parts.values():
         path.unlink()
     return 0
@@ -435,6 +436,62 @@ def qnli(args) -> int:
 
 def qnli_log(arm: str) -> Path:
     return RESULTS / f"paper_qnli_{arm}.runs.jsonl"
+
+
+# ---------------------------------------------------------------------------- schedule
+# Why epoch 1 differs between the arms of one seed, though SAGE's first round follows it.
+SCHEDULE_CHECK = ["data.train_limit=2000", "data.dev_limit=400", "train.epochs=2",
+                  "train.early_stopping=null", "eval.efficiency=false", "augment.plots=false"]
+FLAT = ["train.schedule=constant", "train.warmup_ratio=0"]
+
+
+def planned(settings: list[str], n_train: int) -> dict:
+    """Each arm's planned optimiser steps and warm-up steps under `settings` on `n_train`
+    examples, as the pipeline plans them (SAGE's expected synthetic points included)."""
+    from sage_rapids.config import load_config
+    from sage_rapids.distillation.train import planned_steps, warmup_steps
+    from sage_rapids.run.pipeline import expected_synthetic
+
+    out = {}
+    for arm, extra in ARMS.items():
+        c = load_config(None, [*settings, *extra])
+        steps = planned_steps(n_train, expected_synthetic(c.augment, n_train, c.train.epochs),
+                              c.train.batch_size)
+        out[arm] = {"steps": steps, "warmup_steps": warmup_steps(c.train, steps)}
+    return out
+
+
+def schedule(args) -> int:
+    """Both arms' planned steps in the study's two settings, and epoch 1 of both arms in
+    two short runs each (the default MiniLM teacher, 2,000 SST-2 sentences): with the
+    default schedule and with a constant rate without warm-up. Into paper.json."""
+    from accuracy import SAGE_DEFAULT
+    from sage_rapids.artifacts import write_json
+    from sage_rapids.backend import resolve_backend
+    from sage_rapids.config import load_config
+    from sage_rapids.run import pipeline
+
+    qnli_settings = [*SAGE_DEFAULT, "data.name=glue/qnli",
+                     *[QNLI[i + 1] for i, x in enumerate(QNLI) if x == "-o"]]
+    backend, epoch1 = resolve_backend("cpu"), {}
+    with tempfile.TemporaryDirectory(prefix="sage-schedule-") as work:
+        for name, extra in (("default", []), ("constant", FLAT)):
+            for arm, a in ARMS.items():
+                out = Path(work) / f"{name}-{arm}"
+                pipeline.run(load_config(None, [*SCHEDULE_CHECK, *a, *extra]), backend, out,
+                             quiet=True, log=lambda m: None)
+                first = json.loads((out / "metrics.jsonl").read_text().splitlines()[0])
+                epoch1.setdefault(name, {})[arm] = {k: first[k] for k in
+                                                    ("train_loss", "dev_accuracy")}
+                print(f"{name:<9} {arm:<5} epoch 1: train loss {first['train_loss']:.6f}, "
+                      f"dev {first['dev_accuracy']:.4f}", flush=True)
+    path = RESULTS / "paper.json"
+    write_json(path, {**json.loads(path.read_text()), "schedule": {
+        "planned": {"sst2": planned(BASE, TRAIN), "qnli": planned(qnli_settings, 1000)},
+        "check": {"settings": SCHEDULE_CHECK, "constant": FLAT, "epoch1": epoch1},
+        **stamp(args)}})
+    print(f"wrote {path}")
+    return 0
 
 
 # ---------------------------------------------------------------------------- verdict
@@ -563,7 +620,7 @@ def report(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["measure", "plan", "teacher", "run", "online",
-                                         "export", "qnli", "all", "report"])
+                                         "export", "qnli", "schedule", "all", "report"])
     parser.add_argument("--work", default=str(WORK))
     parser.add_argument("--beside", default="nothing", help="what else ran on the machine")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
@@ -579,7 +636,7 @@ def main(argv=None) -> int:
     threads(args.threads)
     steps = {"measure": measure, "plan": plan, "teacher": teacher, "run": run,
              "online": online,
-             "export": export, "qnli": qnli, "report": report}
+             "export": export, "qnli": qnli, "schedule": schedule, "report": report}
     if args.step != "all":
         return steps[args.step](args)
     for step in ("run", "teacher", "online", "export", "qnli", "report"):

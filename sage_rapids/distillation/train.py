@@ -91,7 +91,7 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, total_steps: int,
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, fused=fused or None)
-    ramp = max(1, int(cfg.warmup_ratio * total_steps)) if warmup else 0
+    ramp = warmup_steps(cfg, total_steps) if warmup else 0
 
     def factor(step: int) -> float:
         if step < ramp:
@@ -118,6 +118,13 @@ def early_stop(metrics: list[dict], key: str, patience: int | None) -> str | Non
         return None
     return (f"early stopping: {key} not above epoch {metrics[best]['epoch']}'s "
             f"{metrics[best][key]:.4f} for {since} epoch{'s' if since > 1 else ''}")
+
+
+def warmup_steps(cfg: TrainConfig, total_steps: int) -> int:
+    """The steps of `make_optimizer`'s linear warm-up: the first `warmup_ratio` of the
+    steps planned, so that an arm planning more steps (SAGE's synthetic points) warms up
+    over more of them."""
+    return max(1, int(cfg.warmup_ratio * total_steps))
 
 
 def planned_steps(n_real: int, n_synthetic: list[int], batch_size: int) -> int:
