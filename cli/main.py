@@ -335,12 +335,12 @@ def _threads_per_process(backend, local_world: int) -> None:
 
 def _resume_config(run_dir: Path, config_path, overrides, device):
     """The run's own config; a --config / -o that changes it is refused, by key."""
+    from sage_rapids.artifacts import RunDirError
     from sage_rapids.config import ConfigError, flat_config, load_config
-    from sage_rapids.run.checkpoint import CheckpointError
 
     saved_path = run_dir / "config.yaml"
     if not saved_path.is_file():
-        raise CheckpointError(f"{run_dir}: not a run directory (no config.yaml)")
+        raise RunDirError(f"{run_dir}: not a run directory (no config.yaml)")
     if config_path is not None or overrides:
         a = flat_config(load_config(saved_path))
         b = flat_config(_load(config_path or saved_path, overrides, None))
@@ -483,12 +483,12 @@ def config_show(path, overrides):
 @_friendly_errors
 def teacher(config_path, overrides, device, quiet):
     """Fine-tune the config's teacher on its task (cached) and report dev accuracy."""
+    config = _load(config_path, [*overrides, "teacher.finetune=true"], device)
     from sage_rapids.backend import resolve_backend
     from sage_rapids.data.tasks import load_task
     from sage_rapids.distillation.evaluate import score_classifier
     from sage_rapids.distillation.teacher import finetune_source, finetune_teacher
 
-    config = _load(config_path, [*overrides, "teacher.finetune=true"], device)
     backend = resolve_backend(config.device)
     task = load_task(config.data, config.seed)
     path = finetune_teacher(config.teacher, config.data, finetune_source(config.teacher, task),

@@ -26,7 +26,7 @@ from .config import Config, config_to_dict
 
 
 class RunDirError(RuntimeError):
-    """The run directory cannot be used (already holds a run)."""
+    """The run directory cannot be used: it already holds a run, or, to resume, holds none."""
 
 
 FULL = (errno.ENOSPC, errno.EDQUOT)
