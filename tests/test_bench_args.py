@@ -151,3 +151,16 @@ def test_the_paper_rule_needs_two_standard_errors_of_paired_held_out_gain():
     assert paper.verdict(noisy)["sage_pays"] is False
     partial = {k: v for k, v in pays.items() if k[1] == 0}
     assert paper.verdict(partial)["complete"] is False and paper.headline_arm(partial) == "none"
+
+
+def test_the_paper_schedule_counts_sage_s_synthetic_steps_and_warms_up_over_a_tenth():
+    import json
+
+    paper = load_bench("paper")
+    plans = paper.planned(paper.BASE, 20000)  # batch 32, a cap of 10 epochs
+    assert plans["none"] == {"steps": 10 * 625, "warmup_steps": 625}
+    # 0.2 x 20,000 synthetic points an epoch after the first round: 9 x 125 steps more
+    assert plans["sage"] == {"steps": 10 * 625 + 9 * 125, "warmup_steps": 737}
+    written = json.loads((Path(__file__).parent.parent / "bench" / "results" / "paper.json")
+                         .read_text())["schedule"]["planned"]["sst2"]
+    assert written == plans  # the page reports what the pipeline plans
