@@ -178,7 +178,11 @@ def _qnli(q: dict, v: dict | None) -> list[str]:
     if v and v["se"]:
         out += [f"SAGE minus none, seed-paired held-out: {v['mean']:+.2f} ± {v['se']:.2f} points "
                 f"(seeds {', '.join(map(str, v['seeds']))}): by the study's rule SAGE "
-                + ("pays" if v["sage_pays"] else "does not pay") + " on this QNLI split.", ""]
+                + ("pays" if v["sage_pays"] else "does not pay") + " on this QNLI split"
+                + ("" if "sage_per_second" not in v else
+                   "; per second it is " + ("" if v["sage_per_second"] else "not ")
+                   + "recommended " + _seconds_to_reach(v["seconds_to_within_none_best"])
+                   + ", counted in whole epochs with their dev scoring") + ".", ""]
     return out
 
 
