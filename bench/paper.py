@@ -525,7 +525,7 @@ def qnli_verdict() -> dict | None:
                      "seconds_to_within_none_best": faster, "sage_per_second": per_second}
 
 
-def seconds_to(row: dict, target: float, key: str = "work_seconds") -> float | None:
+def seconds_to(row: dict, target: float, key: str) -> float | None:
     e = within_epoch(row["dev_by_epoch"], target)
     return None if e is None else sum(row[key][:e])
 

@@ -161,10 +161,6 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
         refuse_used_run_dir(out)  # before any process starts
     from sage_rapids.distributed import torchrun_environment  # torch: once the config is good
 
-    if resume_dir and (gpus or nproc) and not torchrun_environment():
-        from sage_rapids.run.checkpoint import check_world_before_launch
-
-        check_world_before_launch(out, (gpus or nproc) * nnodes)
     if nnodes > 1:
         out = out.resolve()  # the nodes compare run directories however they were spelled
     args = {"config": config, "out": str(out), "resume": resume_dir is not None, "quiet": quiet}
@@ -173,6 +169,10 @@ def run(config_path, overrides, device, out, resume_dir, gpus, nproc, nnodes, no
 
         if nnodes > 1 and not rdzv_endpoint:
             raise click.UsageError("--nnodes > 1 needs --rdzv-endpoint HOST:PORT (node 0)")
+        if resume_dir:  # refused here, before any rank starts, rather than by every rank
+            from sage_rapids.run.checkpoint import check_world_before_launch
+
+            check_world_before_launch(out, (gpus or nproc) * nnodes)
         # the elastic agent's banners would bury the one line that matters; launch prints it
         logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
         logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)

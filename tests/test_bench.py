@@ -36,15 +36,21 @@ def tiny_bench(tmp_path_factory, tiny_teacher_dir):
     return path, str(root / "data")
 
 
-def run_quick(script, tmp_path, tiny_bench, *extra):
-    """Run a benchmark's --quick mode on the tiny config into tmp_path; its stdout."""
+def quick(script, tmp_path, tiny_bench, *extra) -> dict:
+    """The arguments of subprocess.run / Popen for a benchmark's --quick mode on the tiny
+    config into tmp_path, its temporary files in tmp_path/tmp (to check none is left)."""
     config, data = tiny_bench
-    (tmp_path / "tmp").mkdir(exist_ok=True)  # its temporary files, to check none is left
-    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--quick", "--out",
-                           str(tmp_path), "--config", str(config), *extra],
-                          capture_output=True, text=True, timeout=900, cwd=ROOT,
-                          env={**os.environ, "SAGE_DATA_DIR": data,
-                               "TMPDIR": str(tmp_path / "tmp")})
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return {"args": [sys.executable, str(ROOT / "bench" / script), "--quick", "--out",
+                     str(tmp_path), "--config", str(config), *extra],
+            "cwd": ROOT, "text": True,
+            "env": {**os.environ, "SAGE_DATA_DIR": data, "TMPDIR": str(tmp_path / "tmp")}}
+
+
+def run_quick(script, tmp_path, tiny_bench, *extra):
+    """Run a benchmark's --quick mode (`quick`); its stdout."""
+    proc = subprocess.run(**quick(script, tmp_path, tiny_bench, *extra), capture_output=True,
+                          timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -87,13 +93,8 @@ def test_accuracy_quick_stopped_part_way_resumes_keeping_its_finished_runs(tmp_p
                                                                            tiny_bench):
     """A study stopped between runs (Ctrl-C) leaves its finished runs in the log and no
     work folder; --resume keeps those runs as they were and does only the rest."""
-    config, data = tiny_bench
-    (tmp_path / "tmp").mkdir()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "accuracy.py"), "--quick",
-                             "--out", str(tmp_path), "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env={**os.environ, "SAGE_DATA_DIR": data,
-                                 "TMPDIR": str(tmp_path / "tmp")})
+    proc = subprocess.Popen(**quick("accuracy.py", tmp_path, tiny_bench),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     log = tmp_path / "accuracy_quick.runs.jsonl"
     deadline = time.time() + 600
     while time.time() < deadline and proc.poll() is None and not (

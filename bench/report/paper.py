@@ -32,11 +32,13 @@ def _runs_table(d: dict) -> str:
                   "epochs to within 0.5", "held-out", "s / epoch", "minutes, all epochs"], rows)
 
 
-def _seconds_to_reach(pairs: list[list[float | None]]) -> str:
-    """(seconds to within 0.5 points of none's best, per seed: sage's, none's)."""
+def _per_second(recommended: bool, pairs: list[list[float | None]]) -> str:
+    """The rule's per-second half, with each seed's seconds to within 0.5 points of the
+    paired none run's best (SAGE's, then none's)."""
     def fmt(x):
         return "never" if x is None else f"{x:.0f}"
-    return ("(seconds to within 0.5 points of the paired none run's best, seed by seed: SAGE "
+    return ("per second it is " + ("" if recommended else "not ") + "recommended (seconds to "
+            "within 0.5 points of the paired none run's best, seed by seed: SAGE "
             + ", ".join(fmt(p[0]) for p in pairs) + "; none "
             + ", ".join(fmt(p[1]) for p in pairs) + ")")
 
@@ -109,9 +111,9 @@ def paper(d: dict, measured: dict | None, online: dict | None, export: dict | No
         held = v["heldout_sage_minus_none"]
         out += [f"**The rule's verdict**: SAGE minus none, seed-paired held-out "
                 f"{held['mean']:+.2f} ± {held['se']:.2f} points (standard error): SAGE "
-                + ("pays" if v["sage_pays"] else "does not pay") + " at this scale; per "
-                "second it is " + ("" if v["sage_per_second"] else "not ") + "recommended "
-                + _seconds_to_reach(v["seconds_to_within_none_best"]) + ".", ""]
+                + ("pays" if v["sage_pays"] else "does not pay") + " at this scale; "
+                + _per_second(v["sage_per_second"], v["seconds_to_within_none_best"]) + ".",
+                ""]
     elif v.get("heldout_sage_minus_none"):
         held = v["heldout_sage_minus_none"]
         out += ["So far SAGE minus none, seed-paired held-out: "
@@ -178,11 +180,9 @@ def _qnli(q: dict, v: dict | None) -> list[str]:
     if v and v["se"]:
         out += [f"SAGE minus none, seed-paired held-out: {v['mean']:+.2f} ± {v['se']:.2f} points "
                 f"(seeds {', '.join(map(str, v['seeds']))}): by the study's rule SAGE "
-                + ("pays" if v["sage_pays"] else "does not pay") + " on this QNLI split"
-                + ("" if "sage_per_second" not in v else
-                   "; per second it is " + ("" if v["sage_per_second"] else "not ")
-                   + "recommended " + _seconds_to_reach(v["seconds_to_within_none_best"])
-                   + ", counted in whole epochs with their dev scoring") + ".", ""]
+                + ("pays" if v["sage_pays"] else "does not pay") + " on this QNLI split; "
+                + _per_second(v["sage_per_second"], v["seconds_to_within_none_best"])
+                + ", counted in whole epochs with their dev scoring.", ""]
     return out
 
 
